@@ -1,0 +1,248 @@
+"""Trusted input generation and reference execution.
+
+Inputs come only from trusted code: seeded generators driven by the definition (and the reference's own
+`custom_inputs_entrypoint`), or safetensors blobs named by the workload. Every random tensor is drawn from a
+distribution that exercises it — no all-ones weights or all-zero biases chosen by name — so a kernel that
+skips a multiply by a weight fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from solgym.dtypes import dtype as schema_dtype
+from solgym.problem import Problem, ProblemError, TensorSpec, Workload
+
+# Random integer inputs are drawn from [0, INT_HIGH): non-negative so that they are valid as sizes and
+# offsets, small so that they stay valid as indices into modest axes. Problems whose integer inputs have
+# stronger invariants (sorted offsets, unique experts) declare a custom_inputs_entrypoint.
+INT_HIGH = 64
+
+TRACE_DATA_ENV = "SOLGYM_TRACE_DATA"
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed from a base seed and labels, stable across processes and Python versions."""
+    text = "\x1f".join([str(seed), *map(str, parts)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def make_inputs(
+    problem: Problem,
+    workload: Workload,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    data_root: str | Path | None = None,
+) -> dict[str, Any]:
+    """The inputs of `workload`, in the definition's order, as tensors on `device` (Python scalars for
+    scalar inputs). `device="meta"` gives shape-only tensors without running any generator.
+
+    Safetensors paths are resolved against `data_root`, then $SOLGYM_TRACE_DATA, then the problem's folder.
+    """
+    device = torch.device(device)
+    definition = problem.definition
+    axes = problem.axes(workload)
+    scalars = {
+        name: _scalar(spec, workload.inputs[name].value)
+        for name, spec in definition.inputs.items()
+        if workload.inputs[name].kind == "scalar"
+    }
+    custom: dict[str, Any] = {}
+    needs_custom = any(src.kind == "custom" for src in workload.inputs.values())
+    if needs_custom and device.type != "meta":
+        custom = _custom_inputs(problem, workload, {**axes, **scalars}, seed, device)
+
+    inputs: dict[str, Any] = {}
+    for index, (name, spec) in enumerate(definition.inputs.items()):
+        source = workload.inputs[name]
+        shape = definition.shape(spec, axes)
+        if source.kind == "scalar":
+            value = scalars[name]
+            inputs[name] = value if spec.is_scalar else torch.tensor(value, dtype=schema_dtype(spec.dtype).torch, device=device)
+        elif device.type == "meta":
+            inputs[name] = torch.empty(shape or (), dtype=schema_dtype(spec.dtype).torch, device=device)
+        elif source.kind == "custom":
+            inputs[name] = custom[name]
+        elif source.kind == "safetensors":
+            inputs[name] = _load_safetensors(problem, workload, name, shape, spec, data_root, device)
+        else:
+            inputs[name] = random_tensor(shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device)
+    return inputs
+
+
+def random_tensor(shape: tuple[int, ...], dtype_name: str, *, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A seeded random tensor of a schema dtype: standard normal for floats (clamped into fp8 range), random
+    bytes for packed fp4, moderate powers of two for e8m0 scales, [0, INT_HIGH) for integers, fair coins for
+    bool."""
+    device = torch.device(device)
+    dt = schema_dtype(dtype_name)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    if dt.name == "float4_e2m1fn_x2":
+        raw = torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8, device=device)
+        return raw.view(dt.torch)
+    if dt.name == "float8_e8m0fnu":
+        raw = torch.randint(120, 135, shape, generator=generator, dtype=torch.uint8, device=device)
+        return raw.view(dt.torch)
+    if dt.kind == "float":
+        values = torch.randn(shape, generator=generator, dtype=torch.float32, device=device)
+        if dt.precision == "fp8":
+            finfo = torch.finfo(dt.torch)
+            values = values.clamp(finfo.min, finfo.max)
+        return values.to(dt.torch)
+    if dt.kind == "bool":
+        return torch.randint(0, 2, shape, generator=generator, dtype=torch.uint8, device=device).bool()
+    return torch.randint(0, INT_HIGH, shape, generator=generator, dtype=torch.int64, device=device).to(dt.torch)
+
+
+def _scalar(spec: TensorSpec, value: Any) -> Any:
+    kind = schema_dtype(spec.dtype).kind
+    if kind == "bool":
+        return bool(value)
+    if kind == "int":
+        return int(value)
+    return float(value)
+
+
+def _custom_inputs(
+    problem: Problem, workload: Workload, axes_and_scalars: dict[str, Any], seed: int, device: torch.device
+) -> dict[str, Any]:
+    definition = problem.definition
+    entry = definition.custom_inputs_entrypoint
+    module = reference_module(problem)
+    function = getattr(module, entry or "", None)
+    if not callable(function):
+        raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry!r} is not a function of the reference")
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(derive_seed(seed, workload.uuid, "custom"))
+        produced = function(dict(axes_and_scalars), device)
+    if not isinstance(produced, Mapping):
+        raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry} returned {type(produced).__name__}, expected a dict of inputs")
+    axes = problem.axes(workload)
+    result = {}
+    for name, source in workload.inputs.items():
+        if source.kind != "custom":
+            continue
+        if name not in produced:
+            raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry} did not produce input {name!r}")
+        value = produced[name]
+        spec = definition.inputs[name]
+        if spec.is_scalar:
+            result[name] = _scalar(spec, value.item() if isinstance(value, torch.Tensor) else value)
+            continue
+        expected = definition.shape(spec, axes)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected or value.dtype != schema_dtype(spec.dtype).torch:
+            got = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ProblemError(
+                problem.path or problem.name, f"custom_inputs_entrypoint.{name}",
+                f"{entry} produced {got}, the definition says {expected} {spec.dtype}",
+            )
+        result[name] = value.to(device)
+    return result
+
+
+def _load_safetensors(
+    problem: Problem, workload: Workload, name: str, shape: tuple[int, ...] | None, spec: TensorSpec,
+    data_root: str | Path | None, device: torch.device,
+) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    source = workload.inputs[name]
+    rel = Path(source.path or "")
+    roots = [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
+    for root in roots:
+        file = root / rel
+        if file.is_file():
+            break
+    else:
+        tried = ", ".join(str(r / rel) for r in roots) or str(rel)
+        raise ProblemError(
+            problem.path or problem.name, f"workload {workload.uuid} input {name}",
+            f"safetensors blob {rel} not found (looked in {tried}); pass data_root or set ${TRACE_DATA_ENV} "
+            "to the folder that holds the trace dataset",
+        )
+    tensors = load_file(str(file))
+    key = source.tensor_key or name
+    if key not in tensors:
+        raise ProblemError(file, key, f"no tensor {key!r} in this file (it has {', '.join(tensors)})")
+    tensor = tensors[key]
+    expected_dtype = schema_dtype(spec.dtype).torch
+    if tensor.dtype != expected_dtype or (shape is not None and tuple(tensor.shape) != shape):
+        raise ProblemError(file, key, f"tensor is {tuple(tensor.shape)} {tensor.dtype}, the definition says {shape} {spec.dtype}")
+    return tensor.to(device)
+
+
+_MODULES: dict[tuple[str, str], Any] = {}
+
+
+def reference_module(problem: Problem) -> Any:
+    """The reference executed as a module, cached per (name, source)."""
+    key = (problem.name, problem.definition.reference)
+    if key not in _MODULES:
+        _MODULES[key] = problem.definition.reference_module()
+    return _MODULES[key]
+
+
+def run_reference(problem: Problem, inputs: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+    """Run the reference on `inputs` and return its outputs in the definition's order."""
+    run = reference_module(problem).run
+    outputs = run(*(inputs[name] for name in problem.definition.inputs))
+    return as_outputs(problem, outputs)
+
+
+def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:
+    """Normalise what a `run` returned (one tensor, or a tuple/list) to a tuple in output order."""
+    expected = len(problem.definition.outputs)
+    if isinstance(outputs, list | tuple):
+        result = tuple(outputs)
+    else:
+        result = (outputs,)
+    if len(result) != expected:
+        raise ValueError(f"run returned {len(result)} outputs, the definition has {expected} ({', '.join(problem.definition.outputs)})")
+    return result
+
+
+def footprint_bytes(problem: Problem, workload: Workload) -> int:
+    """Bytes of all tensor inputs and outputs of a workload at their own dtypes."""
+    axes = problem.axes(workload)
+    total = 0.0
+    for spec in (*problem.definition.inputs.values(), *problem.definition.outputs.values()):
+        shape = problem.definition.shape(spec, axes)
+        if shape is not None:
+            numel = 1
+            for n in shape:
+                numel *= n
+            total += numel * schema_dtype(spec.dtype).bytes_per_element
+    return int(total)
+
+
+def shrink(problem: Problem, workload: Workload, max_bytes: int) -> Workload:
+    """A copy of `workload` whose var axes are halved, largest first, until its footprint fits `max_bytes`
+    (used to run big problems on a CPU). Returns the smallest valid workload found if none fits; axes that
+    would break a constraint or an expression are left alone."""
+    current = workload
+    frozen: set[str] = set()
+    while footprint_bytes(problem, current) > max_bytes:
+        candidates = [(v, k) for k, v in current.axes.items() if v > 1 and k not in frozen]
+        if not candidates:
+            break
+        _, axis = max(candidates)
+        trial = current.with_axes(**{axis: max(1, current.axes[axis] // 2)})
+        try:
+            resolved = problem.definition.resolve_axes(trial.axes)
+        except ProblemError:
+            frozen.add(axis)
+            continue
+        if problem.definition.check_constraints(resolved):
+            frozen.add(axis)
+            continue
+        current = trial
+    return current

@@ -1,0 +1,70 @@
+"""Shared fixtures: small problems written to tmp_path, and the location of the dev problems."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
+REPO = Path(__file__).resolve().parents[1]
+RMSNORM = REPO / "envs" / "core" / "rmsnorm_llama3_8b"
+
+
+def dev_problems() -> list[Path]:
+    """The SOL-ExecBench dev problem directories (empty when the data is absent)."""
+    if not DEV.is_dir():
+        return []
+    return sorted(p for p in DEV.iterdir() if (p / "definition.json").is_file())
+
+
+needs_dev = pytest.mark.skipif(not DEV.is_dir(), reason="SOL-ExecBench dev data (../shared/solexecbench-dev) is absent")
+
+
+def write_problem(folder: Path, definition: dict, workloads: list[dict]) -> Path:
+    """Write a problem directory and return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "definition.json").write_text(json.dumps(definition))
+    (folder / "workload.jsonl").write_text("".join(json.dumps(w) + "\n" for w in workloads))
+    return folder
+
+
+ADD_REFERENCE = """import torch
+
+def run(x, y, alpha):
+    return x + alpha * y
+"""
+
+
+def add_definition(**overrides) -> dict:
+    """A small elementwise problem: out = x + alpha * y over [rows, cols]."""
+    definition = {
+        "name": "tiny_add",
+        "description": "x + alpha * y",
+        "axes": {"rows": {"type": "var"}, "cols": {"type": "const", "value": 8}},
+        "inputs": {
+            "x": {"shape": ["rows", "cols"], "dtype": "float32"},
+            "y": {"shape": ["rows", "cols"], "dtype": "float32"},
+            "alpha": {"shape": None, "dtype": "float32"},
+        },
+        "outputs": {"out": {"shape": ["rows", "cols"], "dtype": "float32"}},
+        "reference": ADD_REFERENCE,
+    }
+    definition.update(overrides)
+    return definition
+
+
+def add_workload(rows: int = 4, uuid: str = "w1", **overrides) -> dict:
+    workload = {
+        "uuid": uuid,
+        "axes": {"rows": rows},
+        "inputs": {"x": {"type": "random"}, "y": {"type": "random"}, "alpha": {"type": "scalar", "value": 0.5}},
+    }
+    workload.update(overrides)
+    return workload
+
+
+@pytest.fixture
+def tiny_add(tmp_path: Path) -> Path:
+    return write_problem(tmp_path / "tiny_add", add_definition(), [add_workload(4, "w1"), add_workload(3, "w2")])

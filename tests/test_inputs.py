@@ -1,0 +1,158 @@
+"""Trusted, seeded input generation and reference execution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import RMSNORM, add_definition, add_workload, write_problem
+
+from solgym.inputs import footprint_bytes, make_inputs, random_tensor, run_reference, shrink
+from solgym.problem import ProblemError, load_problem
+
+
+def test_inputs_are_deterministic_per_seed_and_differ_across_seeds(tiny_add):
+    problem = load_problem(tiny_add)
+    w = problem.workloads[0]
+    a, b, c = (make_inputs(problem, w, seed=s) for s in (1, 1, 2))
+    assert torch.equal(a["x"], b["x"]) and torch.equal(a["y"], b["y"])
+    assert not torch.equal(a["x"], c["x"])
+    assert not torch.equal(a["x"], a["y"]), "two inputs of one workload must not share a stream"
+
+
+def test_scalar_inputs_are_python_values(tiny_add):
+    problem = load_problem(tiny_add)
+    inputs = make_inputs(problem, problem.workloads[0], seed=0)
+    assert inputs["alpha"] == 0.5 and isinstance(inputs["alpha"], float)
+    out = run_reference(problem, inputs)
+    assert torch.allclose(out[0], inputs["x"] + 0.5 * inputs["y"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_random_floats_exercise_every_element(dtype):
+    t = random_tensor((64, 64), dtype, seed=7)
+    values = t.float()
+    assert t.dtype == getattr(torch, dtype)
+    assert torch.isfinite(values).all()
+    assert values.std() > 0.5 and (values != 0).float().mean() > 0.9 and (values < 0).any()
+
+
+def test_packed_fp4_and_integer_and_bool_tensors():
+    fp4 = random_tensor((16, 8), "float4_e2m1fn_x2", seed=1)
+    assert fp4.dtype == torch.float4_e2m1fn_x2 and len(torch.unique(fp4.view(torch.uint8))) > 16
+    ints = random_tensor((1000,), "int32", seed=1)
+    assert ints.dtype == torch.int32 and ints.min() >= 0 and len(torch.unique(ints)) > 8
+    flags = random_tensor((1000,), "bool", seed=1)
+    assert 0.3 < flags.float().mean() < 0.7
+
+
+def test_weights_are_not_chosen_by_name(tmp_path):
+    # A kernel that skips the weight multiply must fail: weight and bias are random like any input.
+    definition = add_definition(
+        inputs={"x": {"shape": ["rows", "cols"], "dtype": "float32"}, "weight": {"shape": ["cols"], "dtype": "float32"},
+                "bias": {"shape": ["cols"], "dtype": "float32"}},
+        reference="def run(x, weight, bias):\n    return x * weight + bias\n",
+    )
+    workload = add_workload(inputs={k: {"type": "random"} for k in ("x", "weight", "bias")})
+    problem = load_problem(write_problem(tmp_path / "p", definition, [workload]))
+    inputs = make_inputs(problem, problem.workloads[0], seed=0)
+    assert not torch.allclose(inputs["weight"], torch.ones(8))
+    assert not torch.allclose(inputs["bias"], torch.zeros(8))
+
+
+def test_meta_inputs_have_shapes_without_data():
+    problem = load_problem(RMSNORM)
+    inputs = make_inputs(problem, problem.workloads[-1], device="meta")
+    assert inputs["hidden_states"].device.type == "meta"
+    assert tuple(inputs["hidden_states"].shape) == (16384, 4096)
+
+
+CUSTOM_REFERENCE = """import torch
+
+def make(axes, device):
+    n = axes["rows"]
+    idx = torch.randperm(n, device=device).to(torch.int64)
+    return {"values": torch.randn(n, 8, device=device), "index": idx}
+
+def run(values, index):
+    return values[index]
+"""
+
+
+def _custom_problem(tmp_path, reference=CUSTOM_REFERENCE):
+    definition = add_definition(
+        inputs={"values": {"shape": ["rows", "cols"], "dtype": "float32"}, "index": {"shape": ["rows"], "dtype": "int64"}},
+        reference=reference,
+        custom_inputs_entrypoint="make",
+    )
+    workload = add_workload(rows=16, inputs={"values": {"type": "custom"}, "index": {"type": "custom"}})
+    return load_problem(write_problem(tmp_path / "p", definition, [workload]))
+
+
+def test_custom_entrypoint_is_seeded_and_leaves_global_rng_alone(tmp_path):
+    problem = _custom_problem(tmp_path)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = make_inputs(problem, problem.workloads[0], seed=5)
+    after = torch.rand(1)
+    b = make_inputs(problem, problem.workloads[0], seed=5)
+    assert torch.equal(before, after)
+    assert torch.equal(a["index"], b["index"]) and sorted(a["index"].tolist()) == list(range(16))
+
+
+def test_custom_entrypoint_with_wrong_shape_is_an_error(tmp_path):
+    bad = CUSTOM_REFERENCE.replace("torch.randn(n, 8", "torch.randn(n, 9")
+    problem = _custom_problem(tmp_path, bad)
+    with pytest.raises(ProblemError, match=r"produced \(16, 9\) torch.float32, the definition says \(16, 8\) float32"):
+        make_inputs(problem, problem.workloads[0], seed=0)
+
+
+def _safetensors_problem(tmp_path):
+    definition = add_definition(inputs={"x": {"shape": ["rows", "cols"], "dtype": "float32"}},
+                                reference="def run(x):\n    return x * 2\n")
+    workload = add_workload(inputs={"x": {"type": "safetensors", "path": "blobs/x.safetensors", "tensor_key": "x"}})
+    return load_problem(write_problem(tmp_path / "p", definition, [workload]))
+
+
+def test_safetensors_input_is_read_from_data_root(tmp_path):
+    from safetensors.torch import save_file
+
+    problem = _safetensors_problem(tmp_path)
+    (tmp_path / "data" / "blobs").mkdir(parents=True)
+    x = torch.arange(32, dtype=torch.float32).reshape(4, 8)
+    save_file({"x": x}, str(tmp_path / "data" / "blobs" / "x.safetensors"))
+    inputs = make_inputs(problem, problem.workloads[0], data_root=tmp_path / "data")
+    assert torch.equal(inputs["x"], x)
+
+
+def test_missing_safetensors_blob_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOLGYM_TRACE_DATA", raising=False)
+    problem = _safetensors_problem(tmp_path)
+    with pytest.raises(ProblemError, match=r"safetensors blob blobs/x.safetensors not found"):
+        make_inputs(problem, problem.workloads[0])
+
+
+def test_reference_output_count_is_checked(tmp_path):
+    definition = add_definition(outputs={"a": {"shape": ["rows", "cols"], "dtype": "float32"},
+                                         "b": {"shape": ["rows", "cols"], "dtype": "float32"}})
+    problem = load_problem(write_problem(tmp_path / "p", definition, [add_workload()]))
+    with pytest.raises(ValueError, match="run returned 1 outputs, the definition has 2"):
+        run_reference(problem, make_inputs(problem, problem.workloads[0]))
+
+
+def test_shrink_halves_var_axes_until_the_footprint_fits():
+    problem = load_problem(RMSNORM)
+    big = problem.workloads[-1]
+    small = shrink(problem, big, 1 << 20)
+    assert footprint_bytes(problem, small) <= 1 << 20
+    # 64 rows in and out plus the weight is 1,056,768 bytes: one halving more is needed.
+    assert small.axes["num_tokens"] == 32 and big.axes["num_tokens"] == 16384
+
+
+def test_rmsnorm_reference_matches_formula():
+    problem = load_problem(RMSNORM)
+    inputs = make_inputs(problem, problem.workloads[1], seed=0)
+    (out,) = run_reference(problem, inputs)
+    x = inputs["hidden_states"].float()
+    expected = inputs["weight"] * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)).bfloat16()
+    assert out.dtype == torch.bfloat16 and torch.equal(out, expected)
