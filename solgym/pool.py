@@ -1,0 +1,159 @@
+"""The evaluation pool: jobs scheduled over lanes, one lane per local GPU (DESIGN §8).
+
+`EvalPool` hands each job to the least-loaded lane. A lane runs up to `jobs_per_device` jobs at once so
+that one job builds while another is timed, but only one job per GPU holds the timing slot at a time
+(`ChildContext.timed`). Every job runs in a single-use sandboxed child (`solgym.sandbox`); a child that
+crashes, hangs or misbehaves costs only its own job and is replaced.
+
+The pool's process never initialises CUDA: GPUs are found through NVML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from solgym.sandbox import ChildOutcome, Lane, Limits
+
+__all__ = ["EvalPool", "visible_gpus"]
+
+
+def visible_gpus() -> list[int]:
+    """GPU indices (NVML order, which children follow through CUDA_DEVICE_ORDER=PCI_BUS_ID) this process
+    may use: all that NVML reports, narrowed by integer entries of CUDA_VISIBLE_DEVICES. Empty when NVML
+    is missing or fails."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+    except Exception:
+        return []
+    gpus = list(range(count))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        entries = [entry.strip() for entry in visible.split(",") if entry.strip()]
+        if all(entry.lstrip("-").isdigit() for entry in entries):
+            wanted = []
+            for entry in entries:
+                # CUDA stops at the first invalid index; so do we.
+                if int(entry) not in gpus:
+                    break
+                wanted.append(int(entry))
+            gpus = wanted
+    return gpus
+
+
+class EvalPool:
+    """Submit jobs, get futures; every local GPU used, one timed job per GPU at a time.
+
+    `devices`: "auto" (every GPU NVML shows, else `cpu_lanes` CPU lanes), "cpu" (CPU lanes only), or a
+    sequence of GPU indices. Other keywords go to each `Lane`. Use as a context manager or call `close()`.
+    """
+
+    def __init__(
+        self,
+        devices: str | Sequence[int] = "auto",
+        *,
+        spares_per_device: int = 1,
+        limits: Limits | None = None,
+        jobs_per_device: int = 2,
+        cpu_lanes: int = 1,
+        prewarm: Sequence[str] = ("torch",),
+        disable_layers: Sequence[str] = (),
+        expose: Sequence[str] | None = None,
+    ) -> None:
+        if devices == "auto":
+            chosen: list[int | None] = list(visible_gpus()) or [None] * cpu_lanes
+        elif devices == "cpu":
+            chosen = [None] * cpu_lanes
+        elif isinstance(devices, str):
+            raise ValueError(f"devices must be 'auto', 'cpu' or a sequence of GPU indices, not {devices!r}")
+        else:
+            chosen = [int(device) for device in devices]
+        if not chosen:
+            raise ValueError("the pool needs at least one device or CPU lane")
+        if jobs_per_device < 1:
+            raise ValueError("jobs_per_device must be at least 1")
+        self.devices: list[int | None] = chosen
+        self._lanes = [
+            Lane(
+                device,
+                spares=spares_per_device,
+                limits=limits or Limits(),
+                prewarm=prewarm,
+                disable=disable_layers,
+                expose=expose,
+            )
+            for device in chosen
+        ]
+        self._executors = [
+            ThreadPoolExecutor(jobs_per_device, thread_name_prefix=f"solgym-pool-{'cpu' if d is None else d}")
+            for d in chosen
+        ]
+        self._load = [0] * len(chosen)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit_job(self, entry: str, payload: dict, *, limits: Limits | None = None) -> Future[ChildOutcome]:
+        """Queue one job ("module:function" called with `payload` in a fresh child) on the least-loaded
+        lane; the future gives its ChildOutcome."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this pool is closed")
+            index = min(range(len(self._lanes)), key=self._load.__getitem__)
+            self._load[index] += 1
+        future = self._executors[index].submit(self._lanes[index].run, entry, payload, limits=limits)
+        future.add_done_callback(lambda _: self._finished(index))
+        return future
+
+    def _finished(self, index: int) -> None:
+        with self._lock:
+            self._load[index] -= 1
+
+    def run_jobs(self, jobs: Iterable[tuple[str, dict]]) -> list[ChildOutcome]:
+        """Run many jobs concurrently; the outcomes in the order of `jobs`."""
+        futures = [self.submit_job(entry, payload) for entry, payload in jobs]
+        return [future.result() for future in futures]
+
+    async def arun_job(self, entry: str, payload: dict, *, limits: Limits | None = None) -> ChildOutcome:
+        """`submit_job` for asyncio code: awaits without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit_job(entry, payload, limits=limits))
+
+    def health(self) -> dict:
+        """Per lane and in total: live spares, jobs running and done, children started and replaced,
+        spares lost while idle, start failures."""
+        lanes = [lane.health() for lane in self._lanes]
+        totals = {
+            key: sum(lane[key] for lane in lanes)
+            for key in (
+                "live_spares",
+                "running",
+                "jobs_done",
+                "children_started",
+                "children_replaced",
+                "spares_lost",
+                "start_failures",
+            )
+        }
+        return {**totals, "lanes": lanes}
+
+    def close(self) -> None:
+        """Finish queued jobs, then stop every lane and its children. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+        for lane in self._lanes:
+            lane.close()
+
+    def __enter__(self) -> EvalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
