@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class DType:
 
     @property
     def torch(self) -> torch.dtype:
+        # torch is imported on first use so that loading problems and analysing actions stay torch-free.
+        import torch
+
         return getattr(torch, self.torch_name)
 
     @property
@@ -44,8 +49,7 @@ _TABLE = [
     DType("uint8", "uint8", 1, "int", "int"),
     DType("bool", "bool", 1, "bool", "bool"),
 ]
-DTYPES: dict[str, DType] = {d.name: d for d in _TABLE if hasattr(torch, d.torch_name)}
-_BY_TORCH: dict[torch.dtype, DType] = {d.torch: d for d in DTYPES.values()}
+DTYPES: dict[str, DType] = {d.name: d for d in _TABLE}
 
 
 def dtype(name: str) -> DType:
@@ -58,7 +62,7 @@ def dtype(name: str) -> DType:
 
 def of_torch(dt: torch.dtype) -> DType:
     """The schema dtype of a torch dtype."""
-    try:
-        return _BY_TORCH[dt]
-    except KeyError:
-        raise KeyError(f"torch dtype {dt} has no schema name") from None
+    name = str(dt).removeprefix("torch.")
+    if name not in DTYPES:
+        raise KeyError(f"torch dtype {dt} has no schema name")
+    return DTYPES[name]
