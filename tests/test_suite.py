@@ -29,8 +29,8 @@ def test_problems_are_found_by_name_and_by_path():
 
 
 def test_unknown_problem_suggests_close_names():
-    with pytest.raises(KeyError, match="did you mean rmsnorm_llama3_8b"):
-        suite.find_problem("rmsnorm")
+    with pytest.raises(KeyError, match=r"did you mean .*rmsnorm_llama3_8b"):
+        suite.find_problem("rmsnorm_llama3")
 
 
 def test_register_suite_by_path(tmp_path):
