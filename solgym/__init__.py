@@ -17,10 +17,12 @@ __all__ = ["Definition", "EvalResult", "Problem", "ProblemError", "Status", "Wor
 
 
 def data_dir(name: str) -> Path:
-    """The shipped data directory `envs` or `rewards`: inside the installed package (wheel) or at the
-    root of a checkout."""
+    """The shipped data directory `envs` or `rewards`: inside the installed package (a wheel puts them in
+    `solgym/_data/`) or at the root of a checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / name, here.parent / name):
+    for candidate in (here / "_data" / name, here.parent / name):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"solgym's {name}/ directory is missing from {here} and {here.parent}; reinstall solgym")
+
+from solgym import env as _env  # noqa: E402,F401 registers the envs

@@ -39,6 +39,9 @@ def register_suite(path: str | Path, name: str | None = None) -> str:
         raise ValueError(f"suite name {suite!r} is already used by {existing}; pass another name")
     _registered[suite] = folder
     problems()  # surface name collisions now, naming both problems
+    from solgym.env import register_envs  # imported here: solgym.env imports this module
+
+    register_envs()
     return suite
 
 
