@@ -15,8 +15,13 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from solgym.sandbox import ChildOutcome, Lane, Limits
+
+if TYPE_CHECKING:
+    from solgym.problem import Problem, Workload
+    from solgym.result import EvalResult
 
 __all__ = ["EvalPool", "visible_gpus"]
 
@@ -97,6 +102,11 @@ class EvalPool:
         self._load = [0] * len(chosen)
         self._lock = threading.Lock()
         self._closed = False
+        # Evaluations wait on their jobs' futures; enough threads that every lane slot can be kept busy
+        # while other evaluations derive bounds or wait for baselines.
+        self._evaluations = ThreadPoolExecutor(
+            max(4, 2 * jobs_per_device * len(chosen)), thread_name_prefix="solgym-eval"
+        )
 
     def submit_job(self, entry: str, payload: dict, *, limits: Limits | None = None) -> Future[ChildOutcome]:
         """Queue one job ("module:function" called with `payload` in a fresh child) on the least-loaded
@@ -109,6 +119,63 @@ class EvalPool:
         future = self._executors[index].submit(self._lanes[index].run, entry, payload, limits=limits)
         future.add_done_callback(lambda _: self._finished(index))
         return future
+
+    def submit(
+        self,
+        problem: Problem,
+        action: Any,
+        *,
+        workloads: Sequence[Workload] | None = None,
+        policy: str = "strict",
+        seed: int | None = None,
+        rounds: int = 5,
+        timing: dict | None = None,
+    ) -> Future[EvalResult]:
+        """Evaluate one action on one problem: static analysis in this process, then bounds, baselines
+        and the candidate's sandboxed job on the pool's lanes, judged by trusted code. The future gives the
+        EvalResult; our own failures come back as INFRA_ERROR, never as an exception."""
+        from solgym.harness import ENTRY
+        from solgym.judge import evaluate
+
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this pool is closed")
+        # Mode and profile follow the pool's first lane: a pool mixes no CPU and GPU lanes, and a host's
+        # GPUs are one model.
+        device = self.devices[0]
+
+        def run_job(job: dict, entry: str = ENTRY) -> ChildOutcome:
+            return self.submit_job(entry, job).result()
+
+        def work() -> EvalResult:
+            try:
+                return evaluate(
+                    problem,
+                    action,
+                    device=device,
+                    policy=policy,
+                    seed=seed,
+                    workloads=workloads,
+                    rounds=rounds,
+                    timing=timing,
+                    run_job=run_job,
+                )
+            except Exception as e:  # noqa: BLE001 - whatever breaks here is ours, not the candidate's
+                from solgym.result import EvalResult, Status
+
+                return EvalResult(problem.name, Status.INFRA_ERROR, policy=policy, message=f"infra: {e!r}")
+
+        return self._evaluations.submit(work)
+
+    def evaluate_many(self, items: Iterable[tuple[Problem, Any]], **kwargs: Any) -> list[EvalResult]:
+        """Evaluate (problem, action) pairs concurrently over every lane; results in the input order.
+        Keywords are those of `submit`."""
+        futures = [self.submit(problem, action, **kwargs) for problem, action in items]
+        return [future.result() for future in futures]
+
+    async def aevaluate(self, problem: Problem, action: Any, **kwargs: Any) -> EvalResult:
+        """`submit` for asyncio code."""
+        return await asyncio.wrap_future(self.submit(problem, action, **kwargs))
 
     def _finished(self, index: int) -> None:
         with self._lock:
@@ -147,6 +214,7 @@ class EvalPool:
             if self._closed:
                 return
             self._closed = True
+        self._evaluations.shutdown(wait=True)
         for executor in self._executors:
             executor.shutdown(wait=True)
         for lane in self._lanes:
