@@ -13,7 +13,16 @@ from solgym.result import EvalResult, Status
 
 __version__ = "0.1.0"
 
-__all__ = ["Definition", "EvalResult", "Problem", "ProblemError", "Status", "Workload", "data_dir", "load_problem"]
+__all__ = [
+    "Definition",
+    "EvalResult",
+    "Problem",
+    "ProblemError",
+    "Status",
+    "Workload",
+    "data_dir",
+    "load_problem",
+]
 
 
 def data_dir(name: str) -> Path:
@@ -23,6 +32,9 @@ def data_dir(name: str) -> Path:
     for candidate in (here / "_data" / name, here.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"solgym's {name}/ directory is missing from {here} and {here.parent}; reinstall solgym")
+    raise FileNotFoundError(
+        f"solgym's {name}/ directory is missing from {here} and {here.parent}; reinstall solgym"
+    )
+
 
 from solgym import env as _env  # noqa: E402,F401 registers the envs

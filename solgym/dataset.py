@@ -61,7 +61,9 @@ def row_to_problem(row: dict[str, Any], where: str = "row") -> tuple[dict[str, A
             try:  # some exports keep the JSONL text as is
                 workloads = [json.loads(line) for line in text.splitlines() if line.strip()]
             except json.JSONDecodeError as e:
-                raise ProblemError(where, "workloads", f"neither a JSON list nor JSON lines: {e.msg}") from None
+                raise ProblemError(
+                    where, "workloads", f"neither a JSON list nor JSON lines: {e.msg}"
+                ) from None
     if not isinstance(workloads, list):
         raise ProblemError(where, "workloads", "must be a list of workload objects")
     parsed_definition = parse_definition(definition, f"{where} ({definition.get('name')})")
@@ -97,13 +99,17 @@ def import_parquet(
     if not overwrite:
         existing = [n for n in names if (out / n).exists()]
         if existing:
-            raise FileExistsError(f"{out}: already holds {', '.join(existing[:5])}{'...' if len(existing) > 5 else ''}; pass overwrite")
+            raise FileExistsError(
+                f"{out}: already holds {', '.join(existing[:5])}{'...' if len(existing) > 5 else ''}; pass overwrite"
+            )
     written = []
     for index, (name, definition, workloads) in enumerate(problems):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / DEFINITION_FILE).write_text(json.dumps(definition, indent=2) + "\n", encoding="utf-8")
-        (folder / WORKLOAD_FILE).write_text("".join(json.dumps(w) + "\n" for w in workloads), encoding="utf-8")
+        (folder / WORKLOAD_FILE).write_text(
+            "".join(json.dumps(w) + "\n" for w in workloads), encoding="utf-8"
+        )
         written.append(folder)
         if progress:
             progress(index + 1, len(problems), name)

@@ -17,7 +17,9 @@ class DType:
     torch_name: str
     bytes_per_element: float  # storage bytes per schema element (a packed fp4 pair is one element)
     kind: str  # "float", "int", "bool"
-    precision: str  # precision class used for tensor-core pricing: fp64, fp32, fp16, bf16, fp8, fp4, int8, int, bool
+    precision: (
+        str  # precision class used for tensor-core pricing: fp64, fp32, fp16, bf16, fp8, fp4, int8, int, bool
+    )
 
     @property
     def torch(self) -> torch.dtype:

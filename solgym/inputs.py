@@ -65,7 +65,11 @@ def make_inputs(
         shape = definition.shape(spec, axes)
         if source.kind == "scalar":
             value = scalars[name]
-            inputs[name] = value if spec.is_scalar else torch.tensor(value, dtype=schema_dtype(spec.dtype).torch, device=device)
+            inputs[name] = (
+                value
+                if spec.is_scalar
+                else torch.tensor(value, dtype=schema_dtype(spec.dtype).torch, device=device)
+            )
         elif device.type == "meta":
             inputs[name] = torch.empty(shape or (), dtype=schema_dtype(spec.dtype).torch, device=device)
         elif source.kind == "custom":
@@ -73,11 +77,15 @@ def make_inputs(
         elif source.kind == "safetensors":
             inputs[name] = _load_safetensors(problem, workload, name, shape, spec, data_root, device)
         else:
-            inputs[name] = random_tensor(shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device)
+            inputs[name] = random_tensor(
+                shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device
+            )
     return inputs
 
 
-def random_tensor(shape: tuple[int, ...], dtype_name: str, *, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def random_tensor(
+    shape: tuple[int, ...], dtype_name: str, *, seed: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """A seeded random tensor of a schema dtype: standard normal for floats (clamped into fp8 range), random
     bytes for packed fp4, moderate powers of two for e8m0 scales, [0, INT_HIGH) for integers, fair coins for
     bool."""
@@ -99,7 +107,9 @@ def random_tensor(shape: tuple[int, ...], dtype_name: str, *, seed: int, device:
         return values.to(dt.torch)
     if dt.kind == "bool":
         return torch.randint(0, 2, shape, generator=generator, dtype=torch.uint8, device=device).bool()
-    return torch.randint(0, INT_HIGH, shape, generator=generator, dtype=torch.int64, device=device).to(dt.torch)
+    return torch.randint(0, INT_HIGH, shape, generator=generator, dtype=torch.int64, device=device).to(
+        dt.torch
+    )
 
 
 def _scalar(spec: TensorSpec, value: Any) -> Any:
@@ -119,30 +129,51 @@ def _custom_inputs(
     module = reference_module(problem)
     function = getattr(module, entry or "", None)
     if not callable(function):
-        raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry!r} is not a function of the reference")
+        raise ProblemError(
+            problem.path or problem.name,
+            "custom_inputs_entrypoint",
+            f"{entry!r} is not a function of the reference",
+        )
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(derive_seed(seed, workload.uuid, "custom"))
         produced = function(dict(axes_and_scalars), device)
     if not isinstance(produced, Mapping):
-        raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry} returned {type(produced).__name__}, expected a dict of inputs")
+        raise ProblemError(
+            problem.path or problem.name,
+            "custom_inputs_entrypoint",
+            f"{entry} returned {type(produced).__name__}, expected a dict of inputs",
+        )
     axes = problem.axes(workload)
     result = {}
     for name, source in workload.inputs.items():
         if source.kind != "custom":
             continue
         if name not in produced:
-            raise ProblemError(problem.path or problem.name, "custom_inputs_entrypoint", f"{entry} did not produce input {name!r}")
+            raise ProblemError(
+                problem.path or problem.name,
+                "custom_inputs_entrypoint",
+                f"{entry} did not produce input {name!r}",
+            )
         value = produced[name]
         spec = definition.inputs[name]
         if spec.is_scalar:
             result[name] = _scalar(spec, value.item() if isinstance(value, torch.Tensor) else value)
             continue
         expected = definition.shape(spec, axes)
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected or value.dtype != schema_dtype(spec.dtype).torch:
-            got = f"{tuple(value.shape)} {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+        if (
+            not isinstance(value, torch.Tensor)
+            or tuple(value.shape) != expected
+            or value.dtype != schema_dtype(spec.dtype).torch
+        ):
+            got = (
+                f"{tuple(value.shape)} {value.dtype}"
+                if isinstance(value, torch.Tensor)
+                else type(value).__name__
+            )
             raise ProblemError(
-                problem.path or problem.name, f"custom_inputs_entrypoint.{name}",
+                problem.path or problem.name,
+                f"custom_inputs_entrypoint.{name}",
                 f"{entry} produced {got}, the definition says {expected} {spec.dtype}",
             )
         result[name] = value.to(device)
@@ -150,8 +181,13 @@ def _custom_inputs(
 
 
 def _load_safetensors(
-    problem: Problem, workload: Workload, name: str, shape: tuple[int, ...] | None, spec: TensorSpec,
-    data_root: str | Path | None, device: torch.device,
+    problem: Problem,
+    workload: Workload,
+    name: str,
+    shape: tuple[int, ...] | None,
+    spec: TensorSpec,
+    data_root: str | Path | None,
+    device: torch.device,
 ) -> torch.Tensor:
     from safetensors.torch import load_file
 
@@ -165,7 +201,8 @@ def _load_safetensors(
     else:
         tried = ", ".join(str(r / rel) for r in roots) or str(rel)
         raise ProblemError(
-            problem.path or problem.name, f"workload {workload.uuid} input {name}",
+            problem.path or problem.name,
+            f"workload {workload.uuid} input {name}",
             f"safetensors blob {rel} not found (looked in {tried}); pass data_root or set ${TRACE_DATA_ENV} "
             "to the folder that holds the trace dataset",
         )
@@ -176,7 +213,11 @@ def _load_safetensors(
     tensor = tensors[key]
     expected_dtype = schema_dtype(spec.dtype).torch
     if tensor.dtype != expected_dtype or (shape is not None and tuple(tensor.shape) != shape):
-        raise ProblemError(file, key, f"tensor is {tuple(tensor.shape)} {tensor.dtype}, the definition says {shape} {spec.dtype}")
+        raise ProblemError(
+            file,
+            key,
+            f"tensor is {tuple(tensor.shape)} {tensor.dtype}, the definition says {shape} {spec.dtype}",
+        )
     return tensor.to(device)
 
 
@@ -206,7 +247,9 @@ def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:
     else:
         result = (outputs,)
     if len(result) != expected:
-        raise ValueError(f"run returned {len(result)} outputs, the definition has {expected} ({', '.join(problem.definition.outputs)})")
+        raise ValueError(
+            f"run returned {len(result)} outputs, the definition has {expected} ({', '.join(problem.definition.outputs)})"
+        )
     return result
 
 

@@ -29,7 +29,14 @@ DEFAULT_RTOL = 1e-2
 DEFAULT_MATCHED_RATIO = 0.99
 
 _DEFINITION_KEYS = {
-    "name", "op_type", "description", "axes", "inputs", "outputs", "reference", "constraints",
+    "name",
+    "op_type",
+    "description",
+    "axes",
+    "inputs",
+    "outputs",
+    "reference",
+    "constraints",
     "custom_inputs_entrypoint",
 }
 _WORKLOAD_KEYS = {"uuid", "axes", "inputs", "tolerance", "hidden"}
@@ -133,7 +140,9 @@ class Definition:
                 values[axis.name] = axis.value  # type: ignore[assignment]
             elif axis.kind == "var":
                 if axis.name not in var_values:
-                    raise ProblemError(self.name, f"axes.{axis.name}", "var axis has no value in the workload")
+                    raise ProblemError(
+                        self.name, f"axes.{axis.name}", "var axis has no value in the workload"
+                    )
                 values[axis.name] = int(var_values[axis.name])
         pending = [a for a in self.axes.values() if a.kind == "expr"]
         # Expressions may refer to each other in any order; resolve until a fixed point.
@@ -145,11 +154,15 @@ class Definition:
                 except NameError:
                     continue
                 except (ValueError, ZeroDivisionError, TypeError) as e:
-                    raise ProblemError(self.name, f"axes.{axis.name}", f"expression {axis.expression!r}: {e}") from None
+                    raise ProblemError(
+                        self.name, f"axes.{axis.name}", f"expression {axis.expression!r}: {e}"
+                    ) from None
                 if isinstance(result, float):
                     if not result.is_integer():
                         raise ProblemError(
-                            self.name, f"axes.{axis.name}", f"expression {axis.expression!r} gives {result}, not an integer"
+                            self.name,
+                            f"axes.{axis.name}",
+                            f"expression {axis.expression!r} gives {result}, not an integer",
                         )
                     result = int(result)
                 values[axis.name] = int(result)
@@ -157,7 +170,9 @@ class Definition:
                 progressed = True
             if not progressed:
                 names = ", ".join(f"{a.name} = {a.expression}" for a in pending)
-                raise ProblemError(self.name, "axes", f"cannot resolve expressions (unknown or circular names): {names}")
+                raise ProblemError(
+                    self.name, "axes", f"cannot resolve expressions (unknown or circular names): {names}"
+                )
         return values
 
     def shape(self, spec: TensorSpec, axes: Mapping[str, int]) -> tuple[int, ...] | None:
@@ -204,7 +219,9 @@ class Problem:
         """A workload by uuid, uuid prefix or index."""
         if isinstance(key, int):
             return self.workloads[key]
-        matches = [w for w in self.workloads if w.uuid == key] or [w for w in self.workloads if w.uuid.startswith(key)]
+        matches = [w for w in self.workloads if w.uuid == key] or [
+            w for w in self.workloads if w.uuid.startswith(key)
+        ]
         if len(matches) != 1:
             raise KeyError(f"{self.name}: {'no' if not matches else 'several'} workloads match {key!r}")
         return matches[0]
@@ -223,12 +240,21 @@ class Problem:
 # ---------------------------------------------------------------------------------------------- expressions
 
 _BINARY = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 _COMPARE = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 _FUNCTIONS = {"min": min, "max": max, "abs": abs, "ceil": math.ceil, "floor": math.floor}
 
@@ -247,7 +273,11 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
 
 
 def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return node.value
     if isinstance(node, ast.Name):
         if node.id not in names:
@@ -260,7 +290,11 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
         value = _eval(node.operand, names)
-        return -value if isinstance(node.op, ast.USub) else (not value if isinstance(node.op, ast.Not) else value)
+        return (
+            -value
+            if isinstance(node.op, ast.USub)
+            else (not value if isinstance(node.op, ast.Not) else value)
+        )
     if isinstance(node, ast.Compare):
         left = _eval(node.left, names)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
@@ -274,7 +308,12 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, names) for v in node.values]
         return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and not node.keywords:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
         return _FUNCTIONS[node.func.id](*(_eval(a, names) for a in node.args))
     raise ValueError(f"{ast.unparse(node)!r} is not allowed in an expression")
 
@@ -385,7 +424,9 @@ def _parse_axes(raw: Any, file: str | Path) -> dict[str, Axis]:
         if kind == "const":
             value = spec.get("value")
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ProblemError(file, where, f"a const axis needs a non-negative integer value, got {value!r}")
+                raise ProblemError(
+                    file, where, f"a const axis needs a non-negative integer value, got {value!r}"
+                )
             axes[name] = Axis(name, kind, value=value, description=desc)
         elif kind == "var":
             axes[name] = Axis(name, kind, description=desc)
@@ -401,15 +442,21 @@ def _parse_axes(raw: Any, file: str | Path) -> dict[str, Axis]:
             try:
                 evaluate(axis.expression or "", {a: 1 for a in axes})
             except NameError as e:
-                raise ProblemError(file, f"axes.{axis.name}", f"expression {axis.expression!r} names unknown axis {e}") from None
+                raise ProblemError(
+                    file, f"axes.{axis.name}", f"expression {axis.expression!r} names unknown axis {e}"
+                ) from None
             except ValueError as e:
-                raise ProblemError(file, f"axes.{axis.name}", f"expression {axis.expression!r}: {e}") from None
+                raise ProblemError(
+                    file, f"axes.{axis.name}", f"expression {axis.expression!r}: {e}"
+                ) from None
             except (ZeroDivisionError, TypeError):
                 pass
     return axes
 
 
-def _parse_tensors(raw: Any, axes: Mapping[str, Axis], file: str | Path, section: str) -> dict[str, TensorSpec]:
+def _parse_tensors(
+    raw: Any, axes: Mapping[str, Axis], file: str | Path, section: str
+) -> dict[str, TensorSpec]:
     if not isinstance(raw, dict):
         raise ProblemError(file, section, "must be an object mapping names to {shape, dtype}")
     specs: dict[str, TensorSpec] = {}
@@ -423,9 +470,13 @@ def _parse_tensors(raw: Any, axes: Mapping[str, Axis], file: str | Path, section
             raise ProblemError(file, f"{where}.dtype", "required field is missing")
         dtype = spec["dtype"]
         if dtype not in DTYPES:
-            raise ProblemError(file, f"{where}.dtype", f"unsupported dtype {dtype!r}; supported: {', '.join(DTYPES)}")
+            raise ProblemError(
+                file, f"{where}.dtype", f"unsupported dtype {dtype!r}; supported: {', '.join(DTYPES)}"
+            )
         if "shape" not in spec:
-            raise ProblemError(file, f"{where}.shape", "required field is missing (use [] for 0-d, null for a scalar)")
+            raise ProblemError(
+                file, f"{where}.shape", "required field is missing (use [] for 0-d, null for a scalar)"
+            )
         shape = spec["shape"]
         if shape is not None:
             if not isinstance(shape, list):
@@ -440,7 +491,9 @@ def _parse_tensors(raw: Any, axes: Mapping[str, Axis], file: str | Path, section
                 elif isinstance(dim, str) and dim in axes:
                     dims.append(dim)
                 else:
-                    raise ProblemError(file, f"{where}.shape", f"unknown axis {dim!r}; axes are {', '.join(axes)}")
+                    raise ProblemError(
+                        file, f"{where}.shape", f"unknown axis {dim!r}; axes are {', '.join(axes)}"
+                    )
             shape = tuple(dims)
         specs[name] = TensorSpec(name, shape, dtype, str(spec.get("description") or ""))
     return specs
@@ -464,21 +517,25 @@ def _check_reference(source: str, inputs: list[str], entry: str | None, file: st
         required = params[: len(params) - n_default] if n_default else params
         if not (len(required) <= len(inputs) <= len(params)):
             raise ProblemError(
-                file, "reference",
+                file,
+                "reference",
                 f"run takes {len(params)} parameters ({', '.join(params)}) but the definition has "
                 f"{len(inputs)} inputs ({', '.join(inputs)})",
             )
         for i, (param, name) in enumerate(zip(params, inputs, strict=False)):
             if param != name:
                 raise ProblemError(
-                    file, "reference",
+                    file,
+                    "reference",
                     f"run's parameter {i + 1} is {param!r} but input {i + 1} is {name!r}; parameters must follow the inputs in order",
                 )
     if entry is not None and entry not in functions:
         raise ProblemError(file, "custom_inputs_entrypoint", f"the reference defines no function {entry!r}")
 
 
-def parse_workloads(text: str, definition: Definition, file: str | Path = "<workloads>") -> tuple[Workload, ...]:
+def parse_workloads(
+    text: str, definition: Definition, file: str | Path = "<workloads>"
+) -> tuple[Workload, ...]:
     """Validate workload.jsonl content against a definition."""
     workloads = []
     seen: set[str] = set()
@@ -499,7 +556,9 @@ def parse_workloads(text: str, definition: Definition, file: str | Path = "<work
     return tuple(workloads)
 
 
-def parse_workload(raw: Any, definition: Definition, file: str | Path = "<workload>", where: str = "") -> Workload:
+def parse_workload(
+    raw: Any, definition: Definition, file: str | Path = "<workload>", where: str = ""
+) -> Workload:
     """Validate one workload object against a definition."""
     prefix = f"{where}." if where else ""
     if not isinstance(raw, dict):
@@ -516,11 +575,19 @@ def parse_workload(raw: Any, definition: Definition, file: str | Path = "<worklo
     for name, value in axes_raw.items():
         axis = definition.axes.get(name)
         if axis is None:
-            raise ProblemError(file, f"{prefix}axes.{name}", f"unknown axis; the definition's axes are {', '.join(definition.axes)}")
+            raise ProblemError(
+                file,
+                f"{prefix}axes.{name}",
+                f"unknown axis; the definition's axes are {', '.join(definition.axes)}",
+            )
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ProblemError(file, f"{prefix}axes.{name}", f"must be a non-negative integer, got {value!r}")
         if axis.kind == "const" and value != axis.value:
-            raise ProblemError(file, f"{prefix}axes.{name}", f"const axis is {axis.value} in the definition, workload says {value}")
+            raise ProblemError(
+                file,
+                f"{prefix}axes.{name}",
+                f"const axis is {axis.value} in the definition, workload says {value}",
+            )
         if axis.kind == "var":
             axes[name] = value
     missing = [a.name for a in definition.axes.values() if a.kind == "var" and a.name not in axes]
@@ -532,7 +599,11 @@ def parse_workload(raw: Any, definition: Definition, file: str | Path = "<worklo
     if not isinstance(hidden, bool):
         raise ProblemError(file, f"{prefix}hidden", "must be true or false")
     workload = Workload(
-        uuid=uuid, axes=axes, inputs=inputs, tolerance=tolerance, hidden=hidden,
+        uuid=uuid,
+        axes=axes,
+        inputs=inputs,
+        tolerance=tolerance,
+        hidden=hidden,
         extra={k: v for k, v in raw.items() if k not in _WORKLOAD_KEYS},
     )
     try:
@@ -541,7 +612,9 @@ def parse_workload(raw: Any, definition: Definition, file: str | Path = "<worklo
         raise ProblemError(file, f"{prefix}axes", e.message) from None
     broken = definition.check_constraints(resolved)
     if broken:
-        raise ProblemError(file, f"{prefix}axes", f"violates constraints: {'; '.join(broken)} (axes {resolved})")
+        raise ProblemError(
+            file, f"{prefix}axes", f"violates constraints: {'; '.join(broken)} (axes {resolved})"
+        )
     return workload
 
 
@@ -550,7 +623,9 @@ def _parse_sources(raw: Any, definition: Definition, file: str | Path, where: st
         raise ProblemError(file, where, "must be an object mapping input names to {type, ...}")
     for name in raw:
         if name not in definition.inputs:
-            raise ProblemError(file, f"{where}.{name}", f"not an input of the definition ({', '.join(definition.inputs)})")
+            raise ProblemError(
+                file, f"{where}.{name}", f"not an input of the definition ({', '.join(definition.inputs)})"
+            )
     sources: dict[str, InputSource] = {}
     for name, spec in definition.inputs.items():
         entry = raw.get(name)
@@ -558,7 +633,9 @@ def _parse_sources(raw: Any, definition: Definition, file: str | Path, where: st
         if entry is None:
             raise ProblemError(file, at, "the workload gives no source for this input")
         if not isinstance(entry, dict) or entry.get("type") not in _INPUT_KINDS:
-            raise ProblemError(file, at, f"must be an object whose type is one of {sorted(_INPUT_KINDS)}, got {entry!r}")
+            raise ProblemError(
+                file, at, f"must be an object whose type is one of {sorted(_INPUT_KINDS)}, got {entry!r}"
+            )
         kind = entry["type"]
         if kind == "scalar":
             if "value" not in entry:
@@ -574,7 +651,9 @@ def _parse_sources(raw: Any, definition: Definition, file: str | Path, where: st
             sources[name] = InputSource(kind, path=path, tensor_key=entry.get("tensor_key") or name)
         elif kind == "custom":
             if not definition.custom_inputs_entrypoint:
-                raise ProblemError(file, at, "custom input, but the definition has no custom_inputs_entrypoint")
+                raise ProblemError(
+                    file, at, "custom input, but the definition has no custom_inputs_entrypoint"
+                )
             sources[name] = InputSource(kind)
         else:
             if spec.is_scalar:
@@ -610,7 +689,9 @@ def _parse_tolerance(raw: Any, file: str | Path, where: str) -> Tolerance:
         matched_ratio=ratio,  # type: ignore[arg-type]
         error_cap=number("max_error_cap", None),
         allow_negative_inf=allow,
-        is_default=not any(k in raw for k in ("max_atol", "max_rtol", "required_matched_ratio", "required_match_ratio")),
+        is_default=not any(
+            k in raw for k in ("max_atol", "max_rtol", "required_matched_ratio", "required_match_ratio")
+        ),
     )
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Outcome of evaluating one action (or one workload of it). Failures are statuses, never exceptions."""
 
     PASSED = "PASSED"
@@ -123,29 +123,37 @@ class EvalResult:
         """SOL-ExecBench trace records, one per workload (or one for the whole action when it never ran)."""
         records = []
         log_note = "" if self.status not in TRACE_STATUS else f"solgym status {self.status}: "
-        targets = self.workloads or [WorkloadResult(uuid="", axes={}, status=self.status, message=self.message)]
+        targets = self.workloads or [
+            WorkloadResult(uuid="", axes={}, status=self.status, message=self.message)
+        ]
         for w in targets:
             status = TRACE_STATUS.get(w.status, w.status.value)
             note = f"solgym status {w.status}: " if w.status in TRACE_STATUS else log_note
-            records.append({
-                "definition": self.problem,
-                "solution": solution,
-                "workload": {"uuid": w.uuid, "axes": w.axes},
-                "evaluation": {
-                    "status": status,
-                    "log": cap(note + (w.message or self.message or self.compile_log or self.run_log)),
-                    "environment": self.environment,
-                    "performance": None if w.latency_ms is None else {
-                        "latency_ms": w.latency_ms,
-                        "reference_latency_ms": w.t_baseline_ms,
-                        "speedup_factor": w.speedup,
+            records.append(
+                {
+                    "definition": self.problem,
+                    "solution": solution,
+                    "workload": {"uuid": w.uuid, "axes": w.axes},
+                    "evaluation": {
+                        "status": status,
+                        "log": cap(note + (w.message or self.message or self.compile_log or self.run_log)),
+                        "environment": self.environment,
+                        "performance": None
+                        if w.latency_ms is None
+                        else {
+                            "latency_ms": w.latency_ms,
+                            "reference_latency_ms": w.t_baseline_ms,
+                            "speedup_factor": w.speedup,
+                        },
+                        "correctness": None
+                        if w.max_abs_error is None
+                        else {
+                            "max_absolute_error": w.max_abs_error,
+                            "max_relative_error": w.max_rel_error,
+                        },
                     },
-                    "correctness": None if w.max_abs_error is None else {
-                        "max_absolute_error": w.max_abs_error,
-                        "max_relative_error": w.max_rel_error,
-                    },
-                },
-            })
+                }
+            )
         return _jsonable(records)
 
 

@@ -84,7 +84,9 @@ def problems(suite: str | None = None) -> dict[str, Entry]:
             entry = Entry(name, suite_name, child)
             if name in found:
                 other = found[name]
-                raise ValueError(f"problem name {name!r} is defined twice: {other.path} ({other.suite}) and {child} ({suite_name})")
+                raise ValueError(
+                    f"problem name {name!r} is defined twice: {other.path} ({other.suite}) and {child} ({suite_name})"
+                )
             found[name] = entry
     return found
 

@@ -19,7 +19,9 @@ def dev_problems() -> list[Path]:
     return sorted(p for p in DEV.iterdir() if (p / "definition.json").is_file())
 
 
-needs_dev = pytest.mark.skipif(not DEV.is_dir(), reason="SOL-ExecBench dev data (../shared/solexecbench-dev) is absent")
+needs_dev = pytest.mark.skipif(
+    not DEV.is_dir(), reason="SOL-ExecBench dev data (../shared/solexecbench-dev) is absent"
+)
 
 
 def write_problem(folder: Path, definition: dict, workloads: list[dict]) -> Path:
@@ -59,7 +61,11 @@ def add_workload(rows: int = 4, uuid: str = "w1", **overrides) -> dict:
     workload = {
         "uuid": uuid,
         "axes": {"rows": rows},
-        "inputs": {"x": {"type": "random"}, "y": {"type": "random"}, "alpha": {"type": "scalar", "value": 0.5}},
+        "inputs": {
+            "x": {"type": "random"},
+            "y": {"type": "random"},
+            "alpha": {"type": "scalar", "value": 0.5},
+        },
     }
     workload.update(overrides)
     return workload
@@ -67,4 +73,6 @@ def add_workload(rows: int = 4, uuid: str = "w1", **overrides) -> dict:
 
 @pytest.fixture
 def tiny_add(tmp_path: Path) -> Path:
-    return write_problem(tmp_path / "tiny_add", add_definition(), [add_workload(4, "w1"), add_workload(3, "w2")])
+    return write_problem(
+        tmp_path / "tiny_add", add_definition(), [add_workload(4, "w1"), add_workload(3, "w2")]
+    )

@@ -65,8 +65,10 @@ def _load_solution(path: Path):
     return module
 
 
-@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available(),
-                    reason="Triton needs a GPU or TRITON_INTERPRET=1")
+@pytest.mark.skipif(
+    os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available(),
+    reason="Triton needs a GPU or TRITON_INTERPRET=1",
+)
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_shipped_solution_matches_reference(path):
     problem = load_problem(path.parent.parent)
@@ -81,4 +83,6 @@ def test_shipped_solution_matches_reference(path):
         assert g.shape == e.shape and g.dtype == e.dtype, name
         e, g = e.float(), g.float()
         close = (g - e).abs() <= tol.atol + tol.rtol * e.abs()
-        assert close.float().mean().item() >= tol.matched_ratio, f"{name}: max error {(g - e).abs().max().item()}"
+        assert close.float().mean().item() >= tol.matched_ratio, (
+            f"{name}: max error {(g - e).abs().max().item()}"
+        )

@@ -22,11 +22,13 @@ def _row(name: str, **overrides) -> dict:
         "description": "x + alpha * y",
         "axes": json.dumps({"rows": {"type": "var"}, "cols": {"type": "const", "value": 8}}),
         "custom_inputs_entrypoint": None,
-        "inputs": json.dumps({
-            "x": {"shape": ["rows", "cols"], "dtype": "float32"},
-            "y": {"shape": ["rows", "cols"], "dtype": "float32"},
-            "alpha": {"shape": None, "dtype": "float32"},
-        }),
+        "inputs": json.dumps(
+            {
+                "x": {"shape": ["rows", "cols"], "dtype": "float32"},
+                "y": {"shape": ["rows", "cols"], "dtype": "float32"},
+                "alpha": {"shape": None, "dtype": "float32"},
+            }
+        ),
         "outputs": json.dumps({"out": {"shape": ["rows", "cols"], "dtype": "float32"}}),
         "reference": ADD_REFERENCE,
         "workloads": json.dumps([add_workload(2, "a"), add_workload(5, "b")]),

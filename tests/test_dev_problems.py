@@ -34,7 +34,9 @@ def test_dev_reference_runs_on_cpu(folder: Path):
     if folder.name in CANNOT_RUN_ON_CPU:
         pytest.skip(CANNOT_RUN_ON_CPU[folder.name])
     problem = load_problem(folder)
-    workload = shrink(problem, min(problem.workloads, key=lambda w: footprint_bytes(problem, w)), CPU_BUDGET_BYTES)
+    workload = shrink(
+        problem, min(problem.workloads, key=lambda w: footprint_bytes(problem, w)), CPU_BUDGET_BYTES
+    )
     if folder.name in NEEDS_TRACE_BLOBS:
         with pytest.raises(ProblemError, match=r"safetensors blob .* not found"):
             make_inputs(problem, workload, seed=0)

@@ -48,8 +48,11 @@ def test_packed_fp4_and_integer_and_bool_tensors():
 def test_weights_are_not_chosen_by_name(tmp_path):
     # A kernel that skips the weight multiply must fail: weight and bias are random like any input.
     definition = add_definition(
-        inputs={"x": {"shape": ["rows", "cols"], "dtype": "float32"}, "weight": {"shape": ["cols"], "dtype": "float32"},
-                "bias": {"shape": ["cols"], "dtype": "float32"}},
+        inputs={
+            "x": {"shape": ["rows", "cols"], "dtype": "float32"},
+            "weight": {"shape": ["cols"], "dtype": "float32"},
+            "bias": {"shape": ["cols"], "dtype": "float32"},
+        },
         reference="def run(x, weight, bias):\n    return x * weight + bias\n",
     )
     workload = add_workload(inputs={k: {"type": "random"} for k in ("x", "weight", "bias")})
@@ -80,7 +83,10 @@ def run(values, index):
 
 def _custom_problem(tmp_path, reference=CUSTOM_REFERENCE):
     definition = add_definition(
-        inputs={"values": {"shape": ["rows", "cols"], "dtype": "float32"}, "index": {"shape": ["rows"], "dtype": "int64"}},
+        inputs={
+            "values": {"shape": ["rows", "cols"], "dtype": "float32"},
+            "index": {"shape": ["rows"], "dtype": "int64"},
+        },
         reference=reference,
         custom_inputs_entrypoint="make",
     )
@@ -103,14 +109,20 @@ def test_custom_entrypoint_is_seeded_and_leaves_global_rng_alone(tmp_path):
 def test_custom_entrypoint_with_wrong_shape_is_an_error(tmp_path):
     bad = CUSTOM_REFERENCE.replace("torch.randn(n, 8", "torch.randn(n, 9")
     problem = _custom_problem(tmp_path, bad)
-    with pytest.raises(ProblemError, match=r"produced \(16, 9\) torch.float32, the definition says \(16, 8\) float32"):
+    with pytest.raises(
+        ProblemError, match=r"produced \(16, 9\) torch.float32, the definition says \(16, 8\) float32"
+    ):
         make_inputs(problem, problem.workloads[0], seed=0)
 
 
 def _safetensors_problem(tmp_path):
-    definition = add_definition(inputs={"x": {"shape": ["rows", "cols"], "dtype": "float32"}},
-                                reference="def run(x):\n    return x * 2\n")
-    workload = add_workload(inputs={"x": {"type": "safetensors", "path": "blobs/x.safetensors", "tensor_key": "x"}})
+    definition = add_definition(
+        inputs={"x": {"shape": ["rows", "cols"], "dtype": "float32"}},
+        reference="def run(x):\n    return x * 2\n",
+    )
+    workload = add_workload(
+        inputs={"x": {"type": "safetensors", "path": "blobs/x.safetensors", "tensor_key": "x"}}
+    )
     return load_problem(write_problem(tmp_path / "p", definition, [workload]))
 
 
@@ -133,8 +145,12 @@ def test_missing_safetensors_blob_names_the_file(tmp_path, monkeypatch):
 
 
 def test_reference_output_count_is_checked(tmp_path):
-    definition = add_definition(outputs={"a": {"shape": ["rows", "cols"], "dtype": "float32"},
-                                         "b": {"shape": ["rows", "cols"], "dtype": "float32"}})
+    definition = add_definition(
+        outputs={
+            "a": {"shape": ["rows", "cols"], "dtype": "float32"},
+            "b": {"shape": ["rows", "cols"], "dtype": "float32"},
+        }
+    )
     problem = load_problem(write_problem(tmp_path / "p", definition, [add_workload()]))
     with pytest.raises(ValueError, match="run returned 1 outputs, the definition has 2"):
         run_reference(problem, make_inputs(problem, problem.workloads[0]))

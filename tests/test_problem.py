@@ -20,11 +20,13 @@ def test_shipped_rmsnorm_loads_with_provenance():
 
 
 def test_expr_axes_resolve_in_any_order(tmp_path):
-    definition = add_definition(axes={
-        "rows": {"type": "var"},
-        "cols": {"type": "expr", "expression": "half * 2"},
-        "half": {"type": "expr", "expression": "rows // 2 + 1"},
-    })
+    definition = add_definition(
+        axes={
+            "rows": {"type": "var"},
+            "cols": {"type": "expr", "expression": "half * 2"},
+            "half": {"type": "expr", "expression": "rows // 2 + 1"},
+        }
+    )
     problem = load_problem(write_problem(tmp_path / "p", definition, [add_workload(6)]))
     assert problem.axes(problem.workloads[0]) == {"rows": 6, "cols": 8, "half": 4}
 
@@ -55,15 +57,47 @@ def test_tolerance_read_in_both_spellings_and_defaulted(tmp_path):
         (lambda d: d["inputs"]["x"].update(dtype="float33"), "inputs.x.dtype", "unsupported dtype 'float33'"),
         (lambda d: d["inputs"]["x"].update(shape=["rows", "colz"]), "inputs.x.shape", "unknown axis 'colz'"),
         (lambda d: d.pop("reference"), "reference", "required field is missing"),
-        (lambda d: d.update(reference="def forward(x, y, alpha):\n    return x"), "reference", "found forward"),
+        (
+            lambda d: d.update(reference="def forward(x, y, alpha):\n    return x"),
+            "reference",
+            "found forward",
+        ),
         (lambda d: d.update(reference="def run(x, y):\n    return x"), "reference", "run takes 2 parameters"),
-        (lambda d: d.update(reference="def run(x, alpha, y):\n    return x"), "reference", "parameter 2 is 'alpha'"),
-        (lambda d: d.update(reference="def run(x, y, alpha):\n  return (x"), "reference", "syntax error at line 2"),
-        (lambda d: d["axes"].update(cols={"type": "expr", "expression": "rows ** "}), "axes.cols", "not a valid expression"),
-        (lambda d: d["axes"].update(cols={"type": "expr", "expression": "depth * 2"}), "axes.cols", "unknown axis"),
-        (lambda d: d["axes"].update(cols={"type": "expr", "expression": "__import__('os')"}), "axes.cols", "is not allowed"),
-        (lambda d: d["axes"].update(cols={"type": "fixed", "value": 8}), "axes.cols", "unknown axis type 'fixed'"),
-        (lambda d: d.update(custom_inputs_entrypoint="make"), "custom_inputs_entrypoint", "no function 'make'"),
+        (
+            lambda d: d.update(reference="def run(x, alpha, y):\n    return x"),
+            "reference",
+            "parameter 2 is 'alpha'",
+        ),
+        (
+            lambda d: d.update(reference="def run(x, y, alpha):\n  return (x"),
+            "reference",
+            "syntax error at line 2",
+        ),
+        (
+            lambda d: d["axes"].update(cols={"type": "expr", "expression": "rows ** "}),
+            "axes.cols",
+            "not a valid expression",
+        ),
+        (
+            lambda d: d["axes"].update(cols={"type": "expr", "expression": "depth * 2"}),
+            "axes.cols",
+            "unknown axis",
+        ),
+        (
+            lambda d: d["axes"].update(cols={"type": "expr", "expression": "__import__('os')"}),
+            "axes.cols",
+            "is not allowed",
+        ),
+        (
+            lambda d: d["axes"].update(cols={"type": "fixed", "value": 8}),
+            "axes.cols",
+            "unknown axis type 'fixed'",
+        ),
+        (
+            lambda d: d.update(custom_inputs_entrypoint="make"),
+            "custom_inputs_entrypoint",
+            "no function 'make'",
+        ),
         (lambda d: d.update(outputs={}), "outputs", "at least one output"),
     ],
 )
@@ -85,13 +119,35 @@ def test_malformed_definition_names_file_field_and_problem(tmp_path, mutate, whe
         (add_workload(axes={"rows": 2, "depth": 3}), "line 1.axes.depth", "unknown axis"),
         (add_workload(axes={"rows": 2, "cols": 9}), "line 1.axes.cols", "const axis is 8"),
         (add_workload(axes={"rows": -1}), "line 1.axes.rows", "non-negative integer"),
-        (add_workload(inputs={"x": {"type": "random"}, "y": {"type": "random"}}), "line 1.inputs.alpha", "no source"),
-        (add_workload(inputs={"x": {"type": "random"}, "y": {"type": "random"}, "alpha": {"type": "random"}}),
-         "line 1.inputs.alpha", "cannot be random"),
-        (add_workload(inputs={"x": {"type": "custom"}, "y": {"type": "random"}, "alpha": {"type": "scalar", "value": 1}}),
-         "line 1.inputs.x", "no custom_inputs_entrypoint"),
+        (
+            add_workload(inputs={"x": {"type": "random"}, "y": {"type": "random"}}),
+            "line 1.inputs.alpha",
+            "no source",
+        ),
+        (
+            add_workload(
+                inputs={"x": {"type": "random"}, "y": {"type": "random"}, "alpha": {"type": "random"}}
+            ),
+            "line 1.inputs.alpha",
+            "cannot be random",
+        ),
+        (
+            add_workload(
+                inputs={
+                    "x": {"type": "custom"},
+                    "y": {"type": "random"},
+                    "alpha": {"type": "scalar", "value": 1},
+                }
+            ),
+            "line 1.inputs.x",
+            "no custom_inputs_entrypoint",
+        ),
         (add_workload(tolerance={"max_atol": "small"}), "line 1.tolerance.max_atol", "non-negative number"),
-        (add_workload(tolerance={"required_matched_ratio": 2}), "line 1.tolerance.required_matched_ratio", "between 0 and 1"),
+        (
+            add_workload(tolerance={"required_matched_ratio": 2}),
+            "line 1.tolerance.required_matched_ratio",
+            "between 0 and 1",
+        ),
     ],
 )
 def test_malformed_workload_names_line_and_field(tmp_path, workload, where, message):
@@ -120,14 +176,18 @@ def test_bad_json_in_workloads_reports_line(tmp_path):
 
 
 def test_duplicate_workload_uuid_is_rejected(tmp_path):
-    folder = write_problem(tmp_path / "p", add_definition(), [add_workload(uuid="same"), add_workload(uuid="same")])
+    folder = write_problem(
+        tmp_path / "p", add_definition(), [add_workload(uuid="same"), add_workload(uuid="same")]
+    )
     with pytest.raises(ProblemError, match="duplicate workload uuid 'same'"):
         load_problem(folder)
 
 
 def test_constraint_violation_names_the_constraint(tmp_path):
     definition = add_definition(constraints=["rows % 2 == 0"])
-    folder = write_problem(tmp_path / "p", definition, [add_workload(rows=4, uuid="even"), add_workload(rows=3, uuid="odd")])
+    folder = write_problem(
+        tmp_path / "p", definition, [add_workload(rows=4, uuid="even"), add_workload(rows=3, uuid="odd")]
+    )
     with pytest.raises(ProblemError) as info:
         load_problem(folder)
     assert info.value.where == "line 2.axes"
