@@ -1,0 +1,196 @@
+"""The scoring baseline T_b: the faster of the eager and `torch.compile`d reference, timed by the same
+harness on the same device, cached per (problem, workload, device, versions) (DESIGN §6, §11.6).
+
+On a CPU, T_b is the eager reference timed by the harness (the Triton interpreter has no compiled
+counterpart worth timing), cached locally and never shipped. `solgym baseline PROBLEM_DIR` fills the
+cache; evaluations read it and measure what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from solgym.problem import Problem, Workload
+
+CACHE_ENV = "SOLGYM_CACHE"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """T_b of one workload with how it was measured. `eager_ms` / `compile_ms` are None when that method
+    was not measured or failed (the reason in `note`)."""
+
+    problem: str
+    workload_uuid: str
+    axes: dict[str, int]
+    t_baseline_ms: float
+    baseline_method: str
+    eager_ms: float | None
+    compile_ms: float | None
+    device: str
+    mode: str
+    torch: str
+    triton: str | None
+    timing_method: str
+    date: str
+    note: str = ""
+
+
+def cache_dir() -> Path:
+    """$SOLGYM_CACHE, else ~/.cache/solgym."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "solgym")
+
+
+def cache_key(problem: Problem, workload: Workload, device: str, versions: tuple[str, ...]) -> str:
+    """What a cached T_b is valid for: the reference's source, the workload's axes, the device and the
+    library versions."""
+    blob = json.dumps(
+        [
+            problem.name,
+            problem.definition.reference,
+            workload.uuid,
+            sorted(workload.axes.items()),
+            device_key(device),
+            list(versions),
+        ]
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def device_key(name: str) -> str:
+    """One spelling per device model, whatever named it: the hardware table's slug for a known GPU (so
+    NVML's "NVIDIA H100 80GB HBM3" and the table's name meet), the lowered name otherwise."""
+    if name.strip().lower() == "cpu":
+        return "cpu"
+    from solgym.hardware import get_profile
+
+    try:
+        return get_profile(name).slug
+    except KeyError:
+        return name.strip().lower()
+
+
+def _versions() -> tuple[str, ...]:
+    import torch
+
+    try:
+        import triton
+
+        return (torch.__version__, triton.__version__)
+    except ImportError:
+        return (torch.__version__, "none")
+
+
+def _path(key: str, cache: Path | None) -> Path:
+    return (cache or cache_dir()) / "baselines" / f"{key}.json"
+
+
+def cached(
+    problem: Problem, workload: Workload, device: str, *, cache: Path | None = None
+) -> Baseline | None:
+    """The cached T_b of a workload on `device` (a GPU name or "cpu"), None when not measured yet."""
+    file = _path(cache_key(problem, workload, device, _versions()), cache)
+    if not file.is_file():
+        return None
+    try:
+        return Baseline(**json.loads(file.read_text()))
+    except (ValueError, TypeError):
+        return None
+
+
+def store(problem: Problem, workload: Workload, baseline: Baseline, *, cache: Path | None = None) -> Path:
+    """Write one T_b into the cache (atomically)."""
+    file = _path(cache_key(problem, workload, baseline.device, _versions()), cache)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(asdict(baseline), indent=1))
+    os.replace(tmp, file)
+    return file
+
+
+def from_reports(
+    problem: Problem, workloads: list[Workload], reports: dict[str, dict[str, Any]], device: str, mode: str
+) -> list[Baseline]:
+    """Baselines from the harness reports of the `eager` (and `compile`) jobs."""
+    versions = _versions()
+    date = datetime.date.today().isoformat()
+    result = []
+    for i, workload in enumerate(workloads):
+        times: dict[str, float | None] = {}
+        notes = []
+        method_used = "perf_counter"
+        for kind, report in reports.items():
+            records = report.get("workloads") or []
+            record = records[i] if i < len(records) else {}
+            times[kind] = record.get("latency_ms")
+            if times[kind] is None:
+                notes.append(
+                    f"{kind}: {record.get('status') or report.get('status')} {record.get('message') or report.get('message')}".strip()
+                )
+            method_used = (report.get("environment") or {}).get("timing_method", method_used)
+        measured = {k: v for k, v in times.items() if v is not None}
+        if not measured:
+            raise RuntimeError(
+                f"{problem.name} workload {workload.uuid}: no baseline could be timed ({'; '.join(notes)})"
+            )
+        best = min(measured, key=measured.__getitem__)
+        result.append(
+            Baseline(
+                problem=problem.name,
+                workload_uuid=workload.uuid,
+                axes=dict(workload.axes),
+                t_baseline_ms=measured[best],
+                baseline_method=best,
+                eager_ms=times.get("eager"),
+                compile_ms=times.get("compile"),
+                device=device,
+                mode=mode,
+                torch=versions[0],
+                triton=versions[1],
+                timing_method=method_used,
+                date=date,
+                note="; ".join(notes),
+            )
+        )
+    return result
+
+
+def measure(
+    problem: Problem,
+    workloads: list[Workload],
+    *,
+    device: int | None,
+    run_job: Any,
+    seed: int = 0,
+    timing: dict[str, Any] | None = None,
+) -> list[Baseline]:
+    """Time the reference on `device` (None: the CPU) through the harness and return T_b per workload.
+    `run_job(payload) -> report` runs one harness job in a child (the caller owns the sandbox)."""
+    from solgym import judge
+
+    mode = "cpu" if device is None else "gpu"
+    kinds = ("eager",) if mode == "cpu" else ("eager", "compile")
+    reports = {}
+    for kind in kinds:
+        job = judge.payload(
+            problem,
+            None,
+            workloads=workloads,
+            seed=seed,
+            mode=mode,
+            policy="permissive",
+            baseline=kind,
+            timing=timing,
+            rounds=1,
+        )
+        reports[kind] = run_job(job)
+    name = "cpu"
+    if mode == "gpu":
+        name = (reports["eager"].get("environment") or {}).get("gpu") or f"cuda:{device}"
+    return from_reports(problem, workloads, reports, name, mode)

@@ -1,0 +1,130 @@
+"""GPU lane (`pytest -m gpu`): correct Triton and load_inline kernels pass through the real sandbox; the
+hostile kernels of examples/kernels/hostile are caught by the runtime guards themselves (permissive
+policy, so static analysis does not stop them first)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.gpu
+
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA GPU", allow_module_level=True)
+
+from solgym import bounds as bounds_module  # noqa: E402
+from solgym import hardware, judge  # noqa: E402
+from solgym.harness import ENTRY, TimingConfig  # noqa: E402
+from solgym.problem import load_problem  # noqa: E402
+from solgym.result import Status  # noqa: E402
+from solgym.sandbox import Lane  # noqa: E402
+
+KERNELS = Path(__file__).resolve().parents[2] / "examples" / "kernels"
+REFERENCE = "import torch\ndef run(x, weight):\n    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight\n"
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpu") / "rmsnorm_fp32"
+    folder.mkdir()
+    definition = {
+        "name": "rmsnorm_fp32",
+        "axes": {"B": {"type": "var"}, "H": {"type": "const", "value": 1024}},
+        "inputs": {
+            "x": {"shape": ["B", "H"], "dtype": "float32"},
+            "weight": {"shape": ["H"], "dtype": "float32"},
+        },
+        "outputs": {"out": {"shape": ["B", "H"], "dtype": "float32"}},
+        "reference": REFERENCE,
+    }
+    (folder / "definition.json").write_text(json.dumps(definition))
+    workload = {
+        "uuid": "w-gpu",
+        "axes": {"B": 2048},
+        "inputs": {"x": {"type": "random"}, "weight": {"type": "random"}},
+    }
+    (folder / "workload.jsonl").write_text(json.dumps(workload) + "\n")
+    return load_problem(folder)
+
+
+@pytest.fixture(scope="module")
+def lane():
+    with Lane(0, spares=1) as lane:
+        yield lane
+
+
+def run_action(lane, problem, file: str, policy: str = "permissive"):
+    source = (KERNELS / file).read_text()
+    job = judge.payload(
+        problem, {"source": source}, seed=11, mode="gpu", policy=policy, timing={"max_reps": 50}
+    )
+    outcome = lane.run(ENTRY, job)
+    bound = bounds_module.derive(problem, problem.workloads[0], hardware.detect(0))
+    result = judge.judge(
+        outcome,
+        problem,
+        policy=policy,
+        bounds={"w-gpu": bound},
+        workloads=problem.workloads,
+        calibration_calls=TimingConfig().calibration_calls,
+    )
+    return outcome, result
+
+
+def test_correct_triton_kernel_passes(lane, problem):
+    outcome, result = run_action(lane, problem, "rmsnorm_triton.py", policy="strict")
+    assert result.status == Status.PASSED, result.message
+    w = result.workloads[0]
+    assert w.latency_ms > 0
+    timing = outcome.result["workloads"][0]["timing"]
+    assert timing["method"] == "profiler-kernel-extent"
+    assert timing["custom_fraction"] > 0.5
+    assert "nvml_before" in result.environment
+
+
+def test_correct_load_inline_kernel_passes(lane, problem):
+    outcome, result = run_action(lane, problem, "rmsnorm_cuda.py", policy="strict")
+    assert result.status == Status.PASSED, result.message + result.compile_log
+    assert outcome.result["build"]["builds"][0]["ms"] > 0
+
+
+def test_side_stream_work_is_counted(lane, problem):
+    outcome, result = run_action(lane, problem, "hostile/side_stream.py")
+    assert result.status == Status.PASSED, result.message
+    # the side stream spins about 1 ms per call: a current-stream timer would report microseconds
+    assert result.workloads[0].latency_ms > 0.5
+
+
+def test_pointer_keyed_cache_is_caught(lane, problem):
+    _, result = run_action(lane, problem, "hostile/pointer_cache.py")
+    assert result.status in (Status.INCORRECT_NUMERICAL, Status.REWARD_HACK)
+
+
+def test_lazy_output_is_caught(lane, problem):
+    _, result = run_action(lane, problem, "hostile/lazy_output.py")
+    assert result.status == Status.REWARD_HACK
+    assert result.workloads[0].status == Status.REWARD_HACK
+
+
+def test_unwritten_empty_output_is_caught(lane, problem):
+    _, result = run_action(lane, problem, "hostile/empty_output.py")
+    assert result.status == Status.INCORRECT_NUMERICAL
+
+
+def test_forged_fast_time_is_caught_by_the_parent_clock(lane, problem):
+    outcome, result = run_action(lane, problem, "hostile/forged_time.py")
+    assert result.status == Status.REWARD_HACK
+    rules = {
+        v.rule
+        for v in judge.check_windows(
+            outcome.result,
+            outcome.timed_windows_s,
+            uuids=["w-gpu"],
+            calibration_calls=TimingConfig().calibration_calls,
+        )
+    }
+    assert "forged-time" in rules

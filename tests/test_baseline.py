@@ -1,0 +1,99 @@
+"""T_b: the faster of eager and compile, per workload, cached by (problem, workload, device, versions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from solgym import baseline
+from solgym.problem import load_problem
+
+
+@pytest.fixture
+def problem(tmp_path: Path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    definition = {
+        "name": "scale",
+        "axes": {"N": {"type": "var"}},
+        "inputs": {"x": {"shape": ["N"], "dtype": "float32"}},
+        "outputs": {"y": {"shape": ["N"], "dtype": "float32"}},
+        "reference": "def run(x):\n    return x * 2\n",
+    }
+    (folder / "definition.json").write_text(json.dumps(definition))
+    lines = [{"uuid": u, "axes": {"N": 8}, "inputs": {"x": {"type": "random"}}} for u in ("a", "b")]
+    (folder / "workload.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return load_problem(folder)
+
+
+def report(*latencies: float | None) -> dict:
+    records = [
+        {"uuid": u, "status": "PASSED" if t else "RUNTIME_ERROR", "message": "", "latency_ms": t}
+        for u, t in zip("ab", latencies, strict=True)
+    ]
+    return {
+        "workloads": records,
+        "environment": {"gpu": "NVIDIA H100 80GB HBM3", "timing_method": "profiler-kernel-extent"},
+    }
+
+
+def test_the_faster_method_sets_t_b(problem):
+    jobs = []
+
+    def run_job(job: dict) -> dict:
+        jobs.append(job)
+        return report(0.05, 0.08) if job["baseline"] == "eager" else report(0.03, None)
+
+    measured = baseline.measure(problem, list(problem.workloads), device=0, run_job=run_job)
+    assert [j["baseline"] for j in jobs] == ["eager", "compile"]
+    assert (measured[0].t_baseline_ms, measured[0].baseline_method) == (0.03, "compile")
+    assert (measured[1].t_baseline_ms, measured[1].baseline_method) == (0.08, "eager")
+    assert "compile" in measured[1].note
+    assert measured[0].device == "NVIDIA H100 80GB HBM3"
+
+
+def test_cpu_baseline_is_the_eager_reference_only(problem):
+    kinds = []
+
+    def run_job(job: dict) -> dict:
+        kinds.append((job["baseline"], job["mode"]))
+        return report(1.0, 2.0)
+
+    measured = baseline.measure(problem, list(problem.workloads), device=None, run_job=run_job)
+    assert kinds == [("eager", "cpu")]
+    assert measured[0].device == "cpu"
+
+
+def test_no_timed_method_is_an_error_naming_the_workload(problem):
+    with pytest.raises(RuntimeError, match="workload a"):
+        baseline.measure(
+            problem, list(problem.workloads), device=None, run_job=lambda job: report(None, None)
+        )
+
+
+def test_cache_round_trip_is_keyed_by_device_model(problem, tmp_path):
+    b = baseline.measure(problem, list(problem.workloads), device=0, run_job=lambda job: report(0.05, 0.08))[
+        0
+    ]
+    baseline.store(problem, problem.workloads[0], b, cache=tmp_path)
+    # the same model under the hardware table's own name finds it; another GPU does not
+    from solgym.hardware import get_profile
+
+    assert baseline.cached(problem, problem.workloads[0], get_profile("h100-sxm").name, cache=tmp_path) == b
+    assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) is None
+    assert baseline.cached(problem, problem.workloads[1], b.device, cache=tmp_path) is None
+
+
+def test_a_changed_reference_misses_the_cache(problem, tmp_path):
+    b = baseline.measure(problem, list(problem.workloads), device=None, run_job=lambda job: report(1.0, 1.0))[
+        0
+    ]
+    baseline.store(problem, problem.workloads[0], b, cache=tmp_path)
+    from dataclasses import replace
+
+    changed = replace(
+        problem, definition=replace(problem.definition, reference="def run(x):\n    return x * 3\n")
+    )
+    assert baseline.cached(changed, problem.workloads[0], "cpu", cache=tmp_path) is None
