@@ -282,9 +282,29 @@ def _driver_version() -> str:
     return version.decode() if isinstance(version, bytes) else str(version)
 
 
+DEFAULT_PROBLEM = "rmsnorm_llama3_8b"
+
+
+def _shipped_solution(problem) -> str:
+    """The first example kernel shipped beside a problem (its solutions/ folder)."""
+    found = sorted((problem.path / "solutions").glob("*.py")) if problem.path else []
+    if not found:
+        raise FileNotFoundError(f"{problem.name} ships no solution; give an ACTION_FILE")
+    return str(found[0])
+
+
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("problem", help="a problem directory (definition.json + workload.jsonl)")
-    p.add_argument("action", help="the action: a Python file defining run(...), or a solution.json")
+    p.add_argument(
+        "problem",
+        nargs="?",
+        default=DEFAULT_PROBLEM,
+        help=f"a problem directory or a known problem's name (default: {DEFAULT_PROBLEM})",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        help="the action: a Python file defining run(...), or a solution.json (default: the problem's shipped solution)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -307,10 +327,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from solgym import judge
     from solgym.hardware import detect
-    from solgym.problem import load_problem
+    from solgym.suite import find_problem
 
-    problem = load_problem(args.problem)
-    raw = Path(args.action).read_text(encoding="utf-8")
+    problem = find_problem(args.problem)
+    raw = Path(args.action or _shipped_solution(problem)).read_text(encoding="utf-8")
     device = None if args.cpu else (args.gpu if args.gpu is not None else (None if detect(0).is_cpu else 0))
     policy = args.policy or problem.definition.extra.get("policy") or "strict"
     workloads = [problem.workload(k) for k in args.workload] if args.workload else None

@@ -117,14 +117,6 @@ def test_unwritten_empty_output_is_caught(lane, problem):
 
 def test_forged_fast_time_is_caught_by_the_parent_clock(lane, problem):
     outcome, result = run_action(lane, problem, "hostile/forged_time.py")
-    assert result.status == Status.REWARD_HACK
-    rules = {
-        v.rule
-        for v in judge.check_windows(
-            outcome.result,
-            outcome.timed_windows_s,
-            uuids=["w-gpu"],
-            calibration_calls=TimingConfig().calibration_calls,
-        )
-    }
-    assert "forged-time" in rules
+    assert result.status == Status.REWARD_HACK, result.message
+    rules = {v.rule for v in result.violations}
+    assert "forged-time" in rules, f"{result.violations} {outcome.timed_windows_s}"
