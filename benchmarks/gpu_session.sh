@@ -18,12 +18,12 @@ run() {  # name, seconds, command...
 for step in $steps; do
     case $step in
     lane) run lane 420 bash .whl/gpu-lane.sh -q -rf ;;
-    baseline) run baseline 240 env PYTHONPATH=/tmp/site python3 -m solgym.cli baseline envs/core/rmsnorm_llama3_8b --json ;;
-    eval) run eval 180 env PYTHONPATH=/tmp/site python3 -m solgym.cli eval ;;
-    methods) run methods 180 env PYTHONPATH=/tmp/site python3 benchmarks/timing_methods.py --reps 200 ;;
-    compile) run compile 300 env PYTHONPATH=/tmp/site python3 benchmarks/compile_time.py --reps 3 ;;
-    throughput) run throughput 300 env PYTHONPATH=/tmp/site python3 benchmarks/eval_throughput.py --evals 64 ;;
-    stability) run stability 300 env PYTHONPATH=/tmp/site python3 benchmarks/timing_stability.py --runs 5 ;;
+    baseline) run baseline 240 env PYTHONPATH=/tmp/site:. python3 -m solgym.cli baseline envs/core/rmsnorm_llama3_8b --json ;;
+    eval) run eval 180 env PYTHONPATH=/tmp/site:. python3 -m solgym.cli eval ;;
+    methods) run methods 180 env PYTHONPATH=/tmp/site:. python3 benchmarks/timing_methods.py --reps 200 ;;
+    compile) run compile 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/compile_time.py --reps 3 ;;
+    throughput) run throughput 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/eval_throughput.py --evals 64 ;;
+    stability) run stability 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/timing_stability.py --runs 5 ;;
     *) echo "unknown step $step" ;;
     esac
 done

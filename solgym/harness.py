@@ -1168,8 +1168,12 @@ def _evaluate(payload: dict, ctx: Any, report: dict[str, Any], phase: dict[str, 
 def _baseline_candidate(problem: Problem, kind: str) -> Candidate:
     """The reference itself as a candidate: eager, or through torch.compile (trusted code, not imported
     from an action)."""
-    run = inputs_module.reference_module(problem).run
+    module = inputs_module.reference_module(problem)
+    run = module.run
     if kind == "compile":
+        # Dynamo resolves a function's globals by importing its module by name. Only baseline children
+        # (which never import an action) register the reference where imports can find it.
+        sys.modules.setdefault(module.__name__, module)
         run = torch.compile(run)
     elif kind != "eager":
         raise ValueError(f"unknown baseline {kind!r}; expected 'eager' or 'compile'")

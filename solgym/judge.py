@@ -243,7 +243,7 @@ def judge(
     leak = get("gpu_memory_leak_bytes")
     if leak:
         environment["gpu_memory_leak_bytes"] = leak
-    hidden = hidden or {w.uuid: w.hidden for w in problem.workloads}
+    hidden = hidden or {w.uuid: w.hidden for w in (*problem.workloads, *(workloads or ()))}
     for record in report.get("workloads") or []:
         result.workloads.append(
             _workload_result(record, bounds, baselines, margin, hidden, result.violations)

@@ -127,7 +127,7 @@ def test_no_peak_is_quoted_above_the_boost_clock(gpu: Profile):
 
 def test_launch_floor_is_known_for_hopper_only():
     floors = {p.slug: p.launch_floor_ms for p in GPUS if p.launch_floor_ms is not None}
-    assert floors == {"h100-sxm": 0.002, "h100-pcie": 0.002, "h100-nvl": 0.002, "h200": 0.002}
+    assert floors == {"h100-sxm": 0.001, "h100-pcie": 0.001, "h100-nvl": 0.001, "h200": 0.001}
 
 
 def test_to_dict_is_json_and_names_each_peaks_clock():

@@ -118,5 +118,7 @@ def test_unwritten_empty_output_is_caught(lane, problem):
 def test_forged_fast_time_is_caught_by_the_parent_clock(lane, problem):
     outcome, result = run_action(lane, problem, "hostile/forged_time.py")
     assert result.status == Status.REWARD_HACK, result.message
+    # The rewritten profiler method is caught by the identity snapshots before any window is judged; the
+    # parent-clock rule itself ("forged-time") is tested with forged windows in tests/test_judge.py.
     rules = {v.rule for v in result.violations}
-    assert "forged-time" in rules, f"{result.violations} {outcome.timed_windows_s}"
+    assert rules & {"forged-time", "tampered-harness"}, f"{result.violations} {outcome.timed_windows_s}"
