@@ -197,11 +197,15 @@ def _add_anchors(p: argparse.ArgumentParser) -> None:
         "--out", metavar="ROOT", help="write ROOT/<gpu-slug>/<suite>.jsonl (default: the cache)"
     )
     where.add_argument("--ship", action="store_true", help="write into solgym's own rewards/ (GPU only)")
+    p.add_argument("--jobs", type=int, default=4, help="problems measured side by side (default 4)")
+    p.add_argument("--report", metavar="FILE", help="write the bound-validity check (T_SOL vs eager/compile) as JSON")
 
 
 def _cmd_anchors(args: argparse.Namespace) -> int:
     import datetime
+    from concurrent.futures import ThreadPoolExecutor, as_completed
     from pathlib import Path
+    from typing import Any
 
     from solgym import baseline, bounds, data_dir, hardware, rewards
     from solgym.harness import ENTRY
@@ -227,45 +231,72 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
         wanted.setdefault(s.problem, set()).add(s.workload_uuid)
     gpu = None if profile.is_cpu else args.device
     snapshot = hardware.nvml_snapshot(args.device) if gpu is not None else {}
-    anchors, remeasured = [], {}
-    with EvalPool("cpu" if gpu is None else [gpu]) as pool:
+    sentinel_keys = {s.key for s in sentinels}
+    anchors, remeasured, checks = [], {}, []
+    with EvalPool("cpu" if gpu is None else [gpu], jobs_per_device=args.jobs) as pool:
 
         def report_of(job: dict) -> dict:
             outcome = pool.submit_job(ENTRY, job).result()
             return outcome.result or {"status": "INFRA_ERROR", "message": outcome.error}
 
-        for i, (name, extra_uuids) in enumerate(wanted.items(), start=1):
+        def measure(name: str, extra_uuids: set[str]) -> list[tuple[Any, Any, Any]]:
             problem = load_problem(entries[name].path)
             workloads = (
                 list(problem.workloads)
                 if name in chosen
                 else [problem.workload(u) for u in sorted(extra_uuids)]
             )
-            for w, b in zip(
-                workloads, baseline.measure(problem, workloads, device=gpu, run_job=report_of), strict=True
-            ):
-                baseline.store(problem, w, b)
-                bound = bounds.derive(problem, w, profile, convention=args.convention)
-                anchor = rewards.Anchor(
-                    problem=name,
-                    workload_uuid=w.uuid,
-                    axes=dict(w.axes),
-                    t_sol_ms=bound.t_sol_ms,
-                    convention=args.convention,
-                    t_baseline_ms=b.t_baseline_ms,
-                    baseline_method=b.baseline_method,
-                    gpu=b.device,
-                    sm_clock_mhz=snapshot.get("sm_clock_mhz"),
-                    driver=_driver_version(),
-                    torch=b.torch,
-                    triton=b.triton or "",
-                    date=b.date or datetime.date.today().isoformat(),
-                )
-                if (name, w.uuid) in {s.key for s in sentinels}:
-                    remeasured[(name, w.uuid)] = b.t_baseline_ms
-                if name in chosen:
-                    anchors.append(anchor)
-            _progress(i, len(wanted), name)
+            measured = baseline.measure(problem, workloads, device=gpu, run_job=report_of)
+            return [
+                (problem, w, b, bounds.derive(problem, w, profile, convention=args.convention))
+                for w, b in zip(workloads, measured, strict=True)
+            ]
+
+        # Problems run side by side: their builds and torch.compile overlap, while the lane's timing slot
+        # keeps one timed window on the GPU at a time.
+        with ThreadPoolExecutor(args.jobs) as executor:
+            futures = {executor.submit(measure, name, extra): name for name, extra in wanted.items()}
+            for i, future in enumerate(as_completed(futures), start=1):
+                name = futures[future]
+                for problem, w, b, bound in future.result():
+                    baseline.store(problem, w, b)
+                    anchor = rewards.Anchor(
+                        problem=name,
+                        workload_uuid=w.uuid,
+                        axes=dict(w.axes),
+                        t_sol_ms=bound.t_sol_ms,
+                        convention=args.convention,
+                        t_baseline_ms=b.t_baseline_ms,
+                        baseline_method=b.baseline_method,
+                        gpu=b.device,
+                        sm_clock_mhz=snapshot.get("sm_clock_mhz"),
+                        driver=_driver_version(),
+                        torch=b.torch,
+                        triton=b.triton or "",
+                        date=b.date or datetime.date.today().isoformat(),
+                    )
+                    if (name, w.uuid) in sentinel_keys:
+                        remeasured[(name, w.uuid)] = b.t_baseline_ms
+                    if name in chosen:
+                        anchors.append(anchor)
+                        # Validity first: nothing correct may beat the bound (DESIGN §6).
+                        fastest = min(t for t in (b.eager_ms, b.compile_ms) if t is not None)
+                        checks.append({
+                            "problem": name, "workload_uuid": w.uuid, "axes": dict(w.axes),
+                            "t_sol_ms": bound.t_sol_ms, "bound_by": bound.bound_by,
+                            "eager_ms": b.eager_ms, "compile_ms": b.compile_ms, "note": b.note,
+                            "valid": fastest >= bound.t_sol_ms, "headroom": b.t_baseline_ms / bound.t_sol_ms,
+                        })
+                _progress(i, len(wanted), name)
+    invalid = [c for c in checks if not c["valid"]]
+    if args.report:
+        Path(args.report).write_text(json.dumps({"gpu": profile.name, "workloads": checks}, indent=1) + "\n")
+    for c in invalid:
+        print(
+            f"INVALID BOUND {c['problem']} {c['workload_uuid'][:8]}: T_SOL {c['t_sol_ms']:.5f} ms > "
+            f"eager {c['eager_ms']} / compile {c['compile_ms']} ms",
+            file=sys.stderr,
+        )
     rewards.write_anchors(path, anchors, remeasured_sentinels=remeasured or None)
     print(f"wrote {len(anchors)} anchors for {profile.name} to {path}")
     return 0
@@ -400,8 +431,12 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def _add_bounds(p: argparse.ArgumentParser) -> None:
     p.add_argument("problem", help="a problem directory (definition.json + workload.jsonl)")
     p.add_argument("--gpu", metavar="NAME", help="price on this GPU's profile (default: the detected device)")
-    p.add_argument("--convention", choices=("physical", "solar"), default="physical", help="pricing convention")
-    p.add_argument("--no-floor", action="store_true", help="drop the latency floor (solar: its 0.4 us constant)")
+    p.add_argument(
+        "--convention", choices=("physical", "solar"), default="physical", help="pricing convention"
+    )
+    p.add_argument(
+        "--no-floor", action="store_true", help="drop the latency floor (solar: its 0.4 us constant)"
+    )
     p.add_argument("--clock", type=float, metavar="MHZ", help="scale compute peaks to this SM clock")
     p.add_argument("--workload", metavar="UUID", help="only this workload (uuid or prefix)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -419,18 +454,28 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
     results = []
     for w in workloads:
         try:
-            results.append(bounds.derive(problem, w, profile, convention=args.convention, floor=not args.no_floor))
+            results.append(
+                bounds.derive(problem, w, profile, convention=args.convention, floor=not args.no_floor)
+            )
         except ProblemError as e:
             results.append(e)
     failed = [r for r in results if isinstance(r, ProblemError)]
     if args.json:
-        _print_json({
-            "problem": problem.name, "profile": profile.name, "convention": args.convention,
-            "bounds": [r.to_dict() if not isinstance(r, ProblemError) else {"error": str(r)} for r in results],
-        })
+        _print_json(
+            {
+                "problem": problem.name,
+                "profile": profile.name,
+                "convention": args.convention,
+                "bounds": [
+                    r.to_dict() if not isinstance(r, ProblemError) else {"error": str(r)} for r in results
+                ],
+            }
+        )
         return 1 if failed else 0
     print(f"{problem.name} on {profile.name}, convention {args.convention}")
-    print(f"{'workload':14} {'T_SOL us':>10} {'compute us':>11} {'memory us':>10} {'floor us':>9} {'bound by':9} {'GMAC':>9} {'MB moved':>9}  traced on")
+    print(
+        f"{'workload':14} {'T_SOL us':>10} {'compute us':>11} {'memory us':>10} {'floor us':>9} {'bound by':9} {'GMAC':>9} {'MB moved':>9}  traced on"
+    )
     for w, r in zip(workloads, results, strict=True):
         if isinstance(r, ProblemError):
             print(f"{w.uuid[:12]:14} error: {r.message}")

@@ -240,7 +240,7 @@ def test_read_anchors_names_the_bad_line(tmp_path):
 
 
 class _NoPool:
-    def __init__(self, devices="auto"):
+    def __init__(self, devices="auto", **kwargs):
         self.devices = devices
 
     def submit_job(self, *args, **kwargs):
