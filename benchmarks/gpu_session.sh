@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session: the GPU test lane, then the evaluation benchmarks, each step time-limited, logs in $OUT.
 # usage (on the GPU host, from the checkout root, wheels in .whl/): bash benchmarks/gpu_session.sh [steps...]
-# steps: lane baseline eval timing methods compile throughput stability (default: all)
+# steps: lane baseline eval methods compile throughput stability ncu (default: all but ncu)
 set -uo pipefail
 OUT=${OUT:-/tmp/solgym-gpu}
 mkdir -p "$OUT"
@@ -24,6 +24,7 @@ for step in $steps; do
     compile) run compile 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/compile_time.py --reps 3 ;;
     throughput) run throughput 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/eval_throughput.py --evals 64 ;;
     stability) run stability 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/timing_stability.py --runs 5 ;;
+    ncu) run ncu 240 env PYTHONPATH=/tmp/site:. python3 benchmarks/ncu_agreement.py --calls 50 ;;
     *) echo "unknown step $step" ;;
     esac
 done
