@@ -6,6 +6,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/solgym-gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+[ -d /tmp/site/gymnasium ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 steps=${*:-lane baseline eval methods compile throughput stability}
 run() {  # name, seconds, command...
     local name=$1 limit=$2
