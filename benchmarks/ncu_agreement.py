@@ -84,7 +84,7 @@ def ncu_median(prefix: str, calls: int) -> float:
     rows = [r for r in csv.reader(io.StringIO(out[out.index('"ID"') :])) if r]
     header, body = rows[0], rows[1:]
     unit_i, value_i = header.index("Metric Unit"), header.index("Metric Value")
-    scale = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0}
+    scale = {"nsecond": 1e-6, "ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0}
     values = [float(r[value_i].replace(",", "")) * scale[r[unit_i]] for r in body]
     return statistics.median(values)
 
