@@ -105,10 +105,12 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
     found = problems(args.suite)
     if args.json:
-        _print_json({
-            "suites": {k: str(v) for k, v in all_suites().items()},
-            "problems": [{"name": e.name, "suite": e.suite, "path": str(e.path)} for e in found.values()],
-        })
+        _print_json(
+            {
+                "suites": {k: str(v) for k, v in all_suites().items()},
+                "problems": [{"name": e.name, "suite": e.suite, "path": str(e.path)} for e in found.values()],
+            }
+        )
         return 0
     for suite, folder in all_suites().items():
         if args.suite and suite != args.suite:
@@ -198,7 +200,9 @@ def _add_anchors(p: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--ship", action="store_true", help="write into solgym's own rewards/ (GPU only)")
     p.add_argument("--jobs", type=int, default=4, help="problems measured side by side (default 4)")
-    p.add_argument("--report", metavar="FILE", help="write the bound-validity check (T_SOL vs eager/compile) as JSON")
+    p.add_argument(
+        "--report", metavar="FILE", help="write the bound-validity check (T_SOL vs eager/compile) as JSON"
+    )
 
 
 def _cmd_anchors(args: argparse.Namespace) -> int:
@@ -281,12 +285,20 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         anchors.append(anchor)
                         # Validity first: nothing correct may beat the bound (DESIGN §6).
                         fastest = min(t for t in (b.eager_ms, b.compile_ms) if t is not None)
-                        checks.append({
-                            "problem": name, "workload_uuid": w.uuid, "axes": dict(w.axes),
-                            "t_sol_ms": bound.t_sol_ms, "bound_by": bound.bound_by,
-                            "eager_ms": b.eager_ms, "compile_ms": b.compile_ms, "note": b.note,
-                            "valid": fastest >= bound.t_sol_ms, "headroom": b.t_baseline_ms / bound.t_sol_ms,
-                        })
+                        checks.append(
+                            {
+                                "problem": name,
+                                "workload_uuid": w.uuid,
+                                "axes": dict(w.axes),
+                                "t_sol_ms": bound.t_sol_ms,
+                                "bound_by": bound.bound_by,
+                                "eager_ms": b.eager_ms,
+                                "compile_ms": b.compile_ms,
+                                "note": b.note,
+                                "valid": fastest >= bound.t_sol_ms,
+                                "headroom": b.t_baseline_ms / bound.t_sol_ms,
+                            }
+                        )
                 _progress(i, len(wanted), name)
     invalid = [c for c in checks if not c["valid"]]
     if args.report:
@@ -494,10 +506,16 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
 # name -> (one-line help, _add_<name>, _cmd_<name>); keep one line per subcommand.
 def _add_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", metavar="ACTION_FILE", help="a Python module defining run, or a solution.json")
-    p.add_argument("--policy", choices=("strict", "permissive"),
-                   help="analysis policy (default: the problem's, else strict)")
-    p.add_argument("--problem", metavar="PROBLEM_DIR",
-                   help="check run's signature against this problem's inputs and outputs")
+    p.add_argument(
+        "--policy",
+        choices=("strict", "permissive"),
+        help="analysis policy (default: the problem's, else strict)",
+    )
+    p.add_argument(
+        "--problem",
+        metavar="PROBLEM_DIR",
+        help="check run's signature against this problem's inputs and outputs",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 
@@ -522,14 +540,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     status, action, verdict, message = check(raw, inputs=inputs, outputs=outputs, policy=policy)
     label = "ACCEPTED" if status is None else status.value
     if args.json:
-        _print_json({
-            "status": label,
-            "policy": policy,
-            "style": action.style if action else None,
-            "violations": [vars(v) for v in verdict.violations] if verdict else [],
-            "elapsed_ms": verdict.elapsed_ms if verdict else None,
-            "message": message,
-        })
+        _print_json(
+            {
+                "status": label,
+                "policy": policy,
+                "style": action.style if action else None,
+                "violations": [vars(v) for v in verdict.violations] if verdict else [],
+                "elapsed_ms": verdict.elapsed_ms if verdict else None,
+                "message": message,
+            }
+        )
     else:
         print(f"{label} ({policy})" if status is not Status.INVALID_ACTION else f"{label}: {message}")
         if status is Status.REJECTED:
@@ -541,12 +561,36 @@ COMMANDS: dict = {
     "problems": ("List the known suites and their problems.", _add_problems, _cmd_problems),
     "import": ("Import a SOL-ExecBench parquet export into problem directories.", _add_import, _cmd_import),
     "hw": ("show the GPU (or CPU) profile: peaks, bandwidth, sources", _add_hw, _cmd_hw),
-    "score": ("Score a JSONL of candidate kernels: progress, resume, summary, trace export.", _add_score, _cmd_score),
-    "eval": ("Evaluate one action on a problem: status, reward, per-workload times and scores.", _add_eval, _cmd_eval),
-    "baseline": ("Measure and cache T_b (faster of eager and torch.compile) for a problem's workloads.", _add_baseline, _cmd_baseline),
-    "check": ("Statically check an action (no GPU): accepted, rejected with rule ids and lines, or invalid.", _add_check, _cmd_check),
-    "bounds": ("Derive each workload's speed-of-light bound from the reference: op counts, both roofs, floor.", _add_bounds, _cmd_bounds),
-    "anchors": ("Measure T_b and T_SOL of a suite on this GPU into an anchors file.", _add_anchors, _cmd_anchors),
+    "score": (
+        "Score a JSONL of candidate kernels: progress, resume, summary, trace export.",
+        _add_score,
+        _cmd_score,
+    ),
+    "eval": (
+        "Evaluate one action on a problem: status, reward, per-workload times and scores.",
+        _add_eval,
+        _cmd_eval,
+    ),
+    "baseline": (
+        "Measure and cache T_b (faster of eager and torch.compile) for a problem's workloads.",
+        _add_baseline,
+        _cmd_baseline,
+    ),
+    "check": (
+        "Statically check an action (no GPU): accepted, rejected with rule ids and lines, or invalid.",
+        _add_check,
+        _cmd_check,
+    ),
+    "bounds": (
+        "Derive each workload's speed-of-light bound from the reference: op counts, both roofs, floor.",
+        _add_bounds,
+        _cmd_bounds,
+    ),
+    "anchors": (
+        "Measure T_b and T_SOL of a suite on this GPU into an anchors file.",
+        _add_anchors,
+        _cmd_anchors,
+    ),
 }
 
 if __name__ == "__main__":

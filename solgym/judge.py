@@ -59,7 +59,11 @@ def payload(
         "problem_dir": str(problem.path),
         "problem_files": files,
         "workloads": [
-            {"uuid": w.uuid, "axes": dict(w.axes), **({"like": w.extra["like"]} if w.extra.get("like") else {})}
+            {
+                "uuid": w.uuid,
+                "axes": dict(w.axes),
+                **({"like": w.extra["like"]} if w.extra.get("like") else {}),
+            }
             for w in chosen
         ],
         "seed": int(seed),

@@ -1,0 +1,279 @@
+"""Speed-of-light bounds: the least time any correct kernel can take for a workload on a device.
+
+The reference is counted once per workload (`solgym.opcount`: multiply-accumulates by operand precision,
+other arithmetic, the bytes each input must be read and each output written) and the counts are priced
+against a hardware `Profile`:
+
+    compute_ms = sum over precision classes of 2 * MACs / peak(priced class)
+    memory_ms  = (bytes read + bytes written) / DRAM bandwidth
+    roofline   = max(compute_ms, memory_ms)
+
+Two conventions price the same counts (every `Bound` names its own):
+
+- `physical` (default): each tensor at its own dtype; contractions of fp32/tf32 operands at the BF16/FP16
+  tensor-core rate (the usual tolerances admit bf16 math) unless the definition sets `"min_precision"` to
+  `"tf32"` or `"fp32"`; FP8/FP4 rates for contractions whose operands are (or were dequantized from)
+  fp8/fp4. T_SOL = max(roofline, the profile's latency floor), the floor switchable off.
+- `solar`: SOL-ExecBench's published pricing. Every tensor of a non-quantized problem at 2 bytes per
+  element and every MAC at the BF16 tensor-core rate; a quantized problem (FP8 / NVFP4 in its name or
+  dtypes) at 1 byte (FP8) or 0.5 byte (NVFP4) per element and its MACs at the FP8 / FP4 rate; plus a
+  constant 0.4 us (dropped with `floor=False`).
+
+Non-contraction arithmetic adds no compute time in either convention; it is reported as `flops_other`.
+A bound must never exceed what a correct kernel can do, so wherever a count is uncertain it errs low.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from solgym.dtypes import DTYPES
+from solgym.hardware import Profile
+from solgym.opcount import OpCounts, count
+from solgym.problem import Problem, ProblemError, Workload
+
+CONVENTIONS = ("physical", "solar")
+SOLAR_CONSTANT_MS = 0.0004  # added to every published SOL-ExecBench bound
+MIN_PRECISIONS = ("bf16", "tf32", "fp32")
+
+_FAST_16 = ("bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The speed-of-light bound of one workload on one device, with everything it was derived from.
+
+    Times are in ms. `roofline_ms` = max(`compute_ms`, `memory_ms`); `t_sol_ms` adds the latency floor
+    (`physical`: max with it; `solar`: its constant added). `bound_by` is "compute", "memory" or "floor".
+    `priced_as` maps each counted operand precision to the tensor-core class it was priced at."""
+
+    workload: str
+    t_sol_ms: float
+    roofline_ms: float
+    floor_ms: float
+    compute_ms: float
+    memory_ms: float
+    bound_by: str
+    macs_by_precision: dict[str, float]
+    priced_as: dict[str, str]
+    flops_other: float
+    bytes_read: float
+    bytes_written: float
+    convention: str
+    profile: str
+    traced_on: str
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+
+# ------------------------------------------------------------------------------------------------- counts
+
+_COUNTS: dict[tuple, OpCounts] = {}
+_NEEDS_DATA: set[str] = set()
+
+
+def _problem_key(problem: Problem) -> str:
+    d = problem.definition
+    text = repr((d.name, d.reference, d.inputs, d.outputs, d.custom_inputs_entrypoint))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def counts(problem: Problem, workload: Workload) -> OpCounts:
+    """The op counts of a workload, cached per (problem, axes) for meta traces and per workload for
+    traces on data (whose inputs depend on the workload's seed and data files)."""
+    pkey = _problem_key(problem)
+    axes = tuple(sorted(problem.axes(workload).items()))
+    meta_key = (pkey, axes)
+    if meta_key in _COUNTS:
+        return _COUNTS[meta_key]
+    data_key = (
+        pkey,
+        axes,
+        workload.uuid,
+        json.dumps({k: v.path for k, v in workload.inputs.items()}, sort_keys=True),
+    )
+    if data_key in _COUNTS:
+        return _COUNTS[data_key]
+    if pkey in _NEEDS_DATA:
+        from solgym.opcount import count_on_data
+
+        result = count_on_data(problem, workload)
+        result.notes.insert(0, "the reference reads tensor values; traced on data")
+    else:
+        result = count(problem, workload)
+    if result.traced_on == "meta":
+        _COUNTS[meta_key] = result
+    else:
+        _NEEDS_DATA.add(pkey)
+        _COUNTS[data_key] = result
+    return result
+
+
+# -------------------------------------------------------------------------------------------------- pricing
+
+
+def quantized_class(problem: Problem) -> str | None:
+    """ "fp4" or "fp8" when SOL-ExecBench would call the problem quantized (by name or dtypes), else None."""
+    name = problem.name.lower()
+    precisions = {
+        DTYPES[s.dtype].precision
+        for s in (*problem.definition.inputs.values(), *problem.definition.outputs.values())
+        if s.dtype in DTYPES
+    }
+    if "nvfp4" in name or "fp4" in name or "fp4" in precisions:
+        return "fp4"
+    if "fp8" in name or "fp8" in precisions:
+        return "fp8"
+    return None
+
+
+def _peak(profile: Profile, precision: str) -> tuple[str, float]:
+    """The rate for a priced class, falling back to the nearest wider class the profile knows."""
+    fallbacks = {
+        "fp4": ("fp4", "fp8", "bf16", "fp16"),
+        "fp8": ("fp8", "bf16", "fp16"),
+        "int8": ("int8", "fp8", "bf16"),
+        "bf16": ("bf16", "fp16"),
+        "fp16": ("fp16", "bf16"),
+        "tf32": ("tf32", "fp32"),
+        "fp32": ("fp32",),
+        "fp64": ("fp64", "fp32"),
+    }
+    for p in fallbacks.get(precision, (precision,)):
+        rate = profile.peak(p)
+        if rate:
+            return p, rate
+    raise ValueError(
+        f"profile {profile.name} has no compute peak for {precision} (or a wider class); cannot price MACs"
+    )
+
+
+def _physical_class(precision: str, min_precision: str) -> str:
+    if precision in ("fp32", "tf32"):
+        return {"bf16": "bf16", "tf32": "tf32", "fp32": "fp32"}[min_precision]
+    if precision == "int":
+        return "int8"  # the fastest integer rate; an int64 contraction can only be slower
+    return precision
+
+
+def _min_precision(problem: Problem) -> str:
+    value = problem.definition.extra.get("min_precision", "bf16")
+    if value in ("bfloat16", "float16", "fp16"):
+        value = "bf16"
+    if value in ("float32",):
+        value = "fp32"
+    if value not in MIN_PRECISIONS:
+        raise ProblemError(
+            problem.path or problem.name,
+            "min_precision",
+            f"must be one of {', '.join(MIN_PRECISIONS)}, got {value!r}",
+        )
+    return value
+
+
+def price(
+    problem: Problem,
+    workload: Workload,
+    c: OpCounts,
+    profile: Profile,
+    *,
+    convention: str = "physical",
+    floor: bool = True,
+) -> Bound:
+    """Price op counts on a profile under a convention (see the module docstring)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    if not profile.dram_bytes_per_s:
+        raise ValueError(f"profile {profile.name} has no DRAM bandwidth; cannot price bytes")
+    notes = list(c.notes)
+    quantized = quantized_class(problem)
+    priced_as: dict[str, str] = {}
+    compute_s = 0.0
+    if convention == "solar":
+        width = {"fp4": 0.5, "fp8": 1.0}.get(quantized or "", 2.0)
+        bytes_read = sum(c.read_elements.values()) * width
+        bytes_written = sum(c.write_elements.values()) * width
+        cls, rate = _peak(profile, quantized or "bf16")
+        for p, m in c.macs.items():
+            priced_as[p] = cls
+            compute_s += 2 * m / rate
+    else:
+        bytes_read = sum(c.read_bytes.values())
+        bytes_written = sum(c.write_bytes.values())
+        minimum = _min_precision(problem)
+        found_quantized = any(p in ("fp8", "fp4") for p in c.macs)
+        for p, m in c.macs.items():
+            wanted = _physical_class(p, minimum)
+            if quantized and not found_quantized and p not in ("fp64",):
+                # Dequantization that the trace could not follow (bit unpacking, lookup tables): a kernel may
+                # still feed the quantized operands to the tensor cores, so price them there.
+                wanted = quantized
+            cls, rate = _peak(profile, wanted)
+            priced_as[p] = cls
+            compute_s += 2 * m / rate
+        if quantized and not found_quantized and c.macs:
+            notes.append(f"quantized problem: contractions priced at the {quantized} rate")
+    compute_ms = compute_s * 1e3
+    memory_ms = (bytes_read + bytes_written) / profile.dram_bytes_per_s * 1e3
+    roofline = max(compute_ms, memory_ms)
+    bound_by = "compute" if compute_ms > memory_ms else "memory"
+    floor_ms = 0.0
+    if convention == "solar":
+        floor_ms = SOLAR_CONSTANT_MS if floor else 0.0
+        t_sol = roofline + floor_ms
+    else:
+        if floor:
+            if profile.launch_floor_ms is None:
+                notes.append(f"profile {profile.name} has no latency floor; none applied")
+            else:
+                floor_ms = profile.launch_floor_ms
+        t_sol = max(roofline, floor_ms)
+        if floor_ms > roofline:
+            bound_by = "floor"
+    return Bound(
+        workload=workload.uuid,
+        t_sol_ms=t_sol,
+        roofline_ms=roofline,
+        floor_ms=floor_ms,
+        compute_ms=compute_ms,
+        memory_ms=memory_ms,
+        bound_by=bound_by,
+        macs_by_precision=dict(c.macs),
+        priced_as=priced_as,
+        flops_other=c.flops_other,
+        bytes_read=bytes_read,
+        bytes_written=bytes_written,
+        convention=convention,
+        profile=profile.name,
+        traced_on=c.traced_on,
+        notes=tuple(notes),
+    )
+
+
+def derive(
+    problem: Problem,
+    workload: Workload,
+    profile: Profile,
+    *,
+    convention: str = "physical",
+    floor: bool = True,
+) -> Bound:
+    """The speed-of-light bound of one workload, derived from the reference alone."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    return price(problem, workload, counts(problem, workload), profile, convention=convention, floor=floor)
+
+
+def derive_all(
+    problem: Problem, profile: Profile, *, convention: str = "physical", floor: bool = True
+) -> list[Bound]:
+    """Bounds of every workload of a problem, in workload order."""
+    return [derive(problem, w, profile, convention=convention, floor=floor) for w in problem.workloads]

@@ -1,0 +1,924 @@
+"""Op counting: run a reference under a dispatch mode and count what it must do.
+
+A reference is run once under `TorchDispatchMode`, on meta tensors where it can be (shapes only, no data,
+no generators run) or on real CPU data where its control flow reads values. Every ATen op is recorded with
+the storages it reads and writes. A backward pass from the returned outputs then assigns each op the
+fraction of its result that reaches an output (its *demand*), which removes work the reference computes and
+discards, and assigns each graph input the bytes that are actually addressed: a gather, an index or a paged
+read demands only the rows its indices name, and a cast or elementwise op passes on exactly the part of its
+result that is demanded. `count(problem, workload)` returns the totals as `OpCounts`.
+
+Multiply-accumulates are counted for the contractions (mm, bmm, addmm, baddbmm, mv, dot, `_scaled_mm`,
+convolutions with their groups, and scaled-dot-product attention with its causal triangle); einsum, matmul
+and linear reach ATen as these. Everything else that computes is reported as "other" FLOPs: one per output
+element for pointwise ops, one per input element for reductions, 5 N log2 N for FFTs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from solgym.dtypes import DTYPES, of_torch
+from solgym.problem import Problem, ProblemError, Workload
+
+# Precision classes of a quantized operand, narrowest first. A tensor cast from one of these keeps it as
+# its provenance through views, casts and scaling, so that a dequantize-then-matmul reference is recognised
+# as a quantized contraction.
+QUANTIZED = ("fp4", "fp8")
+
+# Largest input+output footprint traced on data as is; larger workloads are traced shrunk and extrapolated.
+DATA_TRACE_BYTES = 1 << 24
+
+# ATen ops that never read their destination (they overwrite it), and ops that create tensors from nothing.
+_WRITE_ONLY = {
+    "copy_",
+    "fill_",
+    "zero_",
+    "normal_",
+    "uniform_",
+    "random_",
+    "bernoulli_",
+    "exponential_",
+    "set_",
+}
+_NO_FLOPS = {
+    "copy_",
+    "fill_",
+    "zero_",
+    "clone",
+    "_to_copy",
+    "to",
+    "contiguous",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "full_like",
+    "new_empty",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "new_empty_strided",
+    "scalar_tensor",
+    "lift_fresh",
+    "lift_fresh_copy",
+    "_local_scalar_dense",
+    "arange",
+    "linspace",
+    "cat",
+    "stack",
+    "index",
+    "index_select",
+    "gather",
+    "embedding",
+    "take",
+    "index_put_",
+    "index_put",
+    "scatter",
+    "scatter_",
+    "repeat",
+    "masked_select",
+    "nonzero",
+    "constant_pad_nd",
+    "flip",
+    "roll",
+    "tril",
+    "triu",
+    "_unsafe_view",
+    "slice_scatter",
+    "select_scatter",
+    "diagonal_scatter",
+    "as_strided_scatter",
+    "detach",
+    "alias",
+    "sort",
+    "argsort",
+    "topk",
+    "where",
+    "masked_fill",
+    "masked_fill_",
+    "fill",
+    "resize_",
+    "split_with_sizes_copy",
+    "unbind_copy",
+    "_unsafe_index",
+    "repeat_interleave",
+    "bernoulli",
+    "rand",
+    "randn",
+    "randint",
+    "rand_like",
+    "randn_like",
+    "randperm",
+    "one_hot",
+}
+_REDUCTIONS = {
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "prod",
+    "var",
+    "std",
+    "var_mean",
+    "std_mean",
+    "logsumexp",
+    "norm",
+    "linalg_vector_norm",
+    "_softmax",
+    "_log_softmax",
+    "softmax",
+    "log_softmax",
+    "cumsum",
+    "cumprod",
+    "argmax",
+    "argmin",
+    "all",
+    "any",
+    "native_layer_norm",
+    "native_group_norm",
+    "native_batch_norm",
+    "_native_batch_norm_legit_no_training",
+    "_fused_rms_norm",
+    "topk",
+    "sort",
+    "aminmax",
+    "count_nonzero",
+}
+_FACTORIES_CONST = {
+    "full",
+    "full_like",
+    "ones",
+    "ones_like",
+    "new_full",
+    "new_ones",
+    "fill_",
+    "scalar_tensor",
+}
+# Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
+_MASK_PRESERVING = {
+    "_softmax",
+    "softmax",
+    "_log_softmax",
+    "_to_copy",
+    "clone",
+    "copy_",
+    "contiguous",
+    "mul",
+    "div",
+    "exp",
+    "native_dropout",
+    "_unsafe_view",
+}
+_FFT = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}
+_CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
+_GATHERS = {"index", "_unsafe_index", "index_select", "embedding", "gather", "take"}
+
+
+@dataclass
+class OpCounts:
+    """What a reference does for one workload, before pricing.
+
+    `macs` maps an operand precision class (see `solgym.dtypes`; "fp8"/"fp4" also for operands dequantized
+    from those) to multiply-accumulates. `read_bytes`/`read_elements` give, per tensor input, the part the
+    reference addresses; `write_bytes`/`write_elements` the size of each output. `traced_on` is "meta" or
+    says which data and scaling were used; `notes` explain anything approximated."""
+
+    macs: dict[str, float] = field(default_factory=dict)
+    flops_other: float = 0.0
+    read_bytes: dict[str, float] = field(default_factory=dict)
+    read_elements: dict[str, float] = field(default_factory=dict)
+    write_bytes: dict[str, float] = field(default_factory=dict)
+    write_elements: dict[str, float] = field(default_factory=dict)
+    traced_on: str = "meta"
+    notes: list[str] = field(default_factory=list)
+    op_count: int = 0
+
+    def scaled(self, factor_of: Any) -> OpCounts:
+        """A copy with every quantity `q` under key path `k` replaced by `factor_of(k, q)`."""
+        return OpCounts(
+            macs={k: factor_of(("macs", k), v) for k, v in self.macs.items()},
+            flops_other=factor_of(("flops_other",), self.flops_other),
+            read_bytes={k: factor_of(("read_bytes", k), v) for k, v in self.read_bytes.items()},
+            read_elements={k: factor_of(("read_elements", k), v) for k, v in self.read_elements.items()},
+            write_bytes=dict(self.write_bytes),
+            write_elements=dict(self.write_elements),
+            traced_on=self.traced_on,
+            notes=list(self.notes),
+            op_count=self.op_count,
+        )
+
+
+class DataDependent(RuntimeError):
+    """The reference reads tensor values to decide what to do, so it cannot run on meta tensors."""
+
+
+# ------------------------------------------------------------------------------------------------ recording
+
+
+def _key(t: torch.Tensor) -> int:
+    # The StorageImpl's address identifies a storage for as long as the recorder holds a tensor on it.
+    return t.untyped_storage()._cdata
+
+
+def _unique_elements(t: torch.Tensor) -> int:
+    """Distinct elements a view addresses: expanded (stride 0) dimensions add none."""
+    n = 1
+    for size, stride in zip(t.shape, t.stride(), strict=True):
+        if stride != 0:
+            n *= size
+    return n if t.numel() else 0
+
+
+def _signature(t: torch.Tensor) -> tuple:
+    """The set of addresses a view covers, independent of how its dimensions are ordered or split."""
+    dims = sorted(
+        (stride, size) for size, stride in zip(t.shape, t.stride(), strict=True) if size > 1 and stride != 0
+    )
+    merged: list[list[int]] = []
+    for stride, size in dims:
+        if merged and merged[-1][0] * merged[-1][1] == stride:
+            merged[-1][1] *= size
+        else:
+            merged.append([stride, size])
+    return (t.storage_offset(), t.element_size(), tuple(map(tuple, merged)))
+
+
+@dataclass
+class _Read:
+    key: int
+    sig: tuple
+    nbytes: float  # bytes of the view that a full read addresses
+    rows: Any = None  # for a gather source: (dim, row_bytes, row count estimate, index values or None)
+
+
+@dataclass
+class _Op:
+    name: str
+    reads: list[_Read]
+    writes: list[tuple[int, float]]  # (storage, bytes written of it)
+    macs: float = 0.0
+    precision: str = ""
+    flops: float = 0.0
+
+
+class _Recorder(TorchDispatchMode):
+    """Records every ATen op with its reads, writes and arithmetic."""
+
+    def __init__(self, with_data: bool):
+        super().__init__()
+        self.with_data = with_data
+        self.ops: list[_Op] = []
+        self.keep: list[torch.Tensor] = []  # holds storages alive so that their keys stay unique
+        self.tags: dict[int, str] = {}  # storage -> quantized provenance ("fp8"/"fp4")
+        self.suspended = 0
+        self.storage_bytes: dict[int, int] = {}
+        self.constant: set[int] = set()  # storages filled with one value
+        self.mask_of: dict[int, float] = {}  # causal mask storage -> fraction of positions kept
+        self.masked: dict[int, float] = {}  # scores/probabilities with masked positions -> fraction kept
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        if name == "_local_scalar_dense" and not self.with_data:
+            raise DataDependent(f"the reference reads a tensor value ({func})")
+        try:
+            if self.with_data and name in _CONTRACTIONS and not self.suspended:
+                out = _stand_in(func, name, args, kwargs)
+            else:
+                out = func(*args, **kwargs)
+        except (NotImplementedError, RuntimeError, ValueError) as e:
+            if name == "_scaled_mm":
+                out = _stand_in(func, name, args, kwargs)
+            elif not self.with_data:
+                raise DataDependent(f"{func} cannot run without data: {e}") from None
+            else:
+                raise
+        if self.suspended:
+            return out
+        self._record(func, name, args, kwargs, out)
+        return out
+
+    def _remember(self, t: torch.Tensor) -> int:
+        key = _key(t)
+        if key not in self.storage_bytes:
+            self.storage_bytes[key] = t.untyped_storage().nbytes()
+            self.keep.append(t)
+        return key
+
+    def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
+        tensors_in, _ = tree_flatten((args, kwargs))
+        tensors_in = [t for t in tensors_in if isinstance(t, torch.Tensor)]
+        tensors_out = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        for t in (*tensors_in, *tensors_out):
+            self._remember(t)
+        if func.is_view or name in ("detach", "alias", "lift_fresh"):
+            self._propagate_tag(tensors_in[:1], tensors_out)
+            return
+        written = _mutated(func, args, kwargs)
+        reads = []
+        for i, t in enumerate(tensors_in):
+            if any(t is w for w in written) and name in _WRITE_ONLY:
+                continue
+            if name in _GATHERS and i == 0 or name == "embedding" and i == 0:
+                continue
+            reads.append(_Read(_key(t), _signature(t), _unique_elements(t) * t.element_size()))
+        if name in _GATHERS:
+            reads.extend(self._gather_reads(name, args, kwargs))
+        outs = [t for t in tensors_out if not any(t is w for w in written)]
+        writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
+        op = _Op(name, reads, writes)
+        self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
+        self._propagate_tag(tensors_in, tensors_out, name)
+        self._causal(op, name, args, tensors_in, tensors_out)
+        self.ops.append(op)
+
+    def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
+        """Follow a causal mask built in the reference (`triu` of a constant with diagonal >= 1, added to
+        or `masked_fill`ed into the scores) so that, as a flash kernel does, the masked scores are neither
+        computed nor multiplied by V: the scores are demanded only where unmasked, and a contraction with
+        masked (zero) probabilities counts only the unmasked part."""
+        key_outs = [_key(t) for t in outs]
+        if name in _FACTORIES_CONST:
+            self.constant.update(key_outs)
+            return
+        if name == "triu" and _key(args[0]) in self.constant and ins[0].dim() >= 2:
+            diagonal = args[1] if len(args) > 1 else 0
+            if diagonal >= 1:
+                rows, cols = ins[0].shape[-2], ins[0].shape[-1]
+                kept = (
+                    sum(min(cols, i + diagonal) for i in range(rows)) / (rows * cols)
+                    if rows <= 1 << 16
+                    else 0.5
+                )
+                self.mask_of.update(dict.fromkeys(key_outs, kept))
+            return
+        masks = [self.mask_of[_key(t)] for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
+        if name in ("add", "add_", "masked_fill", "masked_fill_") and masks and outs:
+            kept = masks[0]
+            scores = next((t for t in ins if _key(t) not in self.mask_of), ins[0])
+            for read in op.reads:
+                if read.key == _key(scores) and read.rows is None:
+                    read.nbytes *= kept
+            self.masked.update(dict.fromkeys(key_outs, kept))
+            return
+        masked = [self.masked[_key(t)] for t in ins if _key(t) in self.masked]
+        if not masked:
+            return
+        if name in ("mm", "bmm", "addmm", "baddbmm"):
+            op.macs *= masked[0]
+        elif name in _MASK_PRESERVING:
+            self.masked.update(dict.fromkeys(key_outs, masked[0]))
+
+    def _gather_reads(self, name: str, args: tuple, kwargs: dict) -> list[_Read]:
+        """The source of a gather is read only at the rows its indices name."""
+        source = args[0]
+        if name == "embedding":
+            source, index = args[0], args[1]
+            groups = [(0, index)]
+        elif name in ("index", "_unsafe_index"):
+            groups = [(d, i) for d, i in enumerate(args[1]) if i is not None]
+        elif name == "take":
+            groups = [(-1, args[1])]
+        else:  # index_select(self, dim, index), gather(self, dim, index)
+            dim = args[1] if len(args) > 1 else kwargs["dim"]
+            index = args[2] if len(args) > 2 else kwargs["index"]
+            groups = [(dim % max(source.dim(), 1), index)]
+        sig = _signature(source)
+        full = _unique_elements(source) * source.element_size()
+        if name == "take" or name == "gather" or len(groups) != 1 or groups[0][1].dtype == torch.bool:
+            # Element-wise addressing or several index tensors: at most one element per index.
+            n = max((i.numel() for _, i in groups), default=0)
+            bytes_ = min(full, n * source.element_size()) if groups[0][1].dtype != torch.bool else full
+            values = None
+            if self.with_data and name in ("take", "gather") and groups[0][1].dtype != torch.bool:
+                values = ("flat", _flat_positions(source, groups[0][0], groups[0][1]))
+            return [
+                _Read(
+                    _key(source),
+                    sig,
+                    full,
+                    rows=(None, source.element_size(), bytes_ / source.element_size(), values),
+                )
+            ]
+        dim, index = groups[0]
+        size = source.shape[dim] if source.dim() else 1
+        row_bytes = full / size if size else 0
+        values = index.reshape(-1).to(torch.int64) % max(size, 1) if self.with_data else None
+        estimate = min(index.numel(), size)
+        return [_Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))]
+
+    def _arithmetic(self, op: _Op, name: str, args: tuple, kwargs: dict, ins: list, outs: list) -> None:
+        if name in (
+            "mm",
+            "bmm",
+            "addmm",
+            "baddbmm",
+            "addbmm",
+            "mv",
+            "addmv",
+            "dot",
+            "vdot",
+            "_scaled_mm",
+            "matmul",
+        ):
+            a, b = (args[1], args[2]) if name.startswith("add") or name == "baddbmm" else (args[0], args[1])
+            k = a.shape[-1] if a.dim() else 1
+            if a.dtype == getattr(torch, "float4_e2m1fn_x2", None):
+                k *= 2  # two fp4 values per stored element
+            op.macs = float(outs[0].numel()) * k if name not in ("dot", "vdot") else float(a.numel())
+            if name == "addbmm":
+                op.macs = float(a.shape[0]) * a.shape[1] * a.shape[2] * b.shape[2]
+            op.precision = self._operand_precision(a, b)
+            return
+        if name in ("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"):
+            x, w = args[0], args[1]
+            transposed = bool(args[6]) if len(args) > 6 else False
+            taps = math.prod(w.shape[2:])
+            # weight is (C_out, C_in/groups, k...) or, transposed, (C_in, C_out/groups, k...)
+            op.macs = float(x.numel() if transposed else outs[0].numel()) * w.shape[1] * taps
+            op.precision = self._operand_precision(x, w)
+            return
+        if name in _FFT:
+            n = (
+                math.prod(args[0].shape[d] for d in args[1])
+                if isinstance(args[1], list | tuple)
+                else args[0].numel()
+            )
+            op.flops = 5.0 * max(ins[0].numel(), outs[0].numel()) * math.log2(max(n, 2))
+            return
+        if name in _NO_FLOPS or _is_factory(name):
+            return
+        if name in _REDUCTIONS:
+            op.flops = float(max((t.numel() for t in ins), default=0))
+            return
+        op.flops = float(max((t.numel() for t in outs), default=0))
+
+    def _operand_precision(self, a: torch.Tensor, b: torch.Tensor) -> str:
+        classes = [self.tags.get(_key(t)) or _precision(t.dtype) for t in (a, b)]
+        for q in QUANTIZED:
+            if q in classes:
+                return q
+        order = ("int8", "fp16", "bf16", "tf32", "fp32", "fp64")
+        ranked = [c for c in order if c in classes]
+        return ranked[-1] if ranked else classes[0]
+
+    def _propagate_tag(self, ins: list, outs: list, name: str = "") -> None:
+        """Quantized provenance survives views, casts and scaling by a smaller (broadcast) tensor."""
+        if not outs:
+            return
+        tagged = [(self.tags.get(_key(t)) or _quantized_of(t.dtype), t) for t in ins]
+        tagged = [(tag, t) for tag, t in tagged if tag]
+        if not tagged:
+            return
+        tag, source = tagged[0]
+        big = max(o.numel() for o in outs)
+        others = [t for t in ins if t is not source]
+        if (
+            name
+            and name not in ("_to_copy", "clone", "contiguous", "copy_")
+            and any(t.numel() >= big for t in others)
+        ):
+            return
+        for o in outs:
+            if o.is_floating_point():
+                self.tags[_key(o)] = tag
+
+
+def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
+    """The result of a contraction with the right shape and dtype, filled with seeded noise instead of
+    computed: on data, only control flow needs values, and a CPU matmul of a full workload costs seconds
+    (a `_scaled_mm` on fp4 operands does not run on a CPU at all). Noise keeps value-driven choices such
+    as top-k routing as varied as real activations make them."""
+    device = next(t.device for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor))
+    if name == "_scaled_mm":
+        a, b = args[0], args[1]
+        # _scaled_mm(self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum)
+        dtype = kwargs.get("out_dtype") or (args[6] if len(args) > 6 and args[6] is not None else a.dtype)
+        if dtype.itemsize < 2 or not dtype.is_floating_point:
+            dtype = torch.bfloat16
+        shape = (a.shape[0], b.shape[1])
+    else:
+        meta = func(*[a.to("meta") if isinstance(a, torch.Tensor) else a for a in args], **kwargs)
+        shape, dtype = meta.shape, meta.dtype
+    if device.type == "meta":
+        return torch.empty(shape, dtype=dtype, device=device)
+    generator = torch.Generator().manual_seed(math.prod(shape) % (1 << 31))
+    return torch.randn(shape, generator=generator, dtype=torch.float32).to(dtype)
+
+
+def _is_factory(name: str) -> bool:
+    """Ops that create a tensor without computing on inputs."""
+    return name.endswith("_like") or name.startswith(("empty", "zeros", "ones", "full", "rand", "arange"))
+
+
+def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """Linear positions that `gather(source, dim, index)` (or `take`) addresses."""
+    if dim == -1:
+        return index.reshape(-1).to(torch.int64)
+    grids = torch.meshgrid(*[torch.arange(n) for n in index.shape], indexing="ij")
+    coords = [g if d != dim else index.to(torch.int64) for d, g in enumerate(grids)]
+    strides = torch.tensor([math.prod(source.shape[d + 1 :]) for d in range(source.dim())])
+    return sum(c.reshape(-1) * s for c, s in zip(coords, strides, strict=True))
+
+
+def _mutated(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensor arguments an op writes into (in-place self, out=)."""
+    written = []
+    for i, arg in enumerate(func._schema.arguments):
+        info = arg.alias_info
+        if info is None or not info.is_write:
+            continue
+        value = args[i] if i < len(args) and not arg.kwarg_only else kwargs.get(arg.name)
+        if isinstance(value, torch.Tensor):
+            written.append(value)
+        elif isinstance(value, list | tuple):
+            written.extend(v for v in value if isinstance(v, torch.Tensor))
+    return written
+
+
+def _precision(dt: torch.dtype) -> str:
+    try:
+        return of_torch(dt).precision
+    except KeyError:
+        return "fp32" if dt.is_floating_point or dt.is_complex else "int"
+
+
+def _quantized_of(dt: torch.dtype) -> str | None:
+    p = _precision(dt)
+    return p if p in QUANTIZED else None
+
+
+class _Attention(TorchFunctionMode):
+    """Counts `scaled_dot_product_attention` as one op: the backend it would lower to on meta or CPU is
+    an implementation detail, and only at this level is a causal mask visible (half the work can be
+    skipped)."""
+
+    def __init__(self, recorder: _Recorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        if func is not F.scaled_dot_product_attention or self.recorder.suspended:
+            return func(*args, **kwargs)
+        self.recorder.suspended += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.recorder.suspended -= 1
+        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        bound = dict(zip(names, args, strict=False)) | kwargs
+        q, k, v, mask = bound["query"], bound["key"], bound["value"], bound.get("attn_mask")
+        rec = self.recorder
+        ins = [t for t in (q, k, v, mask) if isinstance(t, torch.Tensor)]
+        for t in (*ins, out):
+            rec._remember(t)
+        length, source = q.shape[-2], k.shape[-2]
+        pairs = float(length * source)
+        if bound.get("is_causal"):
+            # Rows i attend to keys 0..i (+ the offset when source > length, as SDPA aligns top-left).
+            pairs = float(sum(min(source, i + 1) for i in range(length))) if length <= 1 << 16 else pairs / 2
+        batch = math.prod(q.shape[:-2])
+        macs = batch * pairs * (q.shape[-1] + v.shape[-1])
+        op = _Op(
+            "scaled_dot_product_attention",
+            [_Read(_key(t), _signature(t), _unique_elements(t) * t.element_size()) for t in ins],
+            [(_key(out), _unique_elements(out) * out.element_size())],
+            macs=macs,
+            precision=rec._operand_precision(q, k),
+            flops=batch * pairs * 5.0,
+        )
+        rec.ops.append(op)
+        return out
+
+
+# ------------------------------------------------------------------------------------------------- demand
+
+
+def _demand(
+    rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[int, str]
+) -> tuple[dict, dict, float]:
+    """Walk the ops backwards from the returned outputs. Returns (MACs by precision, demanded bytes per
+    input storage, other FLOPs)."""
+    plain: dict[int, dict[tuple, float]] = {}  # storage -> view signature -> demanded bytes
+    gathered: dict[int, list] = {}  # storage -> [(sig, dim, row_bytes, estimate, values, fraction)]
+
+    def add_plain(key: int, sig: tuple, nbytes: float) -> None:
+        views = plain.setdefault(key, {})
+        views[sig] = max(views.get(sig, 0.0), nbytes)
+
+    for t in returned:
+        add_plain(_key(t), _signature(t), _unique_elements(t) * t.element_size())
+
+    union_memo: dict[int, tuple[int, float]] = {}
+
+    def demanded(key: int) -> float:
+        total = sum(plain.get(key, {}).values())
+        entries = gathered.get(key, [])
+        if entries and all(e[4] is not None for e in entries):
+            # Index values known: count distinct rows once (memoised: unique() over all gathers is costly).
+            if union_memo.get(key, (None,))[0] != len(entries):
+                union_memo[key] = (len(entries), _union_rows(entries))
+            total += union_memo[key][1]
+        else:
+            total += sum(
+                row_bytes * estimate * fraction for _, _, row_bytes, estimate, _, fraction in entries
+            )
+        return min(total, rec.storage_bytes.get(key, total))
+
+    macs: dict[str, float] = {}
+    flops = 0.0
+    for op in reversed(rec.ops):
+        # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
+        fraction = 0.0 if op.writes else 1.0
+        for key, nbytes in op.writes:
+            size = rec.storage_bytes.get(key, 0)
+            if size and nbytes:
+                fraction = max(fraction, min(1.0, demanded(key) / size))
+        if fraction <= 0.0:
+            continue
+        if op.macs:
+            macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
+        flops += op.flops * fraction
+        for read in op.reads:
+            if read.rows is None:
+                add_plain(read.key, read.sig, read.nbytes * fraction)
+            else:
+                dim, row_bytes, estimate, values = read.rows
+                gathered.setdefault(read.key, []).append(
+                    (read.sig, dim, row_bytes, estimate, values, fraction)
+                )
+    reads = {key: demanded(key) for key in input_keys}
+    return macs, reads, flops
+
+
+def _union_rows(entries: list) -> float:
+    """Bytes of the distinct rows that several gathers on the same storage address (data known)."""
+    total = 0.0
+    groups: dict[tuple, list] = {}
+    for sig, dim, row_bytes, _estimate, values, fraction in entries:
+        groups.setdefault((sig, dim, row_bytes), []).append((values, fraction))
+    for (_sig, _dim, row_bytes), items in groups.items():
+        tensors = [v[1] if isinstance(v, tuple) else v for v, _ in items]
+        unique = torch.unique(torch.cat([t.reshape(-1) for t in tensors])).numel() if tensors else 0
+        total += unique * row_bytes * max(f for _, f in items)
+    return total
+
+
+# ------------------------------------------------------------------------------------------------ counting
+
+
+def trace(problem: Problem, inputs: Mapping[str, Any], *, with_data: bool) -> OpCounts:
+    """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
+    Raises DataDependent when meta tensors cannot carry the reference through."""
+    from solgym.inputs import as_outputs, reference_module
+
+    definition = problem.definition
+    run = reference_module(problem).run
+    recorder = _Recorder(with_data)
+    tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
+    input_keys = {}
+    for name, t in tensor_inputs.items():
+        input_keys[recorder._remember(t)] = name
+    try:
+        with torch.no_grad(), _Attention(recorder), recorder:
+            returned = run(*(inputs[name] for name in definition.inputs))
+    except DataDependent:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure on meta tensors means the reference needs data
+        if with_data:
+            raise
+        raise DataDependent(f"{type(e).__name__}: {e}") from None
+    outputs = as_outputs(problem, returned)
+    tensors_out = [t for t in outputs if isinstance(t, torch.Tensor)]
+    for t in tensors_out:
+        recorder._remember(t)
+    macs, read_by_key, flops = _demand(recorder, tensors_out, input_keys)
+    counts = OpCounts(macs=macs, flops_other=flops, traced_on="meta" if not with_data else "cpu data")
+    for key, name in input_keys.items():
+        t = tensor_inputs[name]
+        counts.read_bytes[name] = read_by_key.get(key, 0.0)
+        counts.read_elements[name] = counts.read_bytes[name] / t.element_size()
+    for (name, spec), t in zip(definition.outputs.items(), outputs, strict=True):
+        if isinstance(t, torch.Tensor):
+            counts.write_elements[name] = float(t.numel())
+            counts.write_bytes[name] = float(t.numel() * t.element_size())
+        elif spec.shape is not None:
+            raise ProblemError(
+                problem.path or problem.name,
+                f"outputs.{name}",
+                f"run returned {type(t).__name__}, not a tensor",
+            )
+    counts.op_count = len(recorder.ops)
+    return counts
+
+
+def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_BYTES) -> OpCounts:
+    """Count a workload: on meta tensors when the reference allows it, else on seeded CPU data (see
+    `count_on_data`)."""
+    notes: list[str] = []
+    try:
+        counts = trace(problem, meta_inputs(problem, workload, notes), with_data=False)
+        counts.notes.extend(notes)
+        return counts
+    except DataDependent as e:
+        reason = str(e).splitlines()[0][:200]
+    counts = count_on_data(problem, workload, max_bytes=max_bytes)
+    counts.notes.insert(0, f"meta tracing failed ({reason}); traced on data")
+    return counts
+
+
+def meta_inputs(problem: Problem, workload: Workload, notes: list[str] | None = None) -> dict[str, Any]:
+    """The inputs of a workload as meta tensors, with Python scalars produced by a custom entry point
+    taken from that entry point run on the meta device (it then allocates nothing)."""
+    from solgym.inputs import make_inputs
+
+    inputs = make_inputs(problem, workload, device="meta")
+    notes = notes if notes is not None else []
+    definition = problem.definition
+    wanted = [n for n, s in definition.inputs.items() if s.is_scalar and workload.inputs[n].kind == "custom"]
+    if wanted:
+        from solgym.inputs import reference_module
+
+        entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
+        scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
+        try:
+            with torch.no_grad():
+                produced = entry({**problem.axes(workload), **scalars}, torch.device("meta"))
+            for name in wanted:
+                value = produced[name]
+                inputs[name] = value.item() if isinstance(value, torch.Tensor) else value
+        except Exception as e:  # noqa: BLE001 - the entry point needs real data for its scalars
+            if not all(DTYPES[definition.inputs[n].dtype].is_float for n in wanted):
+                raise DataDependent(
+                    f"{definition.custom_inputs_entrypoint} cannot produce scalar inputs on meta: {e}"
+                ) from None
+            # Float scalars (scales, epsilons) change values, not the work; counting needs none of them.
+            inputs.update({n: 1.0 for n in wanted})
+            notes.append(f"scalar inputs {', '.join(wanted)} need data to generate; counted with 1.0")
+    return inputs
+
+
+def check_data(problem: Problem, workload: Workload, data_root: str | None = None) -> None:
+    """Raise ProblemError naming the file when a safetensors input of the workload is missing (checked
+    before any input is generated, since generating a large workload's other inputs costs seconds)."""
+    import os
+
+    from solgym.inputs import TRACE_DATA_ENV
+
+    roots = [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
+    for name, source in workload.inputs.items():
+        if source.kind != "safetensors":
+            continue
+        if not any((root / (source.path or "")).is_file() for root in roots):
+            raise ProblemError(
+                problem.path or problem.name,
+                f"workload {workload.uuid} input {name}",
+                f"the reference reads tensor values, and safetensors blob {source.path} was not found "
+                f"(set ${TRACE_DATA_ENV} to the folder that holds the trace dataset)",
+            )
+
+
+def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_BYTES) -> OpCounts:
+    """Count a workload on seeded CPU data. A workload whose var axes add more than `max_bytes` is traced
+    at two shrunk sizes, t and t/2 (see `_shrunk_pairs`), and every count is extrapolated to full size by
+    the larger of a power-law and an affine fit through the two points. For counts that are polynomials
+    in the axes with non-negative coefficients both fits err low, never high, and either is exact when
+    the count is a monomial (power law) or affine (affine fit)."""
+    from solgym.inputs import make_inputs
+
+    check_data(problem, workload)
+    if _variable_bytes(problem, workload) <= max_bytes:
+        counts = trace(problem, make_inputs(problem, workload, device="cpu"), with_data=True)
+        counts.traced_on = "cpu data, scaled x1"
+        return counts
+    a = b = None
+    for pair in _shrunk_pairs(problem, workload, max_bytes):
+        (small, t_small), (smaller, t_smaller) = pair
+        try:
+            a = trace(problem, make_inputs(problem, small, device="cpu"), with_data=True)
+            b = trace(problem, make_inputs(problem, smaller, device="cpu"), with_data=True)
+            break
+        except Exception:  # noqa: BLE001 - the reference rejects these sizes (e.g. a multiple of 128); try larger
+            a = b = None
+    if a is None or b is None:
+        counts = trace(problem, make_inputs(problem, workload, device="cpu"), with_data=True)
+        counts.traced_on = "cpu data, scaled x1"
+        counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
+        return counts
+    values_b = _flatten(b)
+
+    def extrapolate(key: tuple, value: float) -> float:
+        other = values_b.get(key, 0.0)
+        return _extrapolate(t_smaller, other, t_small, value)
+
+    counts = a.scaled(extrapolate)
+    counts.traced_on = f"cpu data at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
+    counts.notes.append(
+        f"counts fitted through {dict(small.axes)} and {dict(smaller.axes)} and extrapolated to {dict(workload.axes)}"
+    )
+    full = make_inputs(problem, workload, device="meta")
+    for name, t in full.items():
+        if isinstance(t, torch.Tensor) and name in counts.read_bytes:
+            cap = _unique_elements(t) * t.element_size()
+            counts.read_bytes[name] = min(counts.read_bytes[name], cap)
+            counts.read_elements[name] = counts.read_bytes[name] / t.element_size()
+    counts.write_bytes, counts.write_elements = _output_sizes(problem, workload)
+    return counts
+
+
+def _output_sizes(problem: Problem, workload: Workload) -> tuple[dict[str, float], dict[str, float]]:
+    from solgym.dtypes import dtype
+
+    axes = problem.axes(workload)
+    nbytes, elements = {}, {}
+    for name, spec in problem.definition.outputs.items():
+        shape = problem.definition.shape(spec, axes)
+        if shape is None:
+            continue
+        n = float(math.prod(shape))
+        elements[name] = n
+        nbytes[name] = n * dtype(spec.dtype).bytes_per_element
+    return nbytes, elements
+
+
+def _flatten(c: OpCounts) -> dict[tuple, float]:
+    flat: dict[tuple, float] = {("flops_other",): c.flops_other}
+    flat.update({("macs", k): v for k, v in c.macs.items()})
+    flat.update({("read_bytes", k): v for k, v in c.read_bytes.items()})
+    flat.update({("read_elements", k): v for k, v in c.read_elements.items()})
+    return flat
+
+
+def _extrapolate(t1: float, q1: float, t2: float, q2: float) -> float:
+    """Value at t=1 of a count measured as q1 at t1 and q2 at t2 (t1 < t2 < 1)."""
+    if q2 <= 0:
+        return 0.0
+    affine = q2 + (q2 - q1) * (1 - t2) / (t2 - t1)
+    power = q2 * (1 / t2) ** (math.log(q2 / q1) / math.log(t2 / t1)) if q1 > 0 and q2 >= q1 else q2
+    return max(affine, power, q2)
+
+
+def _variable_bytes(problem: Problem, workload: Workload) -> int:
+    """Footprint beyond that of the same workload with every var axis at 1: what shrinking can remove
+    (weights of a const size stay whatever the workload)."""
+    from solgym.inputs import footprint_bytes
+
+    floor = workload.with_axes(**{k: 1 for k in workload.axes})
+    try:
+        base = footprint_bytes(problem, floor)
+    except ProblemError:
+        base = 0
+    return footprint_bytes(problem, workload) - base
+
+
+def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
+    """Pairs of smaller valid workloads ((w1, t1), (w2, t2)), t the factor their shrunk axes were scaled
+    by, least shrunk (most accurate) first. The largest var axis is shrunk alone (so that t is exact, and every other axis,
+    hence every count's dependence on it, stays as in the workload); the next largest joins only when one
+    axis cannot bring the footprint under `max_bytes`. Axes stay at least 2 so that none is clamped."""
+    definition = problem.definition
+    order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
+
+    def at(names: list[str], t: float) -> Workload | None:
+        axes = {k: round(workload.axes[k] * t) for k in names}
+        if any(v < 2 or abs(v / workload.axes[k] - t) > 0.01 * t for k, v in axes.items()):
+            return None  # rounding would make t inexact
+        trial = workload.with_axes(**axes)
+        try:
+            resolved = definition.resolve_axes(trial.axes)
+        except ProblemError:
+            return None
+        return None if definition.check_constraints(resolved) else trial
+
+    fitting = []
+    for count in range(1, len(order) + 1):
+        names = order[:count]
+        t = 0.5
+        while t > 1e-4:
+            small, smaller = at(names, t), at(names, t / 2)
+            if small is None or smaller is None:
+                break
+            if _variable_bytes(problem, small) <= max_bytes:
+                fitting.append(((small, t), (smaller, t / 2)))
+            t /= 2
+        if fitting:
+            break
+    return sorted(fitting, key=lambda pair: -pair[0][1])
