@@ -388,7 +388,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_baseline(p: argparse.ArgumentParser) -> None:
-    p.add_argument("problem", help="a problem directory")
+    p.add_argument(
+        "problem",
+        nargs="?",
+        default=DEFAULT_PROBLEM,
+        help=f"a problem directory or a known problem's name (default: {DEFAULT_PROBLEM})",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--gpu", type=int, default=None, metavar="N", help="GPU index (default: 0 when a GPU exists)"
@@ -407,10 +412,10 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from solgym.hardware import detect
     from solgym.harness import ENTRY
     from solgym.inputs import shrink
-    from solgym.problem import load_problem
     from solgym.sandbox import Lane
+    from solgym.suite import find_problem
 
-    problem = load_problem(args.problem)
+    problem = find_problem(args.problem)
     device = None if args.cpu else (args.gpu if args.gpu is not None else (None if detect(0).is_cpu else 0))
     workloads = [problem.workload(k) for k in args.workload] if args.workload else list(problem.workloads)
     if device is None:
@@ -441,7 +446,12 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _add_bounds(p: argparse.ArgumentParser) -> None:
-    p.add_argument("problem", help="a problem directory (definition.json + workload.jsonl)")
+    p.add_argument(
+        "problem",
+        nargs="?",
+        default=DEFAULT_PROBLEM,
+        help=f"a problem directory or a known problem's name (default: {DEFAULT_PROBLEM})",
+    )
     p.add_argument("--gpu", metavar="NAME", help="price on this GPU's profile (default: the detected device)")
     p.add_argument(
         "--convention", choices=("physical", "solar"), default="physical", help="pricing convention"
@@ -456,9 +466,9 @@ def _add_bounds(p: argparse.ArgumentParser) -> None:
 
 def _cmd_bounds(args: argparse.Namespace) -> int:
     from solgym import bounds, hardware
-    from solgym.problem import load_problem
+    from solgym.suite import find_problem
 
-    problem = load_problem(args.problem)
+    problem = find_problem(args.problem)
     profile = hardware.get_profile(args.gpu) if args.gpu else hardware.detect()
     if args.clock:
         profile = profile.at_clock(args.clock)
