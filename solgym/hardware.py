@@ -143,6 +143,34 @@ def _gpu(
     )
 
 
+def _a100(name: str, slug: str, *, dram: float, memory_gb: int) -> Profile:
+    """An A100 SXM4: the 40 GB and 80 GB parts differ only in memory size and bandwidth."""
+    return _gpu(
+        name,
+        slug,
+        sm_count=108,
+        boost_mhz=1410,
+        tensor_mhz=1410,
+        dram=dram,
+        l2_mib=40,
+        memory_gb=memory_gb,
+        tflops={"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0, "int8": 624.0},
+        sources={
+            "sm_count": _A100_WP,
+            "peak_clock_mhz": _A100_WP,
+            "dram_bytes_per_s": _A100_DS,
+            "l2_bytes": _A100_WP,
+            "memory_bytes": _A100_DS,
+            "fp64": f"{_A100_DS}: FP64 tensor core (CUDA-core FP64 is half, 9.7)",
+            "fp32": f"{_A100_DS}: CUDA core",
+            "tf32": f"{_A100_DS} (dense figure; 312 sparse)",
+            "bf16": f"{_A100_DS} (dense figure; 624 sparse)",
+            "fp16": f"{_A100_DS} (dense figure; 624 sparse)",
+            "int8": f"{_A100_DS} (dense figure; 1248 sparse)",
+        },
+    )
+
+
 def _hopper_sxm(name: str, slug: str, dram: float, memory_gb: float, datasheet: str, floor: float) -> Profile:
     # H100 SXM and H200 share the GH100 configuration and the same compute figures.
     return _gpu(
@@ -346,54 +374,8 @@ _TABLE = (
         dram_source=_GB200_DS,
         notes=("the GPU of a GB200 superchip at its 1200 W configuration; SM count assumed equal to B200's",),
     ),
-    _gpu(
-        "NVIDIA A100 SXM4 40GB",
-        "a100-40gb",
-        sm_count=108,
-        boost_mhz=1410,
-        tensor_mhz=1410,
-        dram=1.555 * _T,
-        l2_mib=40,
-        memory_gb=40,
-        tflops={"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0, "int8": 624.0},
-        sources={
-            "sm_count": _A100_WP,
-            "peak_clock_mhz": _A100_WP,
-            "dram_bytes_per_s": _A100_DS,
-            "l2_bytes": _A100_WP,
-            "memory_bytes": _A100_DS,
-            "fp64": f"{_A100_DS}: FP64 tensor core (CUDA-core FP64 is half, 9.7)",
-            "fp32": f"{_A100_DS}: CUDA core",
-            "tf32": f"{_A100_DS} (dense figure; 312 sparse)",
-            "bf16": f"{_A100_DS} (dense figure; 624 sparse)",
-            "fp16": f"{_A100_DS} (dense figure; 624 sparse)",
-            "int8": f"{_A100_DS} (dense figure; 1248 sparse)",
-        },
-    ),
-    _gpu(
-        "NVIDIA A100 SXM4 80GB",
-        "a100-80gb",
-        sm_count=108,
-        boost_mhz=1410,
-        tensor_mhz=1410,
-        dram=2.039 * _T,
-        l2_mib=40,
-        memory_gb=80,
-        tflops={"fp64": 19.5, "fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0, "int8": 624.0},
-        sources={
-            "sm_count": _A100_WP,
-            "peak_clock_mhz": _A100_WP,
-            "dram_bytes_per_s": _A100_DS,
-            "l2_bytes": _A100_WP,
-            "memory_bytes": _A100_DS,
-            "fp64": f"{_A100_DS}: FP64 tensor core (CUDA-core FP64 is half, 9.7)",
-            "fp32": f"{_A100_DS}: CUDA core",
-            "tf32": f"{_A100_DS} (dense figure; 312 sparse)",
-            "bf16": f"{_A100_DS} (dense figure; 624 sparse)",
-            "fp16": f"{_A100_DS} (dense figure; 624 sparse)",
-            "int8": f"{_A100_DS} (dense figure; 1248 sparse)",
-        },
-    ),
+    _a100("NVIDIA A100 SXM4 40GB", "a100-40gb", dram=1.555 * _T, memory_gb=40),
+    _a100("NVIDIA A100 SXM4 80GB", "a100-80gb", dram=2.039 * _T, memory_gb=80),
     _gpu(
         "NVIDIA L40S",
         "l40s",

@@ -82,3 +82,16 @@ def tiny_add(tmp_path: Path) -> Path:
     return write_problem(
         tmp_path / "tiny_add", add_definition(), [add_workload(4, "w1"), add_workload(3, "w2")]
     )
+
+
+def write_scale_problem(folder: Path) -> Path:
+    """A one-input problem, y = 2x over N = 8, with workloads "a" and "b"."""
+    definition = {
+        "name": "scale",
+        "axes": {"N": {"type": "var"}},
+        "inputs": {"x": {"shape": ["N"], "dtype": "float32"}},
+        "outputs": {"y": {"shape": ["N"], "dtype": "float32"}},
+        "reference": "def run(x):\n    return x * 2\n",
+    }
+    workloads = [{"uuid": u, "axes": {"N": 8}, "inputs": {"x": {"type": "random"}}} for u in ("a", "b")]
+    return write_problem(folder, definition, workloads)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from conftest import write_scale_problem
 
 from solgym import baseline
 from solgym.problem import load_problem
@@ -13,19 +13,7 @@ from solgym.problem import load_problem
 
 @pytest.fixture
 def problem(tmp_path: Path):
-    folder = tmp_path / "p"
-    folder.mkdir()
-    definition = {
-        "name": "scale",
-        "axes": {"N": {"type": "var"}},
-        "inputs": {"x": {"shape": ["N"], "dtype": "float32"}},
-        "outputs": {"y": {"shape": ["N"], "dtype": "float32"}},
-        "reference": "def run(x):\n    return x * 2\n",
-    }
-    (folder / "definition.json").write_text(json.dumps(definition))
-    lines = [{"uuid": u, "axes": {"N": 8}, "inputs": {"x": {"type": "random"}}} for u in ("a", "b")]
-    (folder / "workload.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    return load_problem(folder)
+    return load_problem(write_scale_problem(tmp_path / "p"))
 
 
 def report(*latencies: float | None) -> dict:

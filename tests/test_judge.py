@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_scale_problem
 
 from solgym.bounds import Bound
 from solgym.judge import check_windows, format_result, judge, payload
@@ -15,19 +16,7 @@ from solgym.result import Status
 
 @pytest.fixture
 def problem(tmp_path: Path):
-    folder = tmp_path / "p"
-    folder.mkdir()
-    definition = {
-        "name": "scale",
-        "axes": {"N": {"type": "var"}},
-        "inputs": {"x": {"shape": ["N"], "dtype": "float32"}},
-        "outputs": {"y": {"shape": ["N"], "dtype": "float32"}},
-        "reference": "def run(x):\n    return x * 2\n",
-    }
-    (folder / "definition.json").write_text(json.dumps(definition))
-    lines = [{"uuid": u, "axes": {"N": 8}, "inputs": {"x": {"type": "random"}}} for u in ("a", "b")]
-    (folder / "workload.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    return load_problem(folder)
+    return load_problem(write_scale_problem(tmp_path / "p"))
 
 
 def bound(uuid: str, t_sol_ms: float) -> Bound:
