@@ -6,7 +6,9 @@ the storages it reads and writes. A backward pass from the returned outputs then
 fraction of its result that reaches an output (its *demand*), which removes work the reference computes and
 discards, and assigns each graph input the bytes that are actually addressed: a gather, an index or a paged
 read demands only the rows its indices name, and a cast or elementwise op passes on exactly the part of its
-result that is demanded. `count(problem, workload)` returns the totals as `OpCounts`.
+result that is demanded. A second walk keeps only what every correct kernel provably has to read (the
+needed reads: operands of dense ops that no possible zero or infinity of another operand makes moot).
+`count(problem, workload)` returns the totals as `OpCounts`.
 
 Multiply-accumulates are counted for the contractions (mm, bmm, addmm, baddbmm, mv, dot, `_scaled_mm`,
 convolutions with their groups, and scaled-dot-product attention with its causal triangle); einsum, matmul
@@ -16,8 +18,10 @@ element for pointwise ops, one per input element for reductions, 5 N log2 N for 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,6 +191,47 @@ _MASK_PRESERVING = {
     "_unsafe_view",
 }
 _FFT = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}
+# Ops whose every output element depends on every element they read that lands in it (generically: unless
+# another operand holds exact zeros or infinities there): reading all of each operand is necessary for the
+# part of the result that is needed. Anything outside this set proves nothing about its reads.
+_DENSE = (
+    set(
+        """abs add add_ addcdiv addcmul atan atan2 bmm baddbmm addmm mm mv dot cat stack clamp clamp_min
+        clamp_max clone contiguous copy_ _to_copy cos cosh div div_ elu erf erfc exp exp2 expm1 gelu
+        hardswish hardsigmoid leaky_relu lerp log log1p log2 logit mish mul mul_ neg pow reciprocal relu
+        rsqrt rsub sigmoid silu sin sinh softplus sqrt square sub sub_ tan tanh flip roll repeat
+        constant_pad_nd convolution _scaled_mm scaled_dot_product_attention gelu_backward sigmoid_backward
+        tanh_backward silu_backward native_layer_norm_backward _softmax_backward_data eq ne lt le gt ge""".split()
+    )
+    | (_REDUCTIONS - {"all", "any", "count_nonzero"})
+    | _FFT
+)
+# Pointwise arithmetic that a zero or infinite Python scalar can make independent of its tensor operands.
+_SCALAR_SENSITIVE = set("mul mul_ div div_ add add_ sub sub_ rsub pow addcmul addcdiv lerp".split())
+# Ops whose result may hold exact zeros or infinities by construction (masks, padding, rectifiers,
+# rounding, scatters into buffers): an operand combined with such a tensor is not provably needed in full.
+_STRUCTURED = set(
+    """where masked_fill masked_fill_ masked_scatter masked_scatter_ relu relu_ threshold threshold_backward
+    clamp clamp_ clamp_min clamp_max hardtanh native_dropout native_dropout_backward triu tril
+    constant_pad_nd scatter scatter_ scatter_add scatter_add_ scatter_reduce index_put index_put_ index_add
+    index_add_ index_copy index_copy_ index_fill index_fill_ slice_scatter select_scatter diagonal_scatter
+    as_strided_scatter floor ceil round trunc sign frac one_hot eq ne lt le gt ge isinf isnan
+    nan_to_num""".split()
+)
+# How exact zeros and infinities pass through arithmetic (anything else: either makes either).
+_ADDITIVE = set("add add_ sub sub_ rsub cat stack".split())
+_MULTIPLICATIVE = set("mul mul_ addcmul".split())
+_CONTRACTING = set("mm bmm mv dot addmm baddbmm _scaled_mm convolution scaled_dot_product_attention".split())
+# Structured ops whose zeros fall element by element, not in whole rows or columns.
+_SCATTERED_ZEROS = set(
+    """relu relu_ threshold threshold_backward native_dropout native_dropout_backward clamp clamp_
+    clamp_min clamp_max hardtanh floor ceil round trunc sign frac""".split()
+)
+_NONZERO = set("exp exp_ exp2 cos cosh sigmoid softplus erfc".split())
+# In-place ops that overwrite (part of) their destination without reading what was there.
+_OVERWRITES = _WRITE_ONLY | set(
+    "index_put_ index_copy_ index_fill_ masked_fill_ masked_scatter_ scatter_".split()
+)
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
 _GATHERS = {"index", "_unsafe_index", "index_select", "embedding", "gather", "take"}
 
@@ -197,8 +242,10 @@ class OpCounts:
 
     `macs` maps an operand precision class (see `solgym.dtypes`; "fp8"/"fp4" also for operands dequantized
     from those) to multiply-accumulates. `read_bytes`/`read_elements` give, per tensor input, the part the
-    reference addresses; `write_bytes`/`write_elements` the size of each output. `traced_on` is "meta" or
-    says which data and scaling were used; `notes` explain anything approximated."""
+    reference addresses; `write_bytes`/`write_elements` the size of each output. `needed_read_bytes` /
+    `needed_read_elements` give, per tensor input, the part that any correct kernel provably has to read
+    (see `_needed`): a lower bound of the addressed part. `traced_on` is "meta" or says which data and
+    scaling were used; `notes` explain anything approximated."""
 
     macs: dict[str, float] = field(default_factory=dict)
     flops_other: float = 0.0
@@ -206,6 +253,8 @@ class OpCounts:
     read_elements: dict[str, float] = field(default_factory=dict)
     write_bytes: dict[str, float] = field(default_factory=dict)
     write_elements: dict[str, float] = field(default_factory=dict)
+    needed_read_bytes: dict[str, float] = field(default_factory=dict)
+    needed_read_elements: dict[str, float] = field(default_factory=dict)
     traced_on: str = "meta"
     notes: list[str] = field(default_factory=list)
     op_count: int = 0
@@ -219,6 +268,8 @@ class OpCounts:
             read_elements={k: factor_of(("read_elements", k), v) for k, v in self.read_elements.items()},
             write_bytes=dict(self.write_bytes),
             write_elements=dict(self.write_elements),
+            needed_read_bytes=dict(self.needed_read_bytes),
+            needed_read_elements=dict(self.needed_read_elements),
             traced_on=self.traced_on,
             notes=list(self.notes),
             op_count=self.op_count,
@@ -266,6 +317,7 @@ class _Read:
     sig: tuple
     nbytes: float  # bytes of the view that a full read addresses
     rows: Any = None  # for a gather source: (dim, row_bytes, row count estimate, index values or None)
+    necessary: bool = False  # every element of the read reaches the op's result (see `_DENSE`)
 
 
 @dataclass
@@ -273,6 +325,8 @@ class _Op:
     name: str
     reads: list[_Read]
     writes: list[tuple[int, float]]  # (storage, bytes written of it)
+    write_sigs: list[tuple] = field(default_factory=list)  # the view written, per entry of `writes`
+    overwrites: bool = False  # writes its destination without reading what was there
     macs: float = 0.0
     precision: str = ""
     flops: float = 0.0
@@ -292,6 +346,9 @@ class _Recorder(TorchDispatchMode):
         self.constant: set[int] = set()  # storages filled with one value
         self.mask_of: dict[int, float] = {}  # causal mask storage -> fraction of positions kept
         self.masked: dict[int, float] = {}  # scores/probabilities with masked positions -> fraction kept
+        self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
+        self.blocks: set[int] = set()  # ... and whole zero rows or columns
+        self.infinite: set[int] = set()  # storages that may hold infinities by construction
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
@@ -301,6 +358,8 @@ class _Recorder(TorchDispatchMode):
         try:
             if self.with_data and name in _CONTRACTIONS and not self.suspended:
                 out = _stand_in(func, name, args, kwargs)
+            elif self.with_data and name in ("index_add", "index_add_") and args[0].dim():
+                out = _index_add(name, args, kwargs)
             else:
                 out = func(*args, **kwargs)
         except (NotImplementedError, RuntimeError, ValueError) as e:
@@ -343,11 +402,87 @@ class _Recorder(TorchDispatchMode):
             reads.extend(self._gather_reads(name, args, kwargs))
         outs = [t for t in tensors_out if not any(t is w for w in written)]
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
-        op = _Op(name, reads, writes)
+        op = _Op(name, reads, writes, [_signature(t) for t in (*outs, *written)])
+        op.overwrites = bool(written) and name in _OVERWRITES
+        self._necessity(op, name, args, kwargs, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
         self._causal(op, name, args, tensors_in, tensors_out)
         self.ops.append(op)
+
+    def _necessity(self, op: _Op, name: str, args: tuple, kwargs: dict, outs: list) -> None:
+        """Mark the reads that every correct kernel must make for the op's result, and track which results
+        may hold exact zeros by construction (`self.zeros`: anywhere, as rectifiers and dropout make them;
+        `self.blocks`: also whole rows or columns, as masks, padding and scatters make them) or
+        infinities (`self.infinite`). A product with a possible zero does not need the other factor
+        there, a contraction with a possible zero row does not need the matching row of the other
+        operand, a sum with a possible infinity does not need the other term."""
+        reads = [r for r in op.reads if r.rows is None]
+        zeros = any(r.key in self.zeros for r in reads)
+        blocks = any(r.key in self.blocks for r in reads)
+        inf = any(r.key in self.infinite for r in reads)
+        scalars = [
+            v
+            for v in tree_flatten((args, kwargs))[0]
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        degenerate = name in _SCALAR_SENSITIVE and any(v == 0 or not math.isfinite(v) for v in scalars)
+        if (
+            degenerate
+            or (name in _STRUCTURED and name not in _SCATTERED_ZEROS)
+            or _is_factory(name)
+            or name in _FACTORIES_CONST
+            or any(not t.is_floating_point() or _quantized_of(t.dtype) for t in outs)
+        ):
+            out_zeros = out_blocks = out_inf = True
+        elif name in _SCATTERED_ZEROS:
+            out_zeros, out_blocks, out_inf = True, blocks, inf
+        elif name in _ADDITIVE:
+            out_zeros = bool(reads) and all(r.key in self.zeros for r in reads)
+            out_blocks = bool(reads) and all(r.key in self.blocks for r in reads)
+            out_inf = inf
+        elif name in _MULTIPLICATIVE:
+            out_zeros, out_blocks, out_inf = zeros, blocks, inf
+        elif name in _CONTRACTING:
+            out_zeros = out_blocks = blocks
+            out_inf = inf
+        elif name in _NONZERO:
+            out_zeros, out_blocks, out_inf = inf, blocks and inf, inf
+        elif name in ("_softmax", "softmax"):
+            out_zeros, out_blocks, out_inf = zeros or inf, blocks, False
+        else:
+            out_zeros = out_inf = zeros or inf
+            out_blocks = blocks
+        for flag, tainted in ((out_zeros, self.zeros), (out_blocks, self.blocks), (out_inf, self.infinite)):
+            if flag:
+                tainted.update(_key(t) for t in outs)
+        if name in ("where", "masked_fill", "masked_fill_"):
+            # Only the condition is needed everywhere: which of the other operands is, depends on it.
+            condition = args[0] if name == "where" else args[1]
+            for r in op.reads:
+                r.necessary = r.rows is None and r.key == _key(condition)
+            return
+        if name in _GATHERS:
+            for r in op.reads:
+                r.necessary = True  # indices in full; the source at the rows they name (with data)
+            return
+        if name not in _DENSE or degenerate:
+            return
+        infinite = {o.key for o in op.reads if o.key in self.infinite}
+        if name in _ADDITIVE:
+            blocking = infinite
+        elif name in _CONTRACTING:
+            blocking = infinite | {o.key for o in op.reads if o.key in self.blocks}
+        else:
+            blocking = infinite | {o.key for o in op.reads if o.key in self.zeros}
+        bias = _key(args[0]) if name in ("addmm", "baddbmm", "addmv") else None
+        if bias is not None:
+            # The added term is blocked only by an infinite product, and blocks the factors only when
+            # it may be infinite itself.
+            blocking -= {bias} - infinite
+        for r in op.reads:
+            others = blocking - {r.key}
+            r.necessary = not (others & infinite if r.key == bias else others)
 
     def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
         """Follow a causal mask built in the reference (`triu` of a constant with diagonal >= 1, added to
@@ -519,8 +654,20 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
         shape, dtype = meta.shape, meta.dtype
     if device.type == "meta":
         return torch.empty(shape, dtype=dtype, device=device)
-    generator = torch.Generator().manual_seed(math.prod(shape) % (1 << 31))
-    return torch.randn(shape, generator=generator, dtype=torch.float32).to(dtype)
+    return noise(tuple(shape), dtype, math.prod(shape))
+
+
+def _index_add(name: str, args: tuple, kwargs: dict) -> torch.Tensor:
+    """`index_add(_)` as an accumulating `index_put_`: the same sums, and on a CPU a thousand times
+    faster for a few rows (torch's CPU index_add costs time in proportion to the whole destination)."""
+    target, dim, index, source = args[:4]
+    alpha = kwargs.get("alpha", args[4] if len(args) > 4 else 1)
+    if name == "index_add":
+        target = target.clone()
+    dim %= target.dim()
+    values = source if alpha == 1 else source * alpha
+    target.movedim(dim, 0).index_put_((index,), values.movedim(dim, 0), accumulate=True)
+    return target
 
 
 def _is_factory(name: str) -> bool:
@@ -597,14 +744,27 @@ class _Attention(TorchFunctionMode):
             pairs = float(sum(min(source, i + 1) for i in range(length))) if length <= 1 << 16 else pairs / 2
         batch = math.prod(q.shape[:-2])
         macs = batch * pairs * (q.shape[-1] + v.shape[-1])
+        # Without a mask tensor or dropout, every query, key and value element reaches the output.
+        dense = (
+            mask is None
+            and not bound.get("dropout_p")
+            and not any(_key(t) in rec.blocks or _key(t) in rec.infinite for t in ins)
+        )
         op = _Op(
             "scaled_dot_product_attention",
-            [_Read(_key(t), _signature(t), _unique_elements(t) * t.element_size()) for t in ins],
+            [
+                _Read(_key(t), _signature(t), _unique_elements(t) * t.element_size(), necessary=dense)
+                for t in ins
+            ],
             [(_key(out), _unique_elements(out) * out.element_size())],
+            [_signature(out)],
             macs=macs,
             precision=rec._operand_precision(q, k),
             flops=batch * pairs * 5.0,
         )
+        if not dense:
+            for tainted in (rec.zeros, rec.blocks, rec.infinite):
+                tainted.add(_key(out))
         rec.ops.append(op)
         return out
 
@@ -669,6 +829,128 @@ def _demand(
     return macs, reads, flops
 
 
+@contextlib.contextmanager
+def _without_gc() -> Any:
+    """Python's cycle collector off while a reference runs: the recorder keeps every tensor of the run
+    alive, and each collection would walk them all (most of the time of a data trace with a loop)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _special_values(t: torch.Tensor) -> tuple[bool, bool]:
+    """Whether data may hold an exact zero, and whether it may hold a non-finite value. Quantized and
+    integer data count as holding zeros; tensors too large to scan cheaply (over `_SCANNED` elements)
+    as holding both."""
+    if t.numel() > _SCANNED:
+        return True, True
+    if not t.is_floating_point() or _quantized_of(t.dtype):
+        return True, False
+    return not bool((t != 0).all()), not bool(torch.isfinite(t).all())
+
+
+_SCANNED = 1 << 24
+
+
+def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[int, str]) -> dict[int, float]:
+    """Bytes of each input storage that any correct kernel must read: a second backward walk from the
+    returned outputs (each written in full) through the reads marked necessary only. Unlike the demand,
+    it never over-counts: views of a storage add up only where they are provably disjoint, a gather
+    source counts only rows known from data (distinct) and only when its whole result is needed, and a
+    write that a later op overwrites without reading passes nothing on."""
+    views: dict[int, dict[tuple, float]] = {}
+    rows: dict[int, list] = {}
+    overwritten: dict[int, list[tuple]] = {}
+    memo: dict[int, float] = {}
+
+    def add(key: int, sig: tuple, nbytes: float) -> None:
+        entry = views.setdefault(key, {})
+        if nbytes > entry.get(sig, 0.0):
+            entry[sig] = nbytes
+            memo.pop(key, None)
+
+    def needed(key: int) -> float:
+        if key not in memo:
+            total = _disjoint_total(views.get(key, {}))
+            if rows.get(key):
+                total += _union_rows(rows[key])
+            memo[key] = min(total, rec.storage_bytes.get(key, total))
+        return memo[key]
+
+    for t in returned:
+        add(_key(t), _signature(t), _unique_elements(t) * t.element_size())
+    for op in reversed(rec.ops):
+        fraction = 0.0
+        for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True):
+            size = rec.storage_bytes.get(key, 0)
+            if not (size and nbytes) or any(not _disjoint(sig, o) for o in overwritten.get(key, ())):
+                continue
+            # The written part holds at least what is needed of the storage beyond the part not written.
+            fraction = max(fraction, min(1.0, max(0.0, needed(key) - (size - nbytes)) / nbytes))
+        if op.overwrites:
+            for key, sig in zip((k for k, _ in op.writes), op.write_sigs, strict=True):
+                overwritten.setdefault(key, []).append(sig)
+        if fraction <= 0.0:
+            continue
+        for read in op.reads:
+            if not read.necessary:
+                continue
+            if read.rows is None:
+                add(read.key, read.sig, read.nbytes * fraction)
+            elif fraction >= 1.0 and read.rows[3] is not None:
+                dim, row_bytes, estimate, values = read.rows
+                rows.setdefault(read.key, []).append((read.sig, dim, row_bytes, estimate, values, 1.0))
+                memo.pop(read.key, None)
+    return {key: needed(key) for key in input_keys}
+
+
+def _span(sig: tuple) -> tuple[int, int]:
+    offset, size, dims = sig
+    start = offset * size
+    return start, start + sum((n - 1) * s for s, n in dims) * size + size
+
+
+def _disjoint(a: tuple, b: tuple) -> bool:
+    """True when two views of a storage provably address no common byte: their byte ranges do not
+    overlap, or they have the same layout and fall in different lanes of it (slices of a last dimension,
+    interleaved elements)."""
+    (start_a, end_a), (start_b, end_b) = _span(a), _span(b)
+    if end_a <= start_b or end_b <= start_a:
+        return True
+    if a[1] != b[1] or a[2] != b[2] or not a[2]:
+        return False
+    (inner, n), outer = a[2][0], a[2][1:]
+    shift = a[0] - b[0]
+    if inner > 1 and all(s % inner == 0 for s, _ in outer) and shift % inner:
+        return True
+    if not outer:
+        return False
+    period, width = outer[0][0], (n - 1) * inner + 1
+    if any(s % period for s, _ in outer) or width > period:
+        return False
+    lane_a, lane_b = a[0] % period, b[0] % period
+    return max(lane_a, lane_b) + width <= period and abs(lane_a - lane_b) >= width
+
+
+def _disjoint_total(views: Mapping[tuple, float]) -> float:
+    """Bytes of a set of pairwise disjoint views: a lower bound of their union. The set is chosen
+    greedily twice, largest first and lowest address first, and the larger total kept."""
+    best = 0.0
+    for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
+        chosen: list[tuple] = []
+        total = 0.0
+        for sig, nbytes in sorted(views.items(), key=order):
+            if all(_disjoint(sig, c) for c in chosen):
+                chosen.append(sig)
+                total += nbytes
+        best = max(best, total)
+    return best
+
+
 def _union_rows(entries: list) -> float:
     """Bytes of the distinct rows that several gathers on the same storage address (data known)."""
     total = 0.0
@@ -685,9 +967,20 @@ def _union_rows(entries: list) -> float:
 # ------------------------------------------------------------------------------------------------ counting
 
 
-def trace(problem: Problem, inputs: Mapping[str, Any], *, with_data: bool) -> OpCounts:
+def trace(
+    problem: Problem,
+    inputs: Mapping[str, Any],
+    *,
+    with_data: bool,
+    generic: Collection[str] = (),
+    finite: Collection[str] = (),
+) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
-    Raises DataDependent when meta tensors cannot carry the reference through."""
+    `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
+    by construction); `finite` those known to hold no infinity (zeros maybe). On data, each input's values
+    are checked for both. Every other input may be structured (masks, padding, infinities), which limits
+    what `needed_read_bytes` can claim. Raises DataDependent when meta tensors cannot carry the reference
+    through."""
     from solgym.inputs import as_outputs, reference_module
 
     definition = problem.definition
@@ -696,9 +989,20 @@ def trace(problem: Problem, inputs: Mapping[str, Any], *, with_data: bool) -> Op
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
     for name, t in tensor_inputs.items():
-        input_keys[recorder._remember(t)] = name
+        key = recorder._remember(t)
+        input_keys[key] = name
+        # A window input's storage is smaller than the tensor it stands for.
+        recorder.storage_bytes[key] = max(recorder.storage_bytes[key], _unique_elements(t) * t.element_size())
+        if name in generic and t.is_floating_point() and not _quantized_of(t.dtype):
+            continue
+        zeros, infinite = _special_values(t) if with_data else (True, name not in finite)
+        if zeros:
+            recorder.zeros.add(key)
+            recorder.blocks.add(key)
+        if infinite:
+            recorder.infinite.add(key)
     try:
-        with torch.no_grad(), _Attention(recorder), recorder:
+        with torch.no_grad(), _without_gc(), _Attention(recorder), recorder:
             returned = run(*(inputs[name] for name in definition.inputs))
     except DataDependent:
         raise
@@ -711,11 +1015,14 @@ def trace(problem: Problem, inputs: Mapping[str, Any], *, with_data: bool) -> Op
     for t in tensors_out:
         recorder._remember(t)
     macs, read_by_key, flops = _demand(recorder, tensors_out, input_keys)
+    needed_by_key = _needed(recorder, tensors_out, input_keys)
     counts = OpCounts(macs=macs, flops_other=flops, traced_on="meta" if not with_data else "cpu data")
     for key, name in input_keys.items():
         t = tensor_inputs[name]
         counts.read_bytes[name] = read_by_key.get(key, 0.0)
         counts.read_elements[name] = counts.read_bytes[name] / t.element_size()
+        counts.needed_read_bytes[name] = min(needed_by_key.get(key, 0.0), counts.read_bytes[name])
+        counts.needed_read_elements[name] = counts.needed_read_bytes[name] / t.element_size()
     for (name, spec), t in zip(definition.outputs.items(), outputs, strict=True):
         if isinstance(t, torch.Tensor):
             counts.write_elements[name] = float(t.numel())
@@ -735,7 +1042,9 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
     `count_on_data`)."""
     notes: list[str] = []
     try:
-        counts = trace(problem, meta_inputs(problem, workload, notes), with_data=False)
+        counts = trace(
+            problem, meta_inputs(problem, workload, notes), with_data=False, generic=_generic(workload)
+        )
         counts.notes.extend(notes)
         return counts
     except DataDependent as e:
@@ -797,29 +1106,31 @@ def check_data(problem: Problem, workload: Workload, data_root: str | None = Non
 
 
 def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_BYTES) -> OpCounts:
-    """Count a workload on seeded CPU data. A workload whose var axes add more than `max_bytes` is traced
-    at two shrunk sizes, t and t/2 (see `_shrunk_pairs`), and every count is extrapolated to full size by
-    the larger of a power-law and an affine fit through the two points. For counts that are polynomials
-    in the axes with non-negative coefficients both fits err low, never high, and either is exact when
-    the count is a monomial (power law) or affine (affine fit)."""
+    """Count a workload on seeded CPU data (`data_inputs`). A workload whose var axes add more than
+    `max_bytes` is traced at two shrunk sizes, t and t/2 (see `_shrunk_pairs`), and every count is
+    extrapolated to full size by the larger of a power-law and an affine fit through the two points. For
+    counts that are polynomials in the axes with non-negative coefficients both fits err low, never
+    high, and either is exact when the count is a monomial (power law) or affine (affine fit). The
+    needed reads are extrapolated as the smaller of their two shares of each input."""
     from solgym.inputs import make_inputs
 
     check_data(problem, workload)
+    _check_memory(problem, workload)
     if _variable_bytes(problem, workload) <= max_bytes:
-        counts = trace(problem, make_inputs(problem, workload, device="cpu"), with_data=True)
+        counts = _trace_on_data(problem, workload)
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
     for pair in _shrunk_pairs(problem, workload, max_bytes):
         (small, t_small), (smaller, t_smaller) = pair
         try:
-            a = trace(problem, make_inputs(problem, small, device="cpu"), with_data=True)
-            b = trace(problem, make_inputs(problem, smaller, device="cpu"), with_data=True)
+            a = _trace_on_data(problem, small)
+            b = _trace_on_data(problem, smaller)
             break
         except Exception:  # noqa: BLE001 - the reference rejects these sizes (e.g. a multiple of 128); try larger
             a = b = None
     if a is None or b is None:
-        counts = trace(problem, make_inputs(problem, workload, device="cpu"), with_data=True)
+        counts = _trace_on_data(problem, workload)
         counts.traced_on = "cpu data, scaled x1"
         counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
         return counts
@@ -834,14 +1145,212 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     counts.notes.append(
         f"counts fitted through {dict(small.axes)} and {dict(smaller.axes)} and extrapolated to {dict(workload.axes)}"
     )
-    full = make_inputs(problem, workload, device="meta")
-    for name, t in full.items():
-        if isinstance(t, torch.Tensor) and name in counts.read_bytes:
-            cap = _unique_elements(t) * t.element_size()
-            counts.read_bytes[name] = min(counts.read_bytes[name], cap)
-            counts.read_elements[name] = counts.read_bytes[name] / t.element_size()
+    metas = [make_inputs(problem, w, device="meta") for w in (workload, small, smaller)]
+    sizes = [
+        {n: _unique_elements(t) * t.element_size() for n, t in m.items() if isinstance(t, torch.Tensor)}
+        for m in metas
+    ]
+    for name, cap in sizes[0].items():
+        if name not in counts.read_bytes:
+            continue
+        element = metas[0][name].element_size()
+        counts.read_bytes[name] = min(counts.read_bytes[name], cap)
+        counts.read_elements[name] = counts.read_bytes[name] / element
+        share = min(
+            c.needed_read_bytes.get(name, 0.0) / size[name] if size.get(name) else 0.0
+            for c, size in ((a, sizes[1]), (b, sizes[2]))
+        )
+        counts.needed_read_bytes[name] = min(share * cap, counts.read_bytes[name])
+        counts.needed_read_elements[name] = counts.needed_read_bytes[name] / element
     counts.write_bytes, counts.write_elements = _output_sizes(problem, workload)
     return counts
+
+
+# Traces of shrunk workloads, shared by the workloads of a problem that shrink to the same axes (their
+# counts differ only by the seed of the data, and any seed is as good as another), and the errors of
+# axes the reference rejected.
+_SHRUNK_TRACES: dict[tuple, OpCounts | Exception] = {}
+_SHRUNK_TRACES_MAX = 256
+
+
+def _trace_on_data(problem: Problem, workload: Workload) -> OpCounts:
+    # Scalar values and data files change what the reference does; the seed of random data does not.
+    sources = tuple(
+        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
+    )
+    key = (
+        problem.name,
+        hash(problem.definition.reference),
+        tuple(sorted(problem.axes(workload).items())),
+        sources,
+    )
+    if key in _SHRUNK_TRACES:
+        cached = _SHRUNK_TRACES[key]
+        if isinstance(cached, Exception):
+            raise cached  # the reference rejected these axes before: don't generate its inputs again
+        return cached.scaled(lambda _k, v: v)
+    if len(_SHRUNK_TRACES) >= _SHRUNK_TRACES_MAX:
+        _SHRUNK_TRACES.pop(next(iter(_SHRUNK_TRACES)))
+    inputs = data_inputs(problem, workload)
+    try:
+        try:
+            counts = trace(problem, inputs, with_data=True, generic=_generic(workload))
+        except Exception:
+            windows = any(
+                isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() < t.numel() * t.element_size()
+                for t in inputs.values()
+            )
+            if not windows:
+                raise
+            # The reference wrote into or reshaped a window input: trace again on copies.
+            inputs = data_inputs(problem, workload, windows=False)
+            counts = trace(problem, inputs, with_data=True, generic=_generic(workload))
+    except Exception as e:
+        # Kept as text: the exception's traceback holds frames that keep the inputs alive.
+        _SHRUNK_TRACES[key] = RuntimeError(f"{type(e).__name__}: {e}")
+        raise
+    _SHRUNK_TRACES[key] = counts
+    return counts.scaled(lambda _k, v: v)
+
+
+def _generic(workload: Workload) -> list[str]:
+    """Inputs drawn from the seeded random generators (continuous values for float dtypes)."""
+    return [name for name, source in workload.inputs.items() if source.kind == "random"]
+
+
+def data_inputs(problem: Problem, workload: Workload, *, windows: bool = True) -> dict[str, Any]:
+    """Seeded CPU inputs for counting on data. As `solgym.inputs.make_inputs`, except that a large random
+    float input is made from a cached block of normal noise instead of drawn element by element:
+    counting needs values only where control flow reads them, and drawing gigabytes of expert weights
+    costs tens of seconds. With `windows`, such an input is a strided window over its own copy of the
+    block (`window`: its elements overlap in memory, so nothing of its size is allocated); else a tiled
+    copy (`noise`). Workloads with custom or file inputs use `make_inputs`, the entry point's large
+    normal and uniform draws being tiled copies of the noise blocks (`_CheapRandom`)."""
+    from solgym.inputs import derive_seed, make_inputs, random_tensor
+
+    if any(source.kind in ("custom", "safetensors") for source in workload.inputs.values()):
+        with _without_gc(), _CheapRandom():
+            return make_inputs(problem, workload, device="cpu")
+    inputs = make_inputs(problem, workload, device="meta")
+    for index, (name, spec) in enumerate(problem.definition.inputs.items()):
+        value = inputs[name]
+        if not isinstance(value, torch.Tensor) or workload.inputs[name].kind != "random":
+            if isinstance(value, torch.Tensor):  # a scalar-valued tensor: make_inputs on CPU makes it
+                return make_inputs(problem, workload, device="cpu")
+            continue
+        seed = derive_seed(0, workload.uuid, index, name)
+        quantized_bytes = value.dtype in (
+            getattr(torch, "float4_e2m1fn_x2", None),
+            getattr(torch, "float8_e8m0fnu", None),
+        )
+        if value.is_floating_point() and not quantized_bytes and value.numel() > _NOISE_BLOCK:
+            shape = tuple(value.shape)
+            # Weights (shapes of const axes only) are indexed and transposed; activations get reshaped.
+            const = all(
+                isinstance(a, int) or problem.definition.axes[a].kind == "const" for a in spec.shape or ()
+            )
+            made = window(shape, value.dtype, seed) if windows and const else None
+            inputs[name] = made if made is not None else noise(shape, value.dtype, seed)
+        else:
+            inputs[name] = random_tensor(tuple(value.shape), spec.dtype, seed=seed)
+    return inputs
+
+
+class _CheapRandom(TorchDispatchMode):
+    """While a custom input entry point runs: large standard-normal and uniform draws are tiled copies of
+    the cached noise blocks (`noise`) instead of draws from the generator, which costs seconds per
+    gigabyte on a CPU. Everything else the entry point does runs as written (entry points reshape and
+    write what they draw, so a window would not do)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        device = torch.device(kwargs.get("device") or "cpu")
+        if name in ("randn", "rand") and device.type == "cpu":
+            out = func(*args, **{**kwargs, "device": "meta"})
+            if out.numel() > _NOISE_BLOCK and out.is_floating_point():
+                return noise(tuple(out.shape), out.dtype, out.numel(), uniform=name == "rand")
+        return func(*args, **kwargs)
+
+
+# A prime length, so that rows of power-of-two sizes tiled from the block see different windows of it.
+_NOISE_BLOCK = 1_048_573
+_NOISE: dict[tuple[torch.dtype, bool], torch.Tensor] = {}
+
+
+def window(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor | None:
+    """A tensor of `shape` whose elements are read from a private copy of the noise block through
+    strides chosen to fit it (the last dimension contiguous, each outer dimension its own odd stride,
+    so that rows differ). Its elements overlap in memory: it may be read, not written or viewed as
+    contiguous. None when the shape cannot fit the block."""
+    inner = shape[-1] if shape else 1
+    if inner > _NOISE_BLOCK:
+        return None
+    outer = list(shape[:-1])
+    budget = (_NOISE_BLOCK - inner) // max(len(outer), 1)
+    strides = [1]
+    for d, n in enumerate(reversed(outer)):
+        stride = budget // max(n - 1, 1) - 2 * d
+        stride -= 1 - stride % 2  # odd
+        if stride < 1:
+            return None
+        strides.insert(0, stride)
+    start = seed % _NOISE_BLOCK
+    block = _block(dtype, uniform=False)[start : start + _NOISE_BLOCK].clone()
+    return block.as_strided(shape, strides[-len(shape) :] if shape else ())
+
+
+def _block(dtype: torch.dtype, *, uniform: bool) -> torch.Tensor:
+    """The cached noise block of a dtype, twice over (so that any window of its length is contiguous)."""
+    if (dtype, uniform) not in _NOISE:
+        generator = torch.Generator().manual_seed(0x5EED)
+        if uniform:
+            block = torch.rand(_NOISE_BLOCK, generator=generator)
+        else:
+            block = torch.randn(_NOISE_BLOCK, generator=generator)
+        if dtype.is_floating_point and dtype.itemsize == 1:
+            block = block.clamp(torch.finfo(dtype).min, torch.finfo(dtype).max)
+        _NOISE[dtype, uniform] = torch.cat([block, block]).to(dtype)
+    return _NOISE[dtype, uniform]
+
+
+def noise(shape: tuple[int, ...], dtype: torch.dtype, seed: int, *, uniform: bool = False) -> torch.Tensor:
+    """A CPU tensor of standard normal values (uniform in [0, 1) with `uniform`; clamped into the dtype's
+    range) tiled from a cached block, starting at an offset chosen by `seed`: a copy, far cheaper than
+    drawing every element."""
+    doubled = _block(dtype, uniform=uniform)
+    n = math.prod(shape)
+    out = torch.empty(n, dtype=dtype)
+    start = seed % _NOISE_BLOCK
+    for i in range(0, n, _NOISE_BLOCK):
+        m = min(_NOISE_BLOCK, n - i)
+        out[i : i + m].copy_(doubled[start : start + m])
+    return out.view(shape)
+
+
+def _check_memory(problem: Problem, workload: Workload) -> None:
+    """Refuse, with the sizes, a data trace whose inputs and outputs at their const sizes alone (what no
+    shrinking removes) exceed a quarter of this machine's memory or half of what is free: the trace
+    would be killed for memory, or take the machine down with it."""
+    import os
+
+    from solgym.inputs import footprint_bytes
+
+    floor = workload.with_axes(**{k: 1 for k in workload.axes})
+    try:
+        const = footprint_bytes(problem, floor)
+    except ProblemError:
+        const = footprint_bytes(problem, workload)
+    page = os.sysconf("SC_PAGE_SIZE")
+    budget = min(os.sysconf("SC_PHYS_PAGES") * page / 4, os.sysconf("SC_AVPHYS_PAGES") * page / 2)
+    if const > budget:
+        raise ProblemError(
+            problem.path or problem.name,
+            f"workload {workload.uuid}",
+            f"the reference reads tensor values, so it is counted on CPU data, and its const-size inputs "
+            f"and outputs alone take {const / 2**30:.1f} GiB, more than the {budget / 2**30:.1f} GiB this "
+            "machine allows a trace; count it on a machine with more memory",
+        )
 
 
 def _output_sizes(problem: Problem, workload: Workload) -> tuple[dict[str, float], dict[str, float]]:
@@ -891,9 +1400,11 @@ def _variable_bytes(problem: Problem, workload: Workload) -> int:
 
 def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
     """Pairs of smaller valid workloads ((w1, t1), (w2, t2)), t the factor their shrunk axes were scaled
-    by, least shrunk (most accurate) first. The largest var axis is shrunk alone (so that t is exact, and every other axis,
-    hence every count's dependence on it, stays as in the workload); the next largest joins only when one
-    axis cannot bring the footprint under `max_bytes`. Axes stay at least 2 so that none is clamped."""
+    by: each var axis shrunk alone (t is exact, and every other axis, hence every count's dependence on
+    it, stays as in the workload), and the largest axes together. Pairs under `max_bytes` come first,
+    least shrunk (most accurate) first; then, for references that accept no such size, the others from
+    the smallest footprint up (still far cheaper than the full size). Axes stay at least 2 so that none
+    is clamped."""
     definition = problem.definition
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
 
@@ -908,17 +1419,18 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
             return None
         return None if definition.check_constraints(resolved) else trial
 
-    fitting = []
-    for count in range(1, len(order) + 1):
-        names = order[:count]
+    fitting, others = [], []
+    groups = [[k] for k in order] + [order[:n] for n in range(2, len(order) + 1)]
+    for names in groups:
         t = 0.5
         while t > 1e-4:
             small, smaller = at(names, t), at(names, t / 2)
             if small is None or smaller is None:
                 break
-            if _variable_bytes(problem, small) <= max_bytes:
-                fitting.append(((small, t), (smaller, t / 2)))
+            size = _variable_bytes(problem, small)
+            pair = ((small, t), (smaller, t / 2))
+            (fitting if size <= max_bytes else others).append((size, pair))
             t /= 2
-        if fitting:
-            break
-    return sorted(fitting, key=lambda pair: -pair[0][1])
+    fitting.sort(key=lambda item: -item[1][0][1])
+    others.sort(key=lambda item: item[0])
+    return [pair for _, pair in fitting + others]
