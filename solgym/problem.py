@@ -89,6 +89,16 @@ class Tolerance:
     error_cap: float | None = None
     allow_negative_inf: bool = False
     is_default: bool = True
+    # Overrides for named outputs, e.g. a weight gradient summed over every token next to a per-token
+    # gradient: one bound cannot fit both scales. Absent fields inherit the workload's.
+    per_output: tuple[tuple[str, Tolerance], ...] = ()
+
+    def for_output(self, name: str) -> Tolerance:
+        """The tolerance that output `name` is held to."""
+        for output, tolerance in self.per_output:
+            if output == name:
+                return tolerance
+        return self
 
 
 @dataclass(frozen=True)
@@ -595,6 +605,14 @@ def parse_workload(
         raise ProblemError(file, f"{prefix}axes", f"no value for var axes {', '.join(missing)}")
     inputs = _parse_sources(raw.get("inputs", {}), definition, file, f"{prefix}inputs")
     tolerance = _parse_tolerance(raw.get("tolerance"), file, f"{prefix}tolerance")
+    unknown_outputs = [name for name, _ in tolerance.per_output if name not in definition.outputs]
+    if unknown_outputs:
+        raise ProblemError(
+            file,
+            f"{prefix}tolerance.outputs",
+            f"names outputs the definition does not have: {', '.join(unknown_outputs)} "
+            f"(outputs: {', '.join(definition.outputs)})",
+        )
     hidden = raw.get("hidden", False)
     if not isinstance(hidden, bool):
         raise ProblemError(file, f"{prefix}hidden", "must be true or false")
@@ -662,13 +680,18 @@ def _parse_sources(raw: Any, definition: Definition, file: str | Path, where: st
     return sources
 
 
-def _parse_tolerance(raw: Any, file: str | Path, where: str) -> Tolerance:
+def _parse_tolerance(raw: Any, file: str | Path, where: str, base: Tolerance | None = None) -> Tolerance:
+    """A workload's tolerance; `base` (for the per-output overrides under "outputs") supplies what an
+    override leaves out."""
     if raw is None:
         return Tolerance()
     if not isinstance(raw, dict):
         raise ProblemError(file, where, "must be an object")
+    inherit = base or Tolerance()
 
     def number(key: str, default: float | None) -> float | None:
+        if base is not None and key not in raw:
+            return default
         value = raw.get(key, default)
         if value is None:
             return None
@@ -677,22 +700,34 @@ def _parse_tolerance(raw: Any, file: str | Path, where: str) -> Tolerance:
         return float(value)
 
     ratio_key = "required_matched_ratio" if "required_matched_ratio" in raw else "required_match_ratio"
-    ratio = number(ratio_key, DEFAULT_MATCHED_RATIO)
+    ratio = number(ratio_key, inherit.matched_ratio if base else DEFAULT_MATCHED_RATIO)
     if ratio is not None and ratio > 1:
         raise ProblemError(file, f"{where}.{ratio_key}", f"must be between 0 and 1, got {ratio}")
-    allow = raw.get("allow_negative_inf", False)
+    allow = raw.get("allow_negative_inf", inherit.allow_negative_inf)
     if not isinstance(allow, bool):
         raise ProblemError(file, f"{where}.allow_negative_inf", "must be true or false")
-    return Tolerance(
-        atol=number("max_atol", DEFAULT_ATOL),  # type: ignore[arg-type]
-        rtol=number("max_rtol", DEFAULT_RTOL),  # type: ignore[arg-type]
+    tolerance = Tolerance(
+        atol=number("max_atol", inherit.atol if base else DEFAULT_ATOL),  # type: ignore[arg-type]
+        rtol=number("max_rtol", inherit.rtol if base else DEFAULT_RTOL),  # type: ignore[arg-type]
         matched_ratio=ratio,  # type: ignore[arg-type]
-        error_cap=number("max_error_cap", None),
+        error_cap=number("max_error_cap", inherit.error_cap),
         allow_negative_inf=allow,
-        is_default=not any(
+        is_default=False
+        if base
+        else not any(
             k in raw for k in ("max_atol", "max_rtol", "required_matched_ratio", "required_match_ratio")
         ),
     )
+    overrides = raw.get("outputs")
+    if overrides is None or base is not None:
+        return tolerance
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise ProblemError(file, f"{where}.outputs", "must map output names to tolerance objects")
+    per_output = tuple(
+        (str(name), _parse_tolerance(value, file, f"{where}.outputs.{name}", base=tolerance))
+        for name, value in overrides.items()
+    )
+    return replace(tolerance, per_output=per_output)
 
 
 def _slug(name: str) -> str:

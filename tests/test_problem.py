@@ -51,6 +51,29 @@ def test_tolerance_read_in_both_spellings_and_defaulted(tmp_path):
     assert (c.atol, c.rtol, c.matched_ratio, c.is_default) == (1e-2, 1e-2, 0.99, True)
 
 
+def test_an_output_may_have_its_own_tolerance_inheriting_the_rest(tmp_path):
+    tolerance = {"max_atol": 0.01, "max_rtol": 0.02, "outputs": {"out": {"max_atol": 0.5}}}
+    problem = load_problem(
+        write_problem(tmp_path / "p", add_definition(), [add_workload(tolerance=tolerance)])
+    )
+    t = problem.workloads[0].tolerance
+    own = t.for_output("out")
+    assert (own.atol, own.rtol, own.matched_ratio) == (0.5, 0.02, 0.99)
+    assert t.for_output("another") is t
+    bad = {"max_atol": 0.01, "outputs": {"outt": {"max_atol": 0.5}}}
+    with pytest.raises(ProblemError) as err:
+        load_problem(write_problem(tmp_path / "q", add_definition(), [add_workload(tolerance=bad)]))
+    assert "tolerance.outputs" in str(err.value) and "outt" in str(err.value)
+    with pytest.raises(ProblemError, match="must be a non-negative number"):
+        load_problem(
+            write_problem(
+                tmp_path / "r",
+                add_definition(),
+                [add_workload(tolerance={"outputs": {"out": {"max_rtol": -1}}})],
+            )
+        )
+
+
 @pytest.mark.parametrize(
     ("mutate", "where", "message"),
     [
