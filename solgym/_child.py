@@ -562,13 +562,18 @@ def _worker(config: dict, uid: int, layers: dict) -> None:
             )
     else:
         layers["net_namespace"] = layers["mount_namespace"] = False
+    # "module" entries are imported; "module:function" entries are called once CUDA is up (trusted set-up
+    # that a spare pays before any job reaches it).
     for name in config["prewarm"]:
-        importlib.import_module(name)
+        importlib.import_module(name.partition(":")[0])
     if config["device"] is not None and config["init_cuda"]:
         import torch
 
         torch.zeros(1, device="cuda")
         torch.cuda.synchronize()
+    for name in config["prewarm"]:
+        if ":" in name:
+            _resolve_entry(name)()
     reader = MessageReader(control)
     send_message(control, {"t": "ready", "layers": layers})
     job = reader.read()

@@ -188,6 +188,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compile_wall(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compile-wall-s",
+        type=float,
+        default=None,
+        help="wall limit in s of a problem's torch.compile baseline job; past it the eager time is T_b "
+        "(default: solgym.baseline.COMPILE_WALL_S, 240)",
+    )
+
+
 def _add_anchors(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help="the suite whose workloads are anchored (`solgym problems` lists them)")
     p.add_argument("--problem", action="append", help="only this problem (repeatable)")
@@ -199,7 +209,14 @@ def _add_anchors(p: argparse.ArgumentParser) -> None:
         "--out", metavar="ROOT", help="write ROOT/<gpu-slug>/<suite>.jsonl (default: the cache)"
     )
     where.add_argument("--ship", action="store_true", help="write into solgym's own rewards/ (GPU only)")
-    p.add_argument("--jobs", type=int, default=4, help="problems measured side by side (default 4)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="problems measured side by side (default 1: more overlaps torch.compile's CPU time, but lets "
+        "one problem's inputs and correctness rounds share the GPU with another's timed window)",
+    )
+    _add_compile_wall(p)
     p.add_argument(
         "--report", metavar="FILE", help="write the bound-validity check (T_SOL vs eager/compile) as JSON"
     )
@@ -250,7 +267,13 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                 if name in chosen
                 else [problem.workload(u) for u in sorted(extra_uuids)]
             )
-            measured = baseline.measure(problem, workloads, device=gpu, run_job=report_of)
+            measured = baseline.measure(
+                problem,
+                workloads,
+                device=gpu,
+                run_job=report_of,
+                compile_wall_s=args.compile_wall_s or baseline.COMPILE_WALL_S,
+            )
             return [
                 (problem, w, b, bounds.derive(problem, w, profile, convention=args.convention))
                 for w, b in zip(workloads, measured, strict=True)
@@ -402,6 +425,7 @@ def _add_baseline(p: argparse.ArgumentParser) -> None:
         "--cpu", action="store_true", help="time the eager reference on the CPU (cached, never shipped)"
     )
     p.add_argument("--workload", action="append", help="only this workload (uuid or prefix; repeatable)")
+    _add_compile_wall(p)
     p.add_argument("--json", action="store_true", help="print the baselines as JSON")
 
 
@@ -429,7 +453,13 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
                 "message": outcome.error or outcome.stderr_tail[-500:],
             }
 
-        measured = baseline.measure(problem, workloads, device=device, run_job=report_of)
+        measured = baseline.measure(
+            problem,
+            workloads,
+            device=device,
+            run_job=report_of,
+            compile_wall_s=args.compile_wall_s or baseline.COMPILE_WALL_S,
+        )
     for w, b in zip(workloads, measured, strict=True):
         baseline.store(problem, w, b)
     if args.json:

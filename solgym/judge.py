@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from solgym import triton_cache as triton_cache_module
 from solgym.problem import DEFINITION_FILE, WORKLOAD_FILE, Problem, Workload
 from solgym.result import EvalResult, Status, Violation, WorkloadResult
 from solgym.score import PHYSICS_MARGIN, below_physics_floor, fraction_of_sol, reward, sol_score, speedup
@@ -45,8 +46,12 @@ def payload(
     baseline: str | None = None,
     build_cache: str | Path | None = None,
     build_timeout_s: float | None = None,
+    wall_s: float | None = None,
+    triton_cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The JSON payload of one harness job (see `solgym.harness.child_main`)."""
+    """The JSON payload of one harness job (see `solgym.harness.child_main`). `wall_s` lowers the lane's
+    wall limit for this job (the lane never raises it). `triton_cache` is the root of the per-action Triton
+    caches (`solgym.triton_cache`): the job names its action's own directory under it."""
     if problem.path is None:
         raise ValueError(f"problem {problem.name} has no directory; the child loads problems from disk")
     chosen = list(workloads) if workloads is not None else list(problem.workloads)
@@ -76,10 +81,14 @@ def payload(
     }
     if build_timeout_s is not None:
         data["build_timeout_s"] = build_timeout_s
+    if wall_s is not None:
+        data["wall_s"] = float(wall_s)
     if baseline:
         data["baseline"] = baseline
     else:
         data["action"] = dict(action or {})
+        if triton_cache is not None:
+            data["triton_cache"] = str(triton_cache_module.directory(triton_cache, data["action"]))
     return data
 
 
@@ -321,6 +330,7 @@ def _workload_result(
         max_rel_error=record.get("max_rel_error"),
         matched_ratio=record.get("matched_ratio"),
         hidden=bool(hidden.get(uuid)),
+        rounds=record.get("rounds") if isinstance(record.get("rounds"), int) else None,
     )
     bound = (bounds or {}).get(uuid)
     if bound is not None:
@@ -464,6 +474,7 @@ def evaluate(
         rounds=rounds,
         timing=timing,
         build_cache=build_cache,
+        triton_cache=None if device is None else baseline.cache_dir() / "triton",
     )
     t0 = _time.perf_counter()
     outcome = run_job(job)
@@ -501,7 +512,10 @@ def publish_builds(outcome: Any, build_cache: str | Path, run_build: Any) -> int
 
     report = outcome.get("result") if isinstance(outcome, Mapping) else getattr(outcome, "result", None)
     count = 0
-    for job in build.rebuild_payloads(report or {}):
+    jobs = build.rebuild_payloads(report or {}, build_cache)
+    if jobs:
+        build.build_pch(build_cache)  # once per toolchain: later builds' g++ units start from them
+    for job in jobs:
         built = run_build(job)
         result = built.get("result") if isinstance(built, Mapping) else getattr(built, "result", None)
         if build.publish(build_cache, job, result or {}) is not None:

@@ -1,8 +1,11 @@
 """The evaluation pool: jobs scheduled over lanes, one lane per local GPU (DESIGN §8).
 
-`EvalPool` hands each job to the least-loaded lane. A lane runs up to `jobs_per_device` jobs at once so
-that one job builds while another is timed, but only one job per GPU holds the timing slot at a time
-(`ChildContext.timed`). Every job runs in a single-use sandboxed child (`solgym.sandbox`); a child that
+`EvalPool` hands each job to the least-loaded lane. A GPU lane runs one job at a time by default: the
+timing slot (`ChildContext.timed`) keeps timed windows apart, but a second job's inputs, references and
+correctness rounds would still share the GPU with a timed window, stretching it (on an H100, five of 29
+correct solutions scored at two jobs per GPU were flagged by the parent-clock rule, two more ran out of
+memory next to a large neighbour). Starting children (spares) is what overlaps the jobs. A CPU lane runs
+two; `jobs_per_device` sets either. Every job runs in a single-use sandboxed child (`solgym.sandbox`); a child that
 crashes, hangs or misbehaves costs only its own job and is replaced.
 
 The pool's process never initialises CUDA: GPUs are found through NVML.
@@ -24,6 +27,18 @@ if TYPE_CHECKING:
     from solgym.result import EvalResult
 
 __all__ = ["EvalPool", "visible_gpus"]
+
+# What a spare child does before any job reaches it: import torch, then the harness's one-off set-up.
+PREWARM = ("torch", "solgym.harness:warm_up")
+# Spares kept ready per lane by default. A GPU child takes seconds to start (more when several start at
+# once) and a cached evaluation about one second to run, so a GPU lane keeps enough starting side by side
+# to feed two jobs at once (each spare holds a CUDA context, about 0.5 GB of device memory and 1 GB of
+# host memory); a CPU lane keeps one.
+GPU_SPARES = 6
+CPU_SPARES = 1
+# Jobs a lane runs at once by default (see the module docstring).
+GPU_JOBS = 1
+CPU_JOBS = 2
 
 
 def visible_gpus() -> list[int]:
@@ -63,11 +78,11 @@ class EvalPool:
         self,
         devices: str | Sequence[int] = "auto",
         *,
-        spares_per_device: int = 1,
+        spares_per_device: int | None = None,
         limits: Limits | None = None,
-        jobs_per_device: int = 2,
+        jobs_per_device: int | None = None,
         cpu_lanes: int = 1,
-        prewarm: Sequence[str] = ("torch",),
+        prewarm: Sequence[str] = PREWARM,
         disable_layers: Sequence[str] = (),
         expose: Sequence[str] | None = None,
     ) -> None:
@@ -81,13 +96,17 @@ class EvalPool:
             chosen = [int(device) for device in devices]
         if not chosen:
             raise ValueError("the pool needs at least one device or CPU lane")
+        if jobs_per_device is None:
+            jobs_per_device = GPU_JOBS if chosen[0] is not None else CPU_JOBS
         if jobs_per_device < 1:
             raise ValueError("jobs_per_device must be at least 1")
         self.devices: list[int | None] = chosen
         self._lanes = [
             Lane(
                 device,
-                spares=spares_per_device,
+                spares=spares_per_device
+                if spares_per_device is not None
+                else (GPU_SPARES if device is not None else CPU_SPARES),
                 limits=limits or Limits(),
                 prewarm=prewarm,
                 disable=disable_layers,

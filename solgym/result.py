@@ -79,6 +79,7 @@ class WorkloadResult:
     matched_ratio: float | None = None
     hidden: bool = False
     message: str = ""
+    rounds: int | None = None  # correctness rounds run (fewer than asked where a workload's data is large)
 
 
 @dataclass

@@ -45,9 +45,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from solgym import triton_cache
 from solgym._child import UID_BASE, ChildContext, MessageReader, ProtocolError, send_message
 
 __all__ = [
@@ -412,6 +413,7 @@ class _Child:
         self.stdout, self.stderr = _Tail(self.proc.stdout, cap), _Tail(self.proc.stderr, cap)
         self.worker_pid: int | None = None
         self.worker_pidfd: int | None = None
+        self.triton_shared: Path | None = None  # the action's shared Triton cache (GPU jobs that name one)
         self.uid: int | None = None
         self.layers: dict[str, object] = {
             "process_group": True,
@@ -468,6 +470,11 @@ class _Child:
         stages: dict[str, float] = {}
         grant_at: float | None = None
         final_layers = accepted = False
+        shared_cache = payload.get("triton_cache")
+        if shared_cache and self.lane.device is not None:
+            self.triton_shared = Path(shared_cache)
+            with contextlib.suppress(OSError):  # a cache, never a reason to fail
+                triton_cache.seed(self.triton_shared, self.workdir / "triton")
         try:
             send_message(
                 self.reader.sock, {"t": "job", "entry": entry, "payload": payload, "limits": asdict(limits)}
@@ -575,6 +582,11 @@ class _Child:
         self.reader.sock.close()
         if self.worker_pidfd is not None:
             os.close(self.worker_pidfd)
+        if self.triton_shared is not None:  # every process of the child is gone: its files hold still
+            with contextlib.suppress(OSError):
+                triton_cache.harvest(self.workdir / "triton", self.triton_shared)
+                if os.urandom(1)[0] < 4:  # about one harvest in 64 checks the root's budget
+                    triton_cache.trim(self.triton_shared.parent)
         shutil.rmtree(self.workdir, ignore_errors=True)
         return infra
 
@@ -635,6 +647,7 @@ class Lane:
         self._cond = threading.Condition()
         self._ready: deque[_Child] = deque()
         self._starting = 0
+        self._start_failures = 0  # consecutive failed starts of spares
         self._running = 0
         self._closed = False
         self.stats = {"jobs_done": 0, "children_started": 0, "spares_lost": 0, "start_failures": 0}
@@ -659,7 +672,9 @@ class Lane:
         return child, ""
 
     def _keep_spares(self) -> None:
-        failures = 0
+        # Spares start side by side, each in its own thread: a child takes seconds to start (Python, torch,
+        # CUDA, the prewarm), longer than a cached evaluation runs, so one start at a time would cap a lane
+        # at one evaluation per start time.
         while True:
             with self._cond:
                 while not self._closed and len(self._ready) + self._starting >= self.spares:
@@ -667,20 +682,24 @@ class Lane:
                 if self._closed:
                     return
                 self._starting += 1
-            child, _ = self._start_child()
-            with self._cond:
-                self._starting -= 1
-                kept = child is not None and not self._closed
-                if kept:
-                    self._ready.append(child)
-                    self._cond.notify_all()
-            if child is not None and not kept:
-                child.teardown()
-            # Back off while starts fail (a broken prewarm module), without giving up on the lane.
-            failures = 0 if child is not None else failures + 1
-            if failures:
+                backoff = min(30.0, 0.5 * 2**self._start_failures) if self._start_failures else 0.0
+            threading.Thread(target=self._start_spare, name=f"{self._refill.name}-start", daemon=True).start()
+            if backoff:  # starts are failing (a broken prewarm module): slow down, never give up on the lane
                 with self._cond:
-                    self._cond.wait(min(30.0, 0.5 * 2**failures))
+                    self._cond.wait(backoff)
+
+    def _start_spare(self) -> None:
+        child, _ = self._start_child()
+        with self._cond:
+            kept = child is not None and not self._closed
+            if kept:
+                self._ready.append(child)
+        if child is not None and not kept:
+            child.teardown()
+        with self._cond:  # counted as starting until torn down, so that `close` waits for it
+            self._starting -= 1
+            self._start_failures = 0 if child is not None else self._start_failures + 1
+            self._cond.notify_all()
 
     def _take(self) -> tuple[_Child | None, str]:
         with self._cond:
@@ -711,7 +730,7 @@ class Lane:
                 child, reason = self._take()
                 if child is None:
                     return _infra_outcome(f"worker failed to start: {reason}")
-                outcome = child.run(entry, payload, limits or self.limits)
+                outcome = child.run(entry, payload, limits or self._limits_for(payload))
                 if outcome.error != NOT_ACCEPTED:
                     break
             with self._cond:
@@ -721,6 +740,14 @@ class Lane:
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()
+
+    def _limits_for(self, payload: dict) -> Limits:
+        """The lane's limits, with the wall limit lowered to the payload's `wall_s` where trusted code that
+        wrote the payload asked for less (a torch.compile baseline that must not eat an anchoring run)."""
+        asked = payload.get("wall_s")
+        if isinstance(asked, int | float) and 0 < asked < self.limits.wall_s:
+            return replace(self.limits, wall_s=float(asked))
+        return self.limits
 
     def health(self) -> dict:
         """Live spares, jobs running and done, children started and replaced (beyond the first spares),
@@ -737,7 +764,8 @@ class Lane:
             }
 
     def close(self) -> None:
-        """Stop refilling, kill the spares, wait for running jobs, remove the lane's directory."""
+        """Stop refilling, kill the spares, wait for running jobs and starting spares, remove the lane's
+        directory."""
         with self._cond:
             if self._closed:
                 return
@@ -749,7 +777,7 @@ class Lane:
         if self._refill.is_alive():
             self._refill.join()
         with self._cond:
-            while self._running:
+            while self._running or self._starting:
                 self._cond.wait()
         self.timing.close()
         shutil.rmtree(self.base, ignore_errors=True)

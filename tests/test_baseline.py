@@ -42,6 +42,23 @@ def test_the_faster_method_sets_t_b(problem):
     assert measured[0].device == "NVIDIA H100 80GB HBM3"
 
 
+def test_a_compile_job_past_its_wall_limit_leaves_the_eager_baseline(problem):
+    jobs = []
+
+    def run_job(job: dict) -> dict:
+        jobs.append(job)
+        if job["baseline"] == "compile":  # what the pool answers for a child killed at its wall limit
+            return {"status": "INFRA_ERROR", "message": "exceeded wall limit 7 s"}
+        return report(0.05, 0.08)
+
+    measured = baseline.measure(
+        problem, list(problem.workloads), device=0, run_job=run_job, compile_wall_s=7.0
+    )
+    assert [j.get("wall_s") for j in jobs] == [None, 7.0]
+    assert [(m.t_baseline_ms, m.baseline_method) for m in measured] == [(0.05, "eager"), (0.08, "eager")]
+    assert all("exceeded wall limit" in m.note for m in measured)
+
+
 def test_cpu_baseline_is_the_eager_reference_only(problem):
     kinds = []
 

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from solgym import harness
+from solgym.problem import load_problem
 
 TRITON_RMSNORM = (
     Path(__file__).resolve().parents[1] / "examples" / "kernels" / "rmsnorm_triton.py"
@@ -367,3 +369,49 @@ def test_autotuned_triton_kernel_runs_in_cpu_mode_with_its_first_config(problem_
     report, _ = evaluate(problem_dir, source, tmp_path)
     assert workload_status(report) == "PASSED", report["workloads"][0]["message"]
     assert any("autotune" in note for note in report["environment"]["cpu_workarounds"])
+
+
+def test_an_output_is_held_to_its_own_tolerance(problem_dir, tmp_path):
+    off = "import torch\ndef run(x, weight):\n    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight + 0.5\n"
+    lines = [json.loads(line) for line in (problem_dir / "workload.jsonl").read_text().splitlines()]
+    lines[0]["tolerance"] = {"max_atol": 1e-3, "max_rtol": 1e-3}
+    (problem_dir / "workload.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    report, _ = evaluate(problem_dir, off, tmp_path)
+    assert workload_status(report) == "INCORRECT_NUMERICAL"
+    lines[0]["tolerance"]["outputs"] = {"out": {"max_atol": 1.0}}
+    (problem_dir / "workload.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    report, _ = evaluate(problem_dir, off, tmp_path)
+    assert workload_status(report) == "PASSED", report
+
+
+def test_rounds_that_do_not_fit_the_device_budget_are_dropped_down_to_two(problem_dir):
+    problem = load_problem(problem_dir)
+    workloads = list(problem.workloads)
+    full = harness.prepare(problem, workloads, seed=1, rounds=5, device=torch.device("cpu"))
+    assert [len(d.inputs) for d in full] == [5]
+    one_round = harness._nbytes(full[0].inputs[0]) + harness._nbytes(full[0].references[0])
+    tight = harness.prepare(
+        problem, workloads, seed=1, rounds=5, device=torch.device("cpu"), device_budget_bytes=3 * one_round
+    )
+    assert len(tight[0].inputs) == len(tight[0].references) == 3
+    tiny = harness.prepare(
+        problem, workloads, seed=1, rounds=5, device=torch.device("cpu"), device_budget_bytes=1
+    )
+    assert len(tiny[0].inputs) == 2
+    assert torch.equal(
+        tiny[0].inputs[1]["x"], full[0].inputs[1]["x"]
+    )  # the same seeded rounds, fewer of them
+
+
+def test_a_workload_with_fewer_rounds_is_calibrated_checked_and_timed(problem_dir, tmp_path, monkeypatch):
+    real = harness.prepare
+
+    def two_rounds(*args, **kwargs):
+        return real(*args, **{**kwargs, "device_budget_bytes": 1})
+
+    monkeypatch.setattr(harness, "prepare", two_rounds)
+    report, _ = evaluate(problem_dir, REFERENCE, tmp_path, time_it=True)
+    assert report["status"] is None, report["message"]
+    assert report["workloads"][0]["status"] == "PASSED"
+    assert report["workloads"][0]["rounds"] == 2
+    assert report["workloads"][0]["latency_ms"] > 0

@@ -392,3 +392,11 @@ def test_closing_a_lane_leaves_no_process_and_no_directory():
     lane.close()
     assert processes_with(base) == []
     assert not Path(base).exists()
+
+
+def test_a_payload_may_lower_the_wall_limit_but_never_raise_it():
+    with Lane(None, spares=0, limits=Limits(wall_s=100.0), prewarm=()) as lane:
+        assert lane._limits_for({"wall_s": 5}).wall_s == 5.0
+        assert lane._limits_for({"wall_s": 1000}).wall_s == 100.0
+        assert lane._limits_for({"wall_s": "1"}).wall_s == 100.0
+        assert lane._limits_for({}).wall_s == 100.0

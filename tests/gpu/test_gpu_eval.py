@@ -122,3 +122,35 @@ def test_forged_fast_time_is_caught_by_the_parent_clock(lane, problem):
     # parent-clock rule itself ("forged-time") is tested with forged windows in tests/test_judge.py.
     rules = {v.rule for v in result.violations}
     assert rules & {"forged-time", "tampered-harness"}, f"{result.violations} {outcome.timed_windows_s}"
+
+
+def test_raw_profiler_records_agree_with_the_event_list():
+    # The harness reads the profiler's raw records; they must give the same ranges and kernels as the
+    # documented (slower) event list.
+    from torch.profiler import ProfilerActivity
+
+    from solgym.harness import _profiled_events
+
+    x = torch.randn(1 << 20, device="cuda")
+    with torch.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(3):
+            with torch.profiler.record_function(f"solgym_t_{i}"):
+                (x * 2).sum()
+                torch.cuda.synchronize()
+    tags = {f"solgym_t_{i}" for i in range(3)}
+    fast = _profiled_events(prof, tags)
+
+    class EventsOnly:  # no raw interface: the fallback path
+        def events(self):
+            return prof.events()
+
+    slow = _profiled_events(EventsOnly(), tags)
+    assert set(fast[0]) == set(slow[0]) == tags
+    assert sorted(n for *_, n in fast[1]) == sorted(n for *_, n in slow[1])
+    assert len(fast[1]) >= 6
+    # Both on one clock: every kernel lies inside one tagged range in both readings, durations agree.
+    for ranges, kernels in (fast, slow):
+        assert all(any(lo <= s <= hi for lo, hi in ranges.values()) for s, _, _ in kernels)
+    fast_k = sorted((n, round(e - s, 3)) for s, e, n in fast[1])
+    slow_k = sorted((n, round(e - s, 3)) for s, e, n in slow[1])
+    assert all(abs(a[1] - b[1]) < 0.05 for a, b in zip(fast_k, slow_k, strict=True)), (fast_k, slow_k)
