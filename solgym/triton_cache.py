@@ -16,7 +16,9 @@ The trusted parent does both copies; the child never sees the shared directory:
 - `seed(shared, private)` before the job is handed over copies the action's files into the child's
   private cache (the child takes ownership of its workdir when it drops privileges);
 - `harvest(private, shared)` after the child is gone copies back regular files only (no links, devices
-  or anything else), under relative paths without `..`, within a size cap, each written atomically.
+  or anything else), under relative paths without `..`, within a size cap, each written atomically, into
+  folders only the parent's user may read (children run under their own uids where the host allows the
+  uid drop; without it a child runs as the parent's user and this layer is absent).
 
 The shared root is bounded: `trim(root, budget_bytes)` evicts the least recently used action directories.
 """
@@ -68,14 +70,16 @@ def _regular_files(top: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def _copy(files: list[tuple[Path, int]], src: Path, dst: Path) -> int:
-    """Copy the listed files from `src` to `dst` (atomically each, never through a link); returns bytes."""
+def _copy(files: list[tuple[Path, int]], src: Path, dst: Path, private: bool) -> int:
+    """Copy the listed files from `src` to `dst` (atomically each, never through a link); returns bytes.
+    `private`: folders 0700 and files 0600, for the shared side, which no child needs to read."""
     copied = 0
+    dir_mode, file_mode = (0o700, 0o600) if private else (0o755, 0o644)
     for rel, size in files:
         if copied + size > MAX_ACTION_BYTES or ".." in rel.parts or rel.is_absolute():
             continue
         target = dst / rel
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
         tmp = target.with_name(f".tmp{os.getpid()}.{target.name}")
         try:
             fd = os.open(src / rel, os.O_RDONLY | os.O_NOFOLLOW)
@@ -86,7 +90,7 @@ def _copy(files: list[tuple[Path, int]], src: Path, dst: Path) -> int:
                 continue
             with open(tmp, "wb") as writer:
                 shutil.copyfileobj(reader, writer)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode)
         os.replace(tmp, target)
         copied += size
     return copied
@@ -98,7 +102,7 @@ def seed(shared: str | Path, private: str | Path) -> int:
     if not shared.is_dir():
         return 0
     os.utime(shared)  # recently used: `trim` keeps it
-    return _copy(_regular_files(shared), shared, Path(private))
+    return _copy(_regular_files(shared), shared, Path(private), private=False)
 
 
 def harvest(private: str | Path, shared: str | Path) -> int:
@@ -110,8 +114,12 @@ def harvest(private: str | Path, shared: str | Path) -> int:
     new = [(rel, size) for rel, size in _regular_files(private) if not (shared / rel).exists()]
     if not new:
         return 0
-    shared.mkdir(parents=True, exist_ok=True, mode=0o755)
-    return _copy(new, private, shared)
+    # The root and every action's folder are the parent's alone: children run under other uids (where
+    # the host allows the uid drop) and never read here, only their own private copy.
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(shared.parent, 0o700)
+    shared.mkdir(exist_ok=True, mode=0o700)
+    return _copy(new, private, shared, private=True)
 
 
 def trim(root: str | Path, budget_bytes: int | None = None) -> int:

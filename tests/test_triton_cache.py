@@ -89,3 +89,17 @@ def test_a_gpu_job_names_its_actions_own_directory(tmp_path: Path):
     assert Path(a["triton_cache"]).parent == tmp_path / "t"
     assert a["triton_cache"] != b["triton_cache"]
     assert "triton_cache" not in judge.payload(problem, None, seed=1, mode="gpu", baseline="eager")
+
+
+def test_the_shared_side_is_readable_by_its_owner_only(tmp_path: Path):
+    private, shared = tmp_path / "p", tmp_path / "root" / "action"
+    (private / "k").mkdir(parents=True)
+    (private / "k" / "a.cubin").write_bytes(b"x")
+    triton_cache.harvest(private, shared)
+    for path in (shared.parent, shared, shared / "k"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert (shared / "k" / "a.cubin").stat().st_mode & 0o077 == 0
+    fresh = tmp_path / "child"
+    fresh.mkdir()
+    triton_cache.seed(shared, fresh)
+    assert (fresh / "k" / "a.cubin").stat().st_mode & 0o044 == 0o044  # the child's copy is readable
