@@ -415,3 +415,23 @@ def test_a_workload_with_fewer_rounds_is_calibrated_checked_and_timed(problem_di
     assert report["workloads"][0]["status"] == "PASSED"
     assert report["workloads"][0]["rounds"] == 2
     assert report["workloads"][0]["latency_ms"] > 0
+
+
+def test_a_diagnosed_job_carries_a_profile_of_the_child(problem_dir, tmp_path):
+    workdir = tmp_path / "diag"
+    workdir.mkdir()
+    payload = {
+        "problem_dir": str(problem_dir),
+        "action": {"source": REFERENCE},
+        "mode": "cpu",
+        "seed": 3,
+        "rounds": 2,
+        "policy": "permissive",
+        "time": False,
+        "diagnose": True,
+    }
+    report = harness.child_main(payload, FakeContext(workdir))
+    assert report["workloads"][0]["status"] == "PASSED"
+    assert "cumulative" in report["diagnostics"] and "_evaluate" in report["diagnostics"]
+    payload["diagnose"] = False
+    assert "diagnostics" not in harness.child_main(payload, FakeContext(tmp_path))
