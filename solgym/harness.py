@@ -898,8 +898,8 @@ def _profiled_events(
         names: dict[str, str] = {}  # raw names are mangled; demangled once each, as the event list does
         events = raw.events()
         # Raw times are integer nanoseconds since the epoch: as float microseconds they would be rounded to
-        # 0.25 us, so they are taken relative to the first record first.
-        base = min((e.start_ns() for e in events), default=0)
+        # 0.25 us, so they are taken relative to one record's start first (any fixed origin will do).
+        base = events[0].start_ns() if events else 0
         for e in events:
             if e.is_hidden_event():
                 continue

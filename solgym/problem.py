@@ -690,8 +690,6 @@ def _parse_tolerance(raw: Any, file: str | Path, where: str, base: Tolerance | N
     inherit = base or Tolerance()
 
     def number(key: str, default: float | None) -> float | None:
-        if base is not None and key not in raw:
-            return default
         value = raw.get(key, default)
         if value is None:
             return None
@@ -700,15 +698,15 @@ def _parse_tolerance(raw: Any, file: str | Path, where: str, base: Tolerance | N
         return float(value)
 
     ratio_key = "required_matched_ratio" if "required_matched_ratio" in raw else "required_match_ratio"
-    ratio = number(ratio_key, inherit.matched_ratio if base else DEFAULT_MATCHED_RATIO)
+    ratio = number(ratio_key, inherit.matched_ratio)
     if ratio is not None and ratio > 1:
         raise ProblemError(file, f"{where}.{ratio_key}", f"must be between 0 and 1, got {ratio}")
     allow = raw.get("allow_negative_inf", inherit.allow_negative_inf)
     if not isinstance(allow, bool):
         raise ProblemError(file, f"{where}.allow_negative_inf", "must be true or false")
     tolerance = Tolerance(
-        atol=number("max_atol", inherit.atol if base else DEFAULT_ATOL),  # type: ignore[arg-type]
-        rtol=number("max_rtol", inherit.rtol if base else DEFAULT_RTOL),  # type: ignore[arg-type]
+        atol=number("max_atol", inherit.atol),  # type: ignore[arg-type]
+        rtol=number("max_rtol", inherit.rtol),  # type: ignore[arg-type]
         matched_ratio=ratio,  # type: ignore[arg-type]
         error_cap=number("max_error_cap", inherit.error_cap),
         allow_negative_inf=allow,

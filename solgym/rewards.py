@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from solgym import jsonl
 from solgym.result import EvalResult, Status, WorkloadResult
 from solgym.score import PHYSICS_MARGIN, below_physics_floor, sol_score
 
@@ -282,19 +283,8 @@ def read_anchors(path: Path) -> list[Anchor]:
     """Every anchor of one file (empty when the file does not exist)."""
     if not path.is_file():
         return []
-    anchors = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: invalid JSON: {e.msg}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{where}: an anchor line must be a JSON object")
-        anchors.append(Anchor.from_dict(raw, where))
-    return anchors
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [Anchor.from_dict(raw, where) for _, where, raw in jsonl.objects(lines, path, "an anchor line")]
 
 
 def anchor_roots() -> list[Path]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from solgym import jsonl
 from solgym.problem import Problem, Workload
 from solgym.result import EvalResult, Status
 from solgym.rewards import fast_p_reward, passed, sol_reward, speedup_reward
@@ -33,21 +34,15 @@ class Candidate:
     line: int
 
 
+CANDIDATE_SHAPE = 'a candidate is an object with "problem" and "code" (or "solution")'
+
+
 def read_candidates(path: Path) -> Iterator[Candidate]:
     """The candidates of a JSONL file; ValueError naming the line for anything malformed."""
     with Path(path).open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: invalid JSON: {e.msg}") from None
-            if not isinstance(raw, dict) or not isinstance(raw.get("problem"), str):
-                raise ValueError(
-                    f'{where}: a candidate is an object with "problem" and "code" (or "solution")'
-                )
+        for lineno, where, raw in jsonl.objects(f, path, "a candidate"):
+            if not isinstance(raw.get("problem"), str):
+                raise ValueError(f"{where}: {CANDIDATE_SHAPE}")
             if "code" in raw:
                 action = raw["code"]
             elif "solution" in raw:
@@ -67,13 +62,7 @@ def done_ids(results_path: Path) -> set[str]:
     path = Path(results_path)
     if not path.is_file():
         return set()
-    ids = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["candidate_id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return ids
+    return {r["candidate_id"] for r in jsonl.readable(path) if isinstance(r, dict) and "candidate_id" in r}
 
 
 def result_line(candidate: Candidate, result: EvalResult) -> dict[str, Any]:
@@ -210,13 +199,7 @@ def problem_lookup(spec: str | Path) -> Callable[[str], Problem]:
 
 def read_results(results_path: Path) -> list[dict[str, Any]]:
     """The lines of a results file (skipping a truncated last line)."""
-    rows = []
-    for line in Path(results_path).read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return jsonl.readable(results_path)
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

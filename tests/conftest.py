@@ -95,3 +95,26 @@ def write_scale_problem(folder: Path) -> Path:
     }
     workloads = [{"uuid": u, "axes": {"N": 8}, "inputs": {"x": {"type": "random"}}} for u in ("a", "b")]
     return write_problem(folder, definition, workloads)
+
+
+RMSNORM_FP32 = "import torch\ndef run(x, weight):\n    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight\n"
+
+
+def write_tiny_rmsnorm(folder: Path, uuid: str = "w-small", rows: int = 4) -> Path:
+    """An fp32 RMSNorm over 32 columns with one workload of `rows` rows."""
+    definition = {
+        "name": "tiny_rmsnorm",
+        "axes": {"B": {"type": "var"}, "H": {"type": "const", "value": 32}},
+        "inputs": {
+            "x": {"shape": ["B", "H"], "dtype": "float32"},
+            "weight": {"shape": ["H"], "dtype": "float32"},
+        },
+        "outputs": {"out": {"shape": ["B", "H"], "dtype": "float32"}},
+        "reference": RMSNORM_FP32,
+    }
+    workload = {
+        "uuid": uuid,
+        "axes": {"B": rows},
+        "inputs": {"x": {"type": "random"}, "weight": {"type": "random"}},
+    }
+    return write_problem(folder, definition, [workload])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import RMSNORM_FP32, write_tiny_rmsnorm
 
 from solgym import harness
 from solgym.problem import load_problem
@@ -19,7 +20,7 @@ TRITON_RMSNORM = (
 ).read_text()
 CUDA_RMSNORM = (Path(__file__).resolve().parents[1] / "examples" / "kernels" / "rmsnorm_cuda.py").read_text()
 
-REFERENCE = "import torch\ndef run(x, weight):\n    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight\n"
+REFERENCE = RMSNORM_FP32
 
 
 class FakeContext:
@@ -48,26 +49,7 @@ class FakeContext:
 
 @pytest.fixture
 def problem_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "tiny_rmsnorm"
-    folder.mkdir()
-    definition = {
-        "name": "tiny_rmsnorm",
-        "axes": {"B": {"type": "var"}, "H": {"type": "const", "value": 32}},
-        "inputs": {
-            "x": {"shape": ["B", "H"], "dtype": "float32"},
-            "weight": {"shape": ["H"], "dtype": "float32"},
-        },
-        "outputs": {"out": {"shape": ["B", "H"], "dtype": "float32"}},
-        "reference": REFERENCE,
-    }
-    (folder / "definition.json").write_text(json.dumps(definition))
-    workload = {
-        "uuid": "w-small",
-        "axes": {"B": 4},
-        "inputs": {"x": {"type": "random"}, "weight": {"type": "random"}},
-    }
-    (folder / "workload.jsonl").write_text(json.dumps(workload) + "\n")
-    return folder
+    return write_tiny_rmsnorm(tmp_path / "tiny_rmsnorm")
 
 
 def evaluate(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_scale_problem
+from conftest import write_scale_problem, write_tiny_rmsnorm
 
 from solgym.bounds import Bound
 from solgym.judge import check_windows, format_result, judge, payload
@@ -255,25 +255,7 @@ def test_solgym_eval_runs_end_to_end_on_a_cpu(tmp_path, monkeypatch, capsys):
     from solgym.cli import main
 
     kernels = Path(__file__).resolve().parents[1] / "examples" / "kernels"
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    definition = {
-        "name": "tiny_rmsnorm",
-        "axes": {"B": {"type": "var"}, "H": {"type": "const", "value": 32}},
-        "inputs": {
-            "x": {"shape": ["B", "H"], "dtype": "float32"},
-            "weight": {"shape": ["H"], "dtype": "float32"},
-        },
-        "outputs": {"out": {"shape": ["B", "H"], "dtype": "float32"}},
-        "reference": "import torch\ndef run(x, weight):\n    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight\n",
-    }
-    (folder / "definition.json").write_text(json.dumps(definition))
-    workload = {
-        "uuid": "w1",
-        "axes": {"B": 4},
-        "inputs": {"x": {"type": "random"}, "weight": {"type": "random"}},
-    }
-    (folder / "workload.jsonl").write_text(json.dumps(workload) + "\n")
+    folder = write_tiny_rmsnorm(tmp_path / "tiny", uuid="w1")
     monkeypatch.setenv("SOLGYM_CACHE", str(tmp_path / "cache"))
     code = main(["eval", str(folder), str(kernels / "rmsnorm_triton.py"), "--cpu", "--json", "--rounds", "2"])
     out = json.loads(capsys.readouterr().out)
