@@ -27,7 +27,7 @@ for step in $steps; do
     gpubuild) run gpubuild 240 bash .whl/gpu-lane.sh -q -rf tests/test_build.py ;;
     throughput) run throughput 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/eval_throughput.py --workloads 3 --steps 20 --evals 64 ;;
     stability) run stability 300 env PYTHONPATH=/tmp/site:. python3 benchmarks/timing_stability.py --runs 5 ;;
-    ncu) run ncu 240 env PYTHONPATH=/tmp/site:. python3 benchmarks/ncu_agreement.py --calls 50 ;;
+    ncu) run ncu 240 env PYTHONPATH=/tmp/site:. python3 benchmarks/ncu_agreement.py --calls 50 ${NCU_ARGS:-} ;;
     profile) run profile 180 env PYTHONPATH=/tmp/site:. python3 benchmarks/harness_profile.py --workloads 3 --evals 4 ;;
     scores)
         PYTHONPATH=/tmp/site:. python3 benchmarks/solution_candidates.py > "$OUT/candidates.jsonl"

@@ -246,7 +246,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     unknown = [name for name in chosen if name not in entries]
     if unknown:
         raise KeyError(f"not in suite {args.suite!r}: {', '.join(unknown)}")
-    sentinels = rewards.pick_sentinels(rewards.read_anchors(path), args.sentinels)
+    on_file = [a for a in rewards.read_anchors(path) if a.timing_protocol == baseline.TIMING_PROTOCOL]
+    sentinels = rewards.pick_sentinels(on_file, args.sentinels)
     wanted = {name: set() for name in chosen}  # problem -> sentinel uuids to re-time as well
     for s in sentinels:
         wanted.setdefault(s.problem, set()).add(s.workload_uuid)
@@ -301,6 +302,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         torch=b.torch,
                         triton=b.triton or "",
                         date=b.date or datetime.date.today().isoformat(),
+                        timing_protocol=baseline.TIMING_PROTOCOL,
                     )
                     if (name, w.uuid) in sentinel_keys:
                         remeasured[(name, w.uuid)] = b.t_baseline_ms

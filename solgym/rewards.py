@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from solgym import jsonl
+from solgym.baseline import TIMING_PROTOCOL
 from solgym.result import EvalResult, Status, WorkloadResult
 from solgym.score import PHYSICS_MARGIN, below_physics_floor, sol_score
 
@@ -231,6 +232,7 @@ class Anchor:
     torch: str = ""
     triton: str = ""
     date: str = ""
+    timing_protocol: int = TIMING_PROTOCOL  # a line without the field was measured under protocol 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -266,6 +268,11 @@ class Anchor:
         kwargs.setdefault("axes", {})
         kwargs.setdefault("convention", "physical")
         kwargs.setdefault("baseline_method", method)
+        kwargs.setdefault("timing_protocol", 1)
+        if not isinstance(kwargs["timing_protocol"], int) or isinstance(kwargs["timing_protocol"], bool):
+            raise ValueError(
+                f"{where}: timing_protocol must be an integer, got {kwargs['timing_protocol']!r}"
+            )
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -302,7 +309,9 @@ def anchor_roots() -> list[Path]:
 
 def load_anchors(gpu_slug: str, roots: Sequence[Path] | None = None) -> dict[tuple[str, str], Anchor]:
     """Every anchor for a GPU model by (problem, workload uuid), across all suites' files. An anchor from
-    an earlier root wins over the same key in a later one (shipped over measured)."""
+    an earlier root wins over the same key in a later one (shipped over measured). Anchors timed under
+    another timing protocol than the harness's are left out: their T_b is not comparable with what the
+    harness measures now, so such a workload is unscored until anchored again."""
     found: dict[tuple[str, str], Anchor] = {}
     for root in anchor_roots() if roots is None else roots:
         folder = root / gpu_slug
@@ -310,7 +319,8 @@ def load_anchors(gpu_slug: str, roots: Sequence[Path] | None = None) -> dict[tup
             continue
         for path in sorted(folder.glob("*.jsonl")):
             for anchor in read_anchors(path):
-                found.setdefault(anchor.key, anchor)
+                if anchor.timing_protocol == TIMING_PROTOCOL:
+                    found.setdefault(anchor.key, anchor)
     return found
 
 
@@ -383,15 +393,17 @@ def write_anchors(
     baselines of sentinels picked from it (`pick_sentinels`); any drift above `tolerance` raises
     AnchorDriftError and nothing is written."""
     existing = {a.key: a for a in read_anchors(path)}
-    if existing:
+    # Lines of another timing protocol are replaced, never compared: their times are on another scale.
+    comparable = {k: a for k, a in existing.items() if a.timing_protocol == TIMING_PROTOCOL}
+    if comparable:
         if not remeasured_sentinels:
             raise ValueError(
                 f"{path} already holds anchors: re-time its sentinels and pass them before writing"
             )
-        unknown = [k for k in remeasured_sentinels if k not in existing]
+        unknown = [k for k in remeasured_sentinels if k not in comparable]
         if unknown:
             raise ValueError(f"sentinels {unknown} are not in {path}")
-        drifted = sentinel_drift(existing, remeasured_sentinels, tolerance)
+        drifted = sentinel_drift(comparable, remeasured_sentinels, tolerance)
         if drifted:
             raise AnchorDriftError(path, drifted, tolerance)
     merged = dict(existing)

@@ -102,3 +102,13 @@ def test_a_changed_reference_misses_the_cache(problem, tmp_path):
         problem, definition=replace(problem.definition, reference="def run(x):\n    return x * 3\n")
     )
     assert baseline.cached(changed, problem.workloads[0], "cpu", cache=tmp_path) is None
+
+
+def test_a_new_timing_protocol_misses_the_cache(problem, tmp_path, monkeypatch):
+    b = baseline.measure(problem, list(problem.workloads), device=None, run_job=lambda job: report(1.0, 1.0))[
+        0
+    ]
+    baseline.store(problem, problem.workloads[0], b, cache=tmp_path)
+    assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) == b
+    monkeypatch.setattr(baseline, "TIMING_PROTOCOL", baseline.TIMING_PROTOCOL + 1)
+    assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) is None

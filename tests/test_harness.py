@@ -335,6 +335,14 @@ def test_kernel_extent_spans_every_stream_inside_each_call():
     assert timing.custom_fraction == pytest.approx((10 + 45 + 5) / (10 + 45 + 5 + 5))
 
 
+def test_the_flush_writes_its_whole_buffer():
+    # Protocol 1: a written (dirty) cache makes every line a timed call brings in cost a DRAM write-back.
+    clock = harness.Clock(torch.device("cpu"))
+    clock.flush_buffer.fill_(7)
+    clock.flush()
+    assert clock.flush_buffer.numel() >= 8 << 20 and not clock.flush_buffer.any()
+
+
 def test_a_call_without_device_activity_measures_zero():
     prof = _Profile([_Event("solgym_t_0", "cpu", 0.0, 100.0)])
     timing = harness.Timing(method="test")

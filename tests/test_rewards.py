@@ -8,6 +8,7 @@ import math
 import pytest
 
 from solgym import rewards
+from solgym.baseline import TIMING_PROTOCOL
 from solgym.result import EvalResult, Status, WorkloadResult
 from solgym.rewards import Anchor, AnchorDriftError, Shaping
 
@@ -221,6 +222,36 @@ def test_a_rewrite_needs_sentinels_and_refuses_drift_over_three_percent(tmp_path
         path, [anchor(uuid="u3")], remeasured_sentinels={("p", "u1"): 0.0102, ("p", "u2"): 0.0197}
     )
     assert {a.workload_uuid for a in rewards.read_anchors(path)} == {"u1", "u2", "u3"}
+
+
+def test_anchors_of_another_timing_protocol_are_read_but_never_used(tmp_path):
+    path = rewards.anchors_file(tmp_path, "h100_sxm", "core")
+    unversioned = {k: v for k, v in anchor(uuid="first").to_dict().items() if k != "timing_protocol"}
+    lines = [
+        unversioned,
+        anchor(uuid="now").to_dict(),
+        anchor(uuid="next", timing_protocol=TIMING_PROTOCOL + 1).to_dict(),
+    ]
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert {a.workload_uuid: a.timing_protocol for a in rewards.read_anchors(path)} == {
+        "first": 1,  # a line without the field was measured under the first protocol
+        "now": TIMING_PROTOCOL,
+        "next": TIMING_PROTOCOL + 1,
+    }
+    assert set(rewards.load_anchors("h100_sxm", roots=[tmp_path])) == {
+        ("p", u) for u in ("first", "now") if TIMING_PROTOCOL == 1 or u == "now"
+    }
+    with pytest.raises(ValueError, match="timing_protocol must be an integer"):
+        Anchor.from_dict({**unversioned, "timing_protocol": "2"})
+
+
+def test_a_new_protocol_replaces_old_lines_without_comparing_sentinels(tmp_path):
+    path = rewards.anchors_file(tmp_path, "h100_sxm", "core")
+    rewards.write_anchors(path, [anchor(uuid="u1", t_b=0.010, timing_protocol=TIMING_PROTOCOL + 1)])
+    rewards.write_anchors(path, [anchor(uuid="u1", t_b=0.008)])  # no sentinels needed: other scale
+    (only,) = rewards.read_anchors(path)
+    assert only.t_baseline_ms == 0.008 and only.timing_protocol == TIMING_PROTOCOL
 
 
 def test_sentinel_drift_reports_only_moves_beyond_the_tolerance():
