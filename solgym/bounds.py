@@ -276,4 +276,9 @@ def derive_all(
     problem: Problem, profile: Profile, *, convention: str = "physical", floor: bool = True
 ) -> list[Bound]:
     """Bounds of every workload of a problem, in workload order."""
-    return [derive(problem, w, profile, convention=convention, floor=floor) for w in problem.workloads]
+    from solgym.opcount import release_inputs
+
+    try:
+        return [derive(problem, w, profile, convention=convention, floor=floor) for w in problem.workloads]
+    finally:
+        release_inputs()

@@ -385,6 +385,7 @@ class KernelEnv(gym.Env[dict[str, Any], str]):
     def _visible_bounds(self, problem: Problem) -> dict[str, tuple[float, float | None, str]]:
         """uuid -> (T_SOL ms, T_b ms or None, bound_by) for the visible workloads on this env's device."""
         from solgym.bounds import derive
+        from solgym.opcount import release_inputs
 
         profile = self._device_profile()
         anchors = _anchors(profile.slug)
@@ -403,6 +404,7 @@ class KernelEnv(gym.Env[dict[str, Any], str]):
                 t_sol, by = (anchor.t_sol_ms if anchor else 0.0), "unknown"
             t_b = anchor.t_baseline_ms if anchor else _cached_baseline(problem, w, profile)
             out[w.uuid] = (t_sol, t_b, by)
+        release_inputs()
         return out
 
     def _describe(self, problem: Problem) -> str:

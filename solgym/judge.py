@@ -381,7 +381,7 @@ def evaluate(
     import os as _os
     import time as _time
 
-    from solgym import analysis, baseline, build, hardware
+    from solgym import analysis, baseline, build, hardware, opcount
     from solgym import bounds as bounds_module
     from solgym.harness import ENTRY, TimingConfig
     from solgym.inputs import shrink
@@ -423,6 +423,7 @@ def evaluate(
             bounds[w.uuid] = bounds_module.derive(problem, w, profile)
         except Exception:  # noqa: BLE001 - a workload without a bound is reported unscored, not failed
             continue
+    opcount.release_inputs()
     device_name = "cpu" if device is None else profile.name
     baselines: dict[str, float] = {}
     # Shipped anchors pay every user on one scale (DESIGN §1, §11.6); the measured cache fills the rest.

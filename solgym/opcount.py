@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import math
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,9 +384,9 @@ class _Recorder(TorchDispatchMode):
         return key
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
-        tensors_in, _ = tree_flatten((args, kwargs))
-        tensors_in = [t for t in tensors_in if isinstance(t, torch.Tensor)]
-        tensors_out = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        leaves = _leaves((args, tuple(kwargs.values())))
+        tensors_in = [t for t in leaves if isinstance(t, torch.Tensor)]
+        tensors_out = [t for t in _leaves(out) if isinstance(t, torch.Tensor)]
         for t in (*tensors_in, *tensors_out):
             self._remember(t)
         if func.is_view or name in ("detach", "alias", "lift_fresh"):
@@ -404,13 +406,13 @@ class _Recorder(TorchDispatchMode):
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
         op = _Op(name, reads, writes, [_signature(t) for t in (*outs, *written)])
         op.overwrites = bool(written) and name in _OVERWRITES
-        self._necessity(op, name, args, kwargs, [*outs, *written])
+        self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
         self._causal(op, name, args, tensors_in, tensors_out)
         self.ops.append(op)
 
-    def _necessity(self, op: _Op, name: str, args: tuple, kwargs: dict, outs: list) -> None:
+    def _necessity(self, op: _Op, name: str, args: tuple, leaves: list, outs: list) -> None:
         """Mark the reads that every correct kernel must make for the op's result, and track which results
         may hold exact zeros by construction (`self.zeros`: anywhere, as rectifiers and dropout make them;
         `self.blocks`: also whole rows or columns, as masks, padding and scatters make them) or
@@ -421,11 +423,7 @@ class _Recorder(TorchDispatchMode):
         zeros = any(r.key in self.zeros for r in reads)
         blocks = any(r.key in self.blocks for r in reads)
         inf = any(r.key in self.infinite for r in reads)
-        scalars = [
-            v
-            for v in tree_flatten((args, kwargs))[0]
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        ]
+        scalars = [v for v in leaves if isinstance(v, int | float) and not isinstance(v, bool)]
         degenerate = name in _SCALAR_SENSITIVE and any(v == 0 or not math.isfinite(v) for v in scalars)
         if (
             degenerate
@@ -636,12 +634,30 @@ class _Recorder(TorchDispatchMode):
                 self.tags[_key(o)] = tag
 
 
+def _leaves(tree: Any) -> list:
+    """The leaves of nested tuples and lists (ATen arguments nest no deeper, and hold no dicts): far
+    cheaper than a pytree flatten, which costs more than most ops on small tensors."""
+    if not isinstance(tree, list | tuple):
+        return [tree]
+    out = []
+    stack = [iter(tree)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list | tuple):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
 def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
     """The result of a contraction with the right shape and dtype, filled with seeded noise instead of
     computed: on data, only control flow needs values, and a CPU matmul of a full workload costs seconds
     (a `_scaled_mm` on fp4 operands does not run on a CPU at all). Noise keeps value-driven choices such
     as top-k routing as varied as real activations make them."""
-    device = next(t.device for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor))
+    device = next(t.device for t in _leaves((args, tuple(kwargs.values()))) if isinstance(t, torch.Tensor))
     if name == "_scaled_mm":
         a, b = args[0], args[1]
         # _scaled_mm(self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum)
@@ -649,12 +665,46 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
         if dtype.itemsize < 2 or not dtype.is_floating_point:
             dtype = torch.bfloat16
         shape = (a.shape[0], b.shape[1])
+    elif (shape := _product_shape(func, args, kwargs)) is not None:
+        dtype = args[-2].dtype if name in ("addmm", "baddbmm") else args[0].dtype
     else:
         meta = func(*[a.to("meta") if isinstance(a, torch.Tensor) else a for a in args], **kwargs)
         shape, dtype = meta.shape, meta.dtype
     if device.type == "meta":
         return torch.empty(shape, dtype=dtype, device=device)
     return noise(tuple(shape), dtype, math.prod(shape))
+
+
+_PRODUCTS = {
+    torch.ops.aten.mm.default: 0,
+    torch.ops.aten.bmm.default: 0,
+    torch.ops.aten.addmm.default: 1,
+    torch.ops.aten.baddbmm.default: 1,
+}
+
+
+def _product_shape(func: Any, args: tuple, kwargs: dict) -> tuple[int, ...] | None:
+    """The result shape of a plain (batched) matrix product, without running it on the meta device (a
+    quarter of the time of a data trace of a loop of small products); None for anything else, including
+    operands that do not fit (the meta run raises for those as the op would)."""
+    first = _PRODUCTS.get(func)
+    if first is None or kwargs or len(args) != first + 2:
+        return None
+    a, b = args[first], args[first + 1]
+    dims = 2 if func in (torch.ops.aten.mm.default, torch.ops.aten.addmm.default) else 3
+    if a.dtype != b.dtype or a.dim() != dims or b.dim() != dims or a.shape[-1] != b.shape[-2]:
+        return None
+    if a.dim() == 3 and a.shape[0] != b.shape[0]:
+        return None
+    if first and not _broadcasts(args[0].shape, (*a.shape[:-1], b.shape[-1])):
+        return None
+    return (*a.shape[:-1], b.shape[-1])
+
+
+def _broadcasts(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    if len(shape) > len(to):
+        return False
+    return all(s in (1, t) for s, t in zip(reversed(shape), reversed(to), strict=False))
 
 
 def _index_add(name: str, args: tuple, kwargs: dict) -> torch.Tensor:
@@ -981,6 +1031,20 @@ def trace(
     are checked for both. Every other input may be structured (masks, padding, infinities), which limits
     what `needed_read_bytes` can claim. Raises DataDependent when meta tensors cannot carry the reference
     through."""
+    with _without_gc():
+        # Off until the recorder is gone: a collection right after the run would walk every tensor and
+        # op it recorded (a tenth of a second per trace of a loop).
+        return _trace(problem, inputs, with_data=with_data, generic=generic, finite=finite)
+
+
+def _trace(
+    problem: Problem,
+    inputs: Mapping[str, Any],
+    *,
+    with_data: bool,
+    generic: Collection[str],
+    finite: Collection[str],
+) -> OpCounts:
     from solgym.inputs import as_outputs, reference_module
 
     definition = problem.definition
@@ -1121,14 +1185,32 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
-    for pair in _shrunk_pairs(problem, workload, max_bytes):
+    pairs = _shrunk_pairs(problem, workload, max_bytes)
+    known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
+    for pair in [] if known else pairs:
         (small, t_small), (smaller, t_smaller) = pair
         try:
             a = _trace_on_data(problem, small)
-            b = _trace_on_data(problem, smaller)
+            line = _line(problem, workload, small)
+            points = _LINES.setdefault(line, {}) if line else {}
+            found = _on_a_line(points, line, workload, small, a)
+            if found is not None:
+                smaller, t_smaller, b = found
+                # The axis' own ratio: t is rounded where halving the axis is not exact (3889 -> 1944).
+                t_small = small.axes[line[2]] / workload.axes[line[2]]
+            else:
+                b = _trace_on_data(problem, smaller)
+                if line:
+                    points[smaller.axes[line[2]]] = b
+            if line:
+                points[small.axes[line[2]]] = a
             break
         except Exception:  # noqa: BLE001 - the reference rejects these sizes (e.g. a multiple of 128); try larger
             a = b = None
+    if known:
+        (small, t_small, a), (smaller, t_smaller, b) = known
+    if a is not None and b is not None and t_smaller > t_small:
+        (small, t_small, a), (smaller, t_smaller, b) = (smaller, t_smaller, b), (small, t_small, a)
     if a is None or b is None:
         counts = _trace_on_data(problem, workload)
         counts.traced_on = "cpu data, scaled x1"
@@ -1164,6 +1246,83 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         counts.needed_read_elements[name] = counts.needed_read_bytes[name] / element
     counts.write_bytes, counts.write_elements = _output_sizes(problem, workload)
     return counts
+
+
+# Traces of a problem along one var axis with the other axes fixed, by the axis' value: (problem, axis,
+# other axes, input sources) -> {value: counts}.
+_LINES: dict[tuple, dict[int, OpCounts]] = {}
+_LINES_MAX = 64
+
+
+def _line(problem: Problem, workload: Workload, small: Workload) -> tuple | None:
+    """The line a shrunk trace lies on, when it differs from its workload in one var axis only."""
+    moved = [k for k, v in workload.axes.items() if small.axes[k] != v]
+    if len(moved) != 1:
+        return None
+    if len(_LINES) >= _LINES_MAX:
+        _LINES.pop(next(iter(_LINES)))
+    sources = tuple(
+        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
+    )
+    others = tuple(sorted((k, v) for k, v in workload.axes.items() if k != moved[0]))
+    return (problem.name, hash(problem.definition.reference), moved[0], others, sources)
+
+
+def _on_a_line(
+    points: Mapping[int, OpCounts], line: tuple | None, workload: Workload, small: Workload, a: OpCounts
+) -> tuple[Workload, float, OpCounts] | None:
+    """A second point for the fit of `workload` from earlier traces of its problem, or None. Where every
+    count (MACs, other FLOPs, read and needed bytes) at the earlier points and at `small` lies on one
+    line, or one power law, of the shrunk axis, a fit through any two of the points gives the same value
+    at the workload's size as a fit through the workload's own pair would: the workload needs no second
+    trace. Taken from the earlier points below the workload's size, the nearest below `small` first."""
+    if not line:
+        return None
+    axis, size, x = line[2], workload.axes[line[2]], small.axes[line[2]]
+    earlier = sorted((v, c) for v, c in points.items() if v != x and v < size)
+    if len(earlier) < 2 or not _consistent(
+        [(v, _flatten(c, needed=True)) for v, c in earlier] + [(x, _flatten(a, needed=True))]
+    ):
+        return None
+    below = [p for p in earlier if p[0] < x]
+    v, c = below[-1] if below else earlier[0]
+    return workload.with_axes(**{axis: v}), v / size, c
+
+
+def _known_line(
+    problem: Problem, workload: Workload, small: Workload
+) -> tuple[tuple[Workload, float, OpCounts], tuple[Workload, float, OpCounts]] | None:
+    """Both points of the fit of `workload` from earlier traces of its problem, or None: where three or
+    more traces on the line its first shrunk size lies on put every count on one line or one power law
+    of the axis, the two nearest below the workload's size give the value its own pair would."""
+    line = _line(problem, workload, small)
+    points = _LINES.get(line, {}) if line else {}
+    size = workload.axes[line[2]] if line else 0
+    below = sorted(v for v in points if v < size)
+    if len(points) < 3 or len(below) < 2:
+        return None
+    if not _consistent([(v, _flatten(c, needed=True)) for v, c in sorted(points.items())]):
+        return None
+    return tuple((workload.with_axes(**{line[2]: v}), v / size, points[v]) for v in below[-1:-3:-1])
+
+
+def _consistent(points: list[tuple[float, dict]]) -> bool:
+    """Whether every count lies on one line, or one power law, through all the points (to rounding)."""
+    xs = [float(x) for x, _ in points]
+    for key in set().union(*(q for _, q in points)):
+        qs = [q.get(key, 0.0) for _, q in points]
+        logs = all(v > 0 for v in qs) and _collinear([math.log(x) for x in xs], [math.log(v) for v in qs])
+        if not (_collinear(xs, qs) or logs):
+            return False
+    return True
+
+
+def _collinear(xs: list[float], ys: list[float]) -> bool:
+    slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+    scale = max(abs(y) for y in ys) or 1.0
+    return all(
+        abs(y - ys[0] - slope * (x - xs[0])) <= 1e-9 * scale for x, y in zip(xs[2:], ys[2:], strict=True)
+    )
 
 
 # Traces of shrunk workloads, shared by the workloads of a problem that shrink to the same axes (their
@@ -1225,12 +1384,25 @@ def data_inputs(problem: Problem, workload: Workload, *, windows: bool = True) -
     costs tens of seconds. With `windows`, such an input is a strided window over its own copy of the
     block (`window`: its elements overlap in memory, so nothing of its size is allocated); else a tiled
     copy (`noise`). Workloads with custom or file inputs use `make_inputs`, the entry point's large
-    normal and uniform draws being tiled copies of the noise blocks (`_CheapRandom`)."""
+    normal and uniform draws being tiled copies of the noise blocks (`_CheapRandom`), and the work they
+    do on deterministic data done once per problem, not once per size traced (`_EntryMemo`)."""
     from solgym.inputs import derive_seed, make_inputs, random_tensor
 
     if any(source.kind in ("custom", "safetensors") for source in workload.inputs.values()):
-        with _without_gc(), _CheapRandom():
-            return make_inputs(problem, workload, device="cpu")
+        memo = _entry_memo(problem)
+        with _without_gc():
+            for repeats in (True, False):
+                deferred = _CheapRandom(memo, defer=True, repeats=repeats)
+                try:
+                    with _OnTheCPU(deferred), deferred:
+                        produced = make_inputs(problem, workload, device="cpu")
+                    return deferred.real_inputs(produced)
+                except (Exception, _Miss):  # noqa: BLE001 - anything a deferred run cannot do: next way
+                    pass
+            full = _CheapRandom(memo)
+            with full:
+                produced = make_inputs(problem, workload, device="cpu")
+            return full.real_inputs(produced)
     inputs = make_inputs(problem, workload, device="meta")
     for index, (name, spec) in enumerate(problem.definition.inputs.items()):
         value = inputs[name]
@@ -1260,17 +1432,432 @@ class _CheapRandom(TorchDispatchMode):
     """While a custom input entry point runs: large standard-normal and uniform draws are tiled copies of
     the cached noise blocks (`noise`) instead of draws from the generator, which costs seconds per
     gigabyte on a CPU. Everything else the entry point does runs as written (entry points reshape and
-    write what they draw, so a window would not do)."""
+    write what they draw, so a window would not do).
+
+    With an `_EntryMemo`, work that depends on deterministic data only is not repeated between runs of
+    the same entry point (at other sizes of the var axes): every tensor whose content is a deterministic
+    function of noise blocks, constants and small tensors of known content gets a key (a digest of the ops
+    that made it), and with `defer`, an op whose result key an earlier run computed runs on the meta device
+    instead (shapes only). A deferred tensor gets its values, where a value is needed (an op on tensors of
+    unknown content, a Python number, a returned input), from the earlier run's result under the same key;
+    where that run kept none, the run stops (`_Miss`) and the caller runs the entry point again in full. The
+    values returned are therefore those that running it in full gives."""
+
+    def __init__(self, memo: _EntryMemo | None = None, *, defer: bool = False, repeats: bool = False):
+        super().__init__()
+        self.memo = memo
+        self.defer = defer and memo is not None
+        # Also defer an op this run already computed whose result is gone (a repeated chain of ops, as
+        # two weights of one shape quantized alike): cheaper when only the chain's end is needed, a miss
+        # when something needs a value in between.
+        self.repeats = repeats
+        # storage -> (weak reference to it, digest of its content); a dead reference means a reused address
+        self.storages: dict[int, tuple[Any, bytes]] = {}
+        self.busy = False  # inside an op: tensors are what they are
+        self.live: dict[bytes, Any] = {}  # storage key -> weak reference to a result computed in this run
+        self.here: set[bytes] = set()  # keys of the ops computed in this run
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
         device = torch.device(kwargs.get("device") or "cpu")
-        if name in ("randn", "rand") and device.type == "cpu":
-            out = func(*args, **{**kwargs, "device": "meta"})
-            if out.numel() > _NOISE_BLOCK and out.is_floating_point():
-                return noise(tuple(out.shape), out.dtype, out.numel(), uniform=name == "rand")
-        return func(*args, **kwargs)
+        if name in ("randn", "rand") and device.type == "cpu" and "generator" not in kwargs:
+            shape_only = func(*args, **{**kwargs, "device": "meta"})
+            if shape_only.numel() > _NOISE_BLOCK and shape_only.is_floating_point():
+                return self._noise(shape_only, uniform=name == "rand")
+        if self.memo is None:
+            return func(*args, **kwargs)
+        self.busy = True
+        try:
+            return self._memoized(func, name, args, kwargs)
+        finally:
+            self.busy = False
+
+    # -- keys
+
+    def _storage_key(self, t: torch.Tensor) -> bytes | None:
+        storage = t.untyped_storage()
+        entry = self.storages.get(storage._cdata)
+        if entry is not None and entry[0]() is storage:
+            return entry[1]
+        if t.device.type != "cpu" or storage.nbytes() > _CONTENT_BYTES:
+            return None
+        # A small tensor of any origin (a constant, a generated index, a small result): its content is its
+        # key, so that it is the same whichever way it was made. A number is known by its value and kind
+        # (a deferred destination makes a fill value as a tensor of its own dtype, a real one as int64).
+        if t.dim() == 0 and t.numel() == 1 and storage.nbytes() == t.element_size():
+            value = t.item()
+            key = _digest(b"number", type(value).__name__.encode(), repr(value).encode())
+        else:
+            raw = torch.empty(0, dtype=torch.uint8).set_(storage)
+            key = _digest(b"content", raw.numpy().tobytes())
+        self._register(t, key)
+        return key
+
+    def _register(self, t: torch.Tensor, key: bytes | None) -> None:
+        storage = t.untyped_storage()
+        if key is None:
+            self.storages.pop(storage._cdata, None)
+        else:
+            self.storages[storage._cdata] = (weakref.ref(storage), key)
+
+    def _view_key(self, t: torch.Tensor) -> bytes | None:
+        base = self._storage_key(t)
+        if base is None:
+            return None
+        return _digest(base, repr((t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)).encode())
+
+    def _op_key(self, func: Any, args: tuple, kwargs: dict) -> bytes | None:
+        def norm(v: Any) -> Any:
+            if isinstance(v, torch.Tensor):
+                key = self._view_key(v)
+                if key is None:
+                    raise _Unkeyed
+                return key.hex()
+            if isinstance(v, list | tuple):
+                return [norm(x) for x in v]
+            if isinstance(v, torch.device):
+                return "device"  # the meta device of deferred tensors stands for the entry point's own
+            if isinstance(v, torch.Generator):
+                raise _Unkeyed
+            return repr(v)
+
+        try:
+            return _digest(
+                str(func).encode(),
+                repr((norm(args), sorted((k, norm(v)) for k, v in kwargs.items()))).encode(),
+            )
+        except _Unkeyed:
+            return None
+
+    # -- values
+
+    def _deferred(self, t: Any) -> bool:
+        return isinstance(t, torch.Tensor) and t.device.type == "meta"
+
+    def _real(self, t: torch.Tensor) -> torch.Tensor:
+        """The values of a deferred tensor: an earlier result under its key, the same view of a kept
+        storage of that key (a new tensor on it), or none (`_Miss`)."""
+        storage = self._storage_key(t)
+        key = self._view_key(t)
+        found = self.memo.lookup(key) if key is not None else None
+        if found is None and storage is not None:
+            base = self.memo.lookup(storage, base=True)
+            if base is not None:
+                found = torch.empty(0, dtype=t.dtype).set_(
+                    base.untyped_storage(), t.storage_offset(), t.shape, t.stride()
+                )
+        if found is None:
+            if key is not None:
+                self.memo.wanted.add(key)
+            raise _Miss
+        self._register(found, storage)
+        return found
+
+    def _keep(self, t: torch.Tensor) -> None:
+        """Remember a computed tensor's values for later runs (it is needed where its key is deferred):
+        the tensor, and its storage."""
+        if self._deferred(t):
+            return
+        key = self._view_key(t)
+        if key is not None:
+            self.memo.keep(key, t)
+            self.memo.keep(self._storage_key(t), t, base=True)
+
+    def real_inputs(self, produced: Mapping[str, Any]) -> dict[str, Any]:
+        """The entry point's results with every deferred tensor replaced by its values (`_Miss` where an
+        earlier run kept none); the values of all others are kept for later runs."""
+        out = {}
+        owners: dict[int, int] = {}  # storage of a value -> storage of the tensor it stands for
+        for name, value in produced.items():
+            if isinstance(value, torch.Tensor):
+                deferred = value.untyped_storage()._cdata
+                if self._deferred(value):
+                    real = self._real(value)
+                    kept = self.memo.lookup(self._view_key(value))
+                    # A new view of a kept storage is copied: the reference may write into its inputs.
+                    value = real if real is kept else real.clone()
+                if owners.setdefault(value.untyped_storage()._cdata, deferred) != deferred:
+                    # Two tensors of the same content (the same ops on the same noise) are two tensors:
+                    # the second is a copy, kept for later runs under the input's name.
+                    copy_key = _digest(self._view_key(value) or b"", b"copy of", name.encode())
+                    copy = self.memo.lookup(copy_key)
+                    value = value.clone() if copy is None else copy
+                    owners[value.untyped_storage()._cdata] = deferred
+                    self.memo.keep(copy_key, value)
+                else:
+                    self._keep(value)
+            out[name] = value
+        return out
+
+    def _noise(self, shape_only: torch.Tensor, *, uniform: bool) -> torch.Tensor:
+        shape, dtype = tuple(shape_only.shape), shape_only.dtype
+        key = _digest(b"noise", repr((shape, dtype, uniform)).encode())
+        if self.defer and key in self.memo.seen:
+            out = torch.empty(shape, dtype=dtype, device="meta")
+        else:
+            out = noise(shape, dtype, shape_only.numel(), uniform=uniform)
+            if self.memo is not None:
+                self.memo.seen.add(key)
+        if self.memo is not None:
+            self._register(out, key)
+        return out
+
+    def _memoized(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+        if func.is_view or name in ("detach", "alias", "lift_fresh"):
+            return func(*args, **kwargs)  # shares its input's storage, hence its key
+        flat = [t for t in _leaves((args, tuple(kwargs.values()))) if isinstance(t, torch.Tensor)]
+        if self.memo.wanted:
+            for t in flat:
+                if not self._deferred(t) and self._view_key(t) in self.memo.wanted:
+                    self._keep(t)
+        written = _mutated(func, args, kwargs)
+        random = any(r in name for r in _NONDETERMINISTIC) or "generator" in kwargs
+        key = None if random else self._op_key(func, args, kwargs)
+        if key is None:
+            # Unknown content in, unknown content out: compute on values, and keep the values of the
+            # keyed operands (a later run defers them and needs them here).
+            if any(self._deferred(t) for t in written):
+                raise _Miss  # the values of a deferred tensor are an earlier run's: never written into
+            for t in flat:
+                self._keep(t)
+            out = func(*self._with_values(args), **self._with_values(kwargs))
+            for t in written:
+                self._register(t, None)
+            return out
+        if key in self.memo.values:
+            return _copied(self.memo.values[key])
+        if name == "_to_copy" and self._deferred(flat[0]) and _moves_only(flat[0], kwargs):
+            return flat[0]  # `.to(device)` of a tensor already there: the run in full returns it as is
+        if (
+            self.defer
+            and key in self.memo.seen
+            and all(self._deferred(t) for t in written)
+            and (self.repeats or key not in self.here or self._twin(key, bool(written)) is not None)
+        ):
+            try:
+                out = func(*_on_meta(args), **_on_meta(kwargs))
+            except Exception:  # noqa: BLE001 - no meta kernel (a data-dependent shape)
+                if not written:
+                    return self._computed(func, key, flat, written, args, kwargs)
+                out = written[0] if len(written) == 1 else tuple(written)  # in place: shapes stay
+            if written or all(t.untyped_storage().nbytes() > _CONTENT_BYTES for t in _tensors(out)):
+                self._label(out, key, flat, written)
+                return out
+            # A small result is known by its content: compute it (its operands' values are kept, or the
+            # run stops).
+        return self._computed(func, key, flat, written, args, kwargs)
+
+    def _computed(self, func: Any, key: bytes, flat: list, written: list, args: tuple, kwargs: dict) -> Any:
+        if any(self._deferred(t) for t in written):
+            raise _Miss  # the values of a deferred tensor are an earlier run's: never written into
+        out = func(*self._with_values(args), **self._with_values(kwargs))
+        self.memo.seen.add(key)
+        self.here.add(key)
+        self._label(out, key, flat, written)
+        tensors = _tensors(out)
+        if not written and all(t.untyped_storage().nbytes() <= _CONTENT_BYTES for t in tensors):
+            self.memo.values[key] = _copied(out) if tensors else out  # Python numbers, small tensors
+        return out
+
+    def _label(self, out: Any, key: bytes, flat: list, written: list) -> None:
+        """Key the storages an op wrote: its destinations, and new results (not those that alias an
+        operand, whose storage keeps its key)."""
+        if written:
+            for i, t in enumerate(written):
+                small = not self._deferred(t) and t.untyped_storage().nbytes() <= _CONTENT_BYTES
+                self._result(t, None if small else _digest(key, b"written", str(i).encode()))
+            return
+        operands = {t.untyped_storage()._cdata for t in flat}
+        for i, t in enumerate(_tensors(out)):
+            storage = t.untyped_storage()
+            if storage._cdata not in operands and (self._deferred(t) or storage.nbytes() > _CONTENT_BYTES):
+                self._result(t, _digest(key, str(i).encode()))
+
+    def _result(self, t: torch.Tensor, key: bytes | None) -> None:
+        self._register(t, key)
+        if key is None:
+            return
+        if not self._deferred(t):
+            self.live[key] = weakref.ref(t)
+        elif (twin := self.live.get(key)) is not None and twin() is not None:
+            # This run computed the same result earlier (the same ops on the same noise): that one's
+            # values are this one's.
+            self.memo.keep(key, twin(), base=True)
+
+    def _twin(self, key: bytes, written: bool) -> torch.Tensor | None:
+        """The result of an op computed earlier in this run, if still alive."""
+        ref = self.live.get(_digest(key, b"written", b"0") if written else _digest(key, b"0"))
+        return ref() if ref is not None else None
+
+    def _with_values(self, tree: Any) -> Any:
+        """The arguments with values for deferred tensors, on the CPU (a deferred destination makes the
+        meta device appear where the run in full has the CPU)."""
+        leaves, spec = tree_flatten(tree)
+        if not any(self._deferred(t) or isinstance(t, torch.device) and t.type == "meta" for t in leaves):
+            return tree
+        return spec.unflatten(
+            [
+                self._real(t)
+                if self._deferred(t)
+                else torch.device("cpu")
+                if isinstance(t, torch.device) and t.type == "meta"
+                else t
+                for t in leaves
+            ]
+        )
+
+
+class _OnTheCPU(TorchFunctionMode):
+    """During a deferred entry-point run, deferred (meta) tensors say they are on the CPU, as their values
+    would be: an entry point that makes a constant `device=x.device` then makes it with its value."""
+
+    _DESCRIPTORS = {
+        torch._C.TensorBase.__dict__["device"]: lambda v: torch.device("cpu") if v.type == "meta" else v,
+        torch._C.TensorBase.__dict__["is_meta"]: lambda v: False,
+        torch._C.TensorBase.__dict__["is_cpu"]: lambda v: True,
+    }
+
+    def __init__(self, owner: _CheapRandom):
+        super().__init__()
+        self.owner = owner
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        report = self._DESCRIPTORS.get(getattr(func, "__self__", None))
+        if report is None or self.owner.busy or not (args and self.owner._deferred(args[0])):
+            return out
+        return report(out)
+
+
+class _Miss(BaseException):
+    """A deferred entry-point run needs values that no earlier run kept (a BaseException, so that an entry
+    point's own `except Exception` does not swallow it)."""
+
+
+class _Unkeyed(Exception):
+    """An operand of unknown content: the op's result gets no key."""
+
+
+# Ops whose results are not a function of their operands (random draws, uninitialized memory).
+_NONDETERMINISTIC = (
+    "rand normal uniform bernoulli exponential cauchy geometric log_normal multinomial poisson dropout rrelu "
+    "empty set_ resize"
+).split()
+# Tensors of unknown origin up to this size are keyed by their content.
+_CONTENT_BYTES = 1 << 12
+
+
+def _digest(*parts: bytes) -> bytes:
+    return hashlib.blake2b(b"\x1f".join(parts), digest_size=16).digest()
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    return [t for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor)]
+
+
+def _copied(tree: Any) -> Any:
+    """A copy of a result with its tensors cloned (a caller may write into what it gets)."""
+    leaves, spec = tree_flatten(tree)
+    return spec.unflatten([v.clone() if isinstance(v, torch.Tensor) else v for v in leaves])
+
+
+def _on_meta(tree: Any) -> Any:
+    """The same arguments with every tensor and device on the meta device (shapes, strides and dtypes
+    kept)."""
+    leaves, spec = tree_flatten(tree)
+    return spec.unflatten(
+        [
+            torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta")
+            if isinstance(v, torch.Tensor) and v.device.type != "meta"
+            else torch.device("meta")
+            if isinstance(v, torch.device)
+            else v
+            for v in leaves
+        ]
+    )
+
+
+def _moves_only(t: torch.Tensor, kwargs: Mapping[str, Any]) -> bool:
+    """A `_to_copy` that changes nothing but the device, to the CPU."""
+    device = kwargs.get("device")
+    return (
+        (device is None or torch.device(device).type == "cpu")
+        and kwargs.get("dtype") in (None, t.dtype)
+        and kwargs.get("layout") in (None, torch.strided)
+        and kwargs.get("memory_format") in (None, torch.preserve_format)
+    )
+
+
+@dataclass
+class _EntryMemo:
+    """What earlier runs of one problem's input entry point computed from deterministic data: the keys of
+    the results they computed (`seen`); the tensors they kept because later ops needed their values, by
+    view (`kept`: the tensor itself, handed out as an input as is) and by storage (`bases`: any view of it
+    can be made), each with its version counter, so that a tensor written since is not taken; the results
+    of ops that return Python numbers or small tensors (`values`); and the views a deferred run missed
+    (`wanted`)."""
+
+    budget: int
+    seen: set = field(default_factory=set)
+    kept: dict = field(default_factory=dict)
+    bases: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    wanted: set = field(default_factory=set)
+    holders: dict = field(default_factory=dict)  # storage -> entries that hold it (its bytes count once)
+    nbytes: int = 0
+
+    def keep(self, key: bytes, t: torch.Tensor, *, base: bool = False) -> None:
+        table = self.bases if base else self.kept
+        if key in table:
+            return
+        storage = t.untyped_storage()
+        size = 0 if storage._cdata in self.holders else storage.nbytes()
+        while (self.kept or self.bases) and self.nbytes + size > self.budget:
+            oldest = self.kept or self.bases  # least recently used first
+            self._release(oldest.pop(next(iter(oldest)))[0])
+        if self.nbytes + size <= self.budget:
+            table[key] = (t, t._version)
+            self.holders[storage._cdata] = self.holders.get(storage._cdata, 0) + 1
+            self.nbytes += size
+
+    def _release(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        self.holders[storage._cdata] -= 1
+        if not self.holders[storage._cdata]:
+            del self.holders[storage._cdata]
+            self.nbytes -= storage.nbytes()
+
+    def lookup(self, key: bytes, *, base: bool = False) -> torch.Tensor | None:
+        table = self.bases if base else self.kept
+        entry = table.get(key)
+        if entry is None or entry[0]._version != entry[1]:
+            return None
+        table[key] = table.pop(key)  # most recently used
+        return entry[0]
+
+
+_ENTRY_MEMO: dict[tuple, _EntryMemo] = {}
+
+
+def release_inputs() -> None:
+    """Drop the tensors kept from the last problem's generated inputs (up to a quarter of RAM). Callers
+    that derive a problem's bounds one workload at a time call it when the problem is done, so that a
+    long-running process does not hold them."""
+    _ENTRY_MEMO.clear()
+
+
+def _entry_memo(problem: Problem) -> _EntryMemo:
+    """The memo of a problem's entry point (of the last problem whose inputs were generated only: it holds
+    their tensors)."""
+    import os
+
+    key = (problem.name, hash(problem.definition.reference))
+    if key not in _ENTRY_MEMO:
+        _ENTRY_MEMO.clear()
+        page = os.sysconf("SC_PAGE_SIZE")
+        _ENTRY_MEMO[key] = _EntryMemo(budget=os.sysconf("SC_PHYS_PAGES") * page // 4)
+    return _ENTRY_MEMO[key]
 
 
 # A prime length, so that rows of power-of-two sizes tiled from the block see different windows of it.
@@ -1368,11 +1955,13 @@ def _output_sizes(problem: Problem, workload: Workload) -> tuple[dict[str, float
     return nbytes, elements
 
 
-def _flatten(c: OpCounts) -> dict[tuple, float]:
+def _flatten(c: OpCounts, *, needed: bool = False) -> dict[tuple, float]:
     flat: dict[tuple, float] = {("flops_other",): c.flops_other}
     flat.update({("macs", k): v for k, v in c.macs.items()})
     flat.update({("read_bytes", k): v for k, v in c.read_bytes.items()})
     flat.update({("read_elements", k): v for k, v in c.read_elements.items()})
+    if needed:
+        flat.update({("needed_read_bytes", k): v for k, v in c.needed_read_bytes.items()})
     return flat
 
 

@@ -695,3 +695,180 @@ def test_a_zero_bias_on_data_leaves_the_product_needed(tmp_path):
     )
     # The bias holds zeros but no infinity: it makes neither factor moot, and is needed itself.
     assert count_on_data(p, p.workloads[0]).needed_read_elements == {"x": 64, "w": 128, "b": 8}
+
+
+QUANTIZE = """import torch
+
+def get_inputs(axes, device):
+    rows = axes["rows"]
+    x = torch.randn(rows, 64, device=device)
+    w = torch.randn(1 << 21, device=device) * 0.5  # over the noise block: a deterministic draw
+    scale = torch.tensor(6.0, device=w.device) / w.abs().amax()
+    codes = torch.zeros_like(w, dtype=torch.uint8)
+    codes[w * scale > 1.0] = 1
+    codes[w * scale > 3.0] = 2
+    twin = torch.randn(1 << 21, device=device) * 0.5  # the same ops on the same noise: an equal tensor
+    doubled = w * 2.0
+    if rows > 100:  # a var-sized value that needs an intermediate no smaller size needed
+        x = x + doubled[: rows * 64].view(rows, 64)
+    return {"x": x, "codes": codes, "scale": scale.item(), "twin": twin}
+
+def run(x, codes, scale, twin):
+    if bool((codes == 2).any()):
+        x = x * scale
+    return x.sum(-1) + twin[: x.shape[0]]
+"""
+
+
+def quantize(tmp_path: Path) -> object:
+    return make_problem(
+        tmp_path,
+        QUANTIZE,
+        {
+            "x": (["rows", 64], "float32"),
+            "codes": ([1 << 21], "uint8"),
+            "scale": (None, "float32"),
+            "twin": ([1 << 21], "float32"),
+        },
+        {"o": (["rows"], "float32")},
+        {"rows": None},
+        [{"axes": {"rows": 8}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+
+
+def _identical(a: dict, b: dict) -> bool:
+    for name, x in a.items():
+        y = b[name]
+        if not isinstance(x, torch.Tensor):
+            if x != y:
+                return False
+        elif (x.dtype, x.shape, x.stride()) != (y.dtype, y.shape, y.stride()) or not torch.equal(x, y):
+            return False
+    storages = [v.untyped_storage()._cdata for v in a.values() if isinstance(v, torch.Tensor)]
+    return len(set(storages)) == len(storages)
+
+
+def test_an_entry_point_does_its_deterministic_work_once_per_problem_with_the_same_inputs(
+    tmp_path, monkeypatch
+):
+    from solgym import opcount
+
+    p = quantize(tmp_path)
+    drawn = []
+    noise = opcount.noise
+    monkeypatch.setattr(opcount, "noise", lambda *a, **k: drawn.append(a[0]) or noise(*a, **k))
+    monkeypatch.setattr(opcount, "_ENTRY_MEMO", {})
+
+    def plain(rows: int) -> dict:
+        with opcount._CheapRandom():
+            return make_inputs(p, p.workloads[0].with_axes(rows=rows))
+
+    for rows, again in ((8, True), (16, False), (200, True), (300, False)):
+        drawn.clear()
+        got = opcount.data_inputs(p, p.workloads[0].with_axes(rows=rows))
+        # The first size draws the weight; later ones do not, except one that needs an intermediate that
+        # no earlier size needed (it runs again in full, and later sizes find it kept).
+        assert bool(drawn) == again
+        assert _identical(got, plain(rows))
+
+
+def test_counts_on_inputs_from_a_deferred_entry_point_run_equal_those_on_plain_inputs(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    p = quantize(tmp_path)
+    monkeypatch.setattr(opcount, "_ENTRY_MEMO", {})
+    w = p.workloads[0].with_axes(rows=32)
+    opcount.data_inputs(p, p.workloads[0])
+    deferred = opcount.trace(p, opcount.data_inputs(p, w), with_data=True)
+    with opcount._CheapRandom():
+        plain = opcount.trace(p, make_inputs(p, w), with_data=True)
+    assert dataclasses.asdict(deferred) == dataclasses.asdict(plain)
+    assert deferred.read_bytes["codes"] == 1 << 21 and deferred.read_bytes["twin"] == 32 * 4
+
+
+def test_a_product_stand_in_has_the_shape_of_the_product_and_refuses_operands_that_do_not_fit():
+    from solgym.opcount import _leaves, _product_shape
+
+    aten = torch.ops.aten
+    a, b = torch.empty(3, 5), torch.empty(5, 7)
+    assert _product_shape(aten.mm.default, (a, b), {}) == (3, 7)
+    assert _product_shape(aten.addmm.default, (torch.empty(7), a, b), {}) == (3, 7)
+    assert _product_shape(aten.bmm.default, (torch.empty(2, 3, 5), torch.empty(2, 5, 7)), {}) == (2, 3, 7)
+    assert _product_shape(aten.mm.default, (a, a), {}) is None  # the meta run raises as mm would
+    assert _product_shape(aten.addmm.default, (torch.empty(4), a, b), {}) is None
+    assert _product_shape(aten.bmm.default, (torch.empty(2, 3, 5), torch.empty(3, 5, 7)), {}) is None
+    assert _leaves((1, [a, (b, None)], ())) == [1, a, b, None]
+
+
+MIXED = """import torch
+
+def run(x, w, n):
+    if int(n.sum().item()) < 0:  # reads a value: counted on data
+        return x.sum(-1)
+    return (x @ x.T).sum(-1) + (x @ w).sum(-1)
+"""
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_workloads_whose_counts_lie_on_one_line_of_an_axis_share_their_traces(tmp_path, monkeypatch, mixed):
+    from solgym import opcount
+
+    if mixed:  # rows^2 and rows terms in one count: no line or power law through three sizes
+        p = make_problem(
+            tmp_path,
+            MIXED,
+            {"x": (["rows", 64], "bfloat16"), "w": ([64, 32], "bfloat16"), "n": (["N"], "int64")},
+            {"o": (["rows"], "bfloat16")},
+            {"rows": None, "N": None},
+            [{"axes": {"rows": 4000, "N": 2}}],
+        )
+        axes, sizes, budget = {"N": 2}, (4000, 3600, 4800, 4400), 1 << 16
+    else:
+        p = segments(tmp_path, 40000)
+        axes, sizes, budget = {"n_seg": 64}, (40000, 36000, 48000, 44000), 1 << 20
+    monkeypatch.setattr(opcount, "_LINES", {})
+    monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+    traced = []
+    trace = opcount.trace
+    monkeypatch.setattr(opcount, "trace", lambda *a, **k: traced.append(1) or trace(*a, **k))
+    shared = {}
+    for rows in sizes:
+        traced.clear()
+        shared[rows] = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
+        # Two traces for the first; one for the second, whose first trace is on the line of the first
+        # two; none once three traces make the line (none where a count is on no line).
+        assert len(traced) == (2 if mixed else {0: 2, 1: 1}.get(sizes.index(rows), 0))
+    for rows in sizes:  # each on its own pair
+        monkeypatch.setattr(opcount, "_LINES", {})
+        alone = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
+        for field in ("macs", "read_bytes", "needed_read_bytes"):
+            assert getattr(shared[rows], field) == pytest.approx(getattr(alone, field), rel=1e-9)
+        assert shared[rows].flops_other == pytest.approx(alone.flops_other, rel=1e-9)
+
+
+def test_the_entry_point_memo_holds_at_most_its_budget_dropping_the_least_recently_used():
+    from solgym.opcount import _EntryMemo
+
+    memo = _EntryMemo(budget=3000)
+    a, b, c = (torch.zeros(250) for _ in range(3))  # 1000 bytes each
+    memo.keep(b"a", a)
+    memo.keep(b"a base", a, base=True)  # the same storage counts once
+    memo.keep(b"b", b)
+    assert memo.nbytes == 2000
+    assert memo.lookup(b"a") is a  # now the most recently used
+    memo.keep(b"c", c)
+    memo.keep(b"d", torch.zeros(250))  # over budget: b goes first
+    assert memo.lookup(b"b") is None and memo.lookup(b"a") is a and memo.nbytes <= 3000
+    a.add_(1)  # written since kept: not taken
+    assert memo.lookup(b"a") is None
+
+
+def test_deriving_a_whole_problem_releases_the_kept_inputs(tmp_path):
+    from solgym import opcount
+
+    problem = gemm(tmp_path)
+    opcount._entry_memo(problem)  # as a data trace of its inputs leaves it
+    assert opcount._ENTRY_MEMO
+    derive_all(problem, get_profile("h100-sxm"))
+    assert not opcount._ENTRY_MEMO
