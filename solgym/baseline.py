@@ -45,6 +45,8 @@ class Baseline:
     timing_method: str
     date: str
     note: str = ""
+    passes: int = 1  # independent measurements (fresh children, torch.compile afresh); T_b is the fastest
+    spread: float = 0.0  # slowest pass's T_b over the fastest's, less 1 (0.0 for one pass)
 
 
 def cache_dir() -> Path:
@@ -121,31 +123,49 @@ def store(problem: Problem, workload: Workload, baseline: Baseline, *, cache: Pa
 
 
 def from_reports(
-    problem: Problem, workloads: list[Workload], reports: dict[str, dict[str, Any]], device: str, mode: str
+    problem: Problem,
+    workloads: list[Workload],
+    reports: dict[str, dict[str, Any]] | list[dict[str, dict[str, Any]]],
+    device: str,
+    mode: str,
 ) -> list[Baseline]:
-    """Baselines from the harness reports of the `eager` (and `compile`) jobs."""
+    """Baselines from the harness reports of the `eager` (and `compile`) jobs: one pass ({kind: report})
+    or several ([{kind: report}, ...]). Per workload and method the fastest pass counts; T_b is the faster
+    method, and `spread` says how far its passes were apart."""
+    passes = [reports] if isinstance(reports, dict) else list(reports)
+    if not passes:
+        raise ValueError("no baseline reports")
     versions = _versions()
     date = datetime.date.today().isoformat()
     result = []
     for i, workload in enumerate(workloads):
-        times: dict[str, float | None] = {}
-        notes = []
+        per_pass: list[dict[str, float]] = []
+        notes: list[str] = []
         method_used = "perf_counter"
-        for kind, report in reports.items():
-            records = report.get("workloads") or []
-            record = records[i] if i < len(records) else {}
-            times[kind] = record.get("latency_ms")
-            if times[kind] is None:
-                notes.append(
-                    f"{kind}: {record.get('status') or report.get('status')} {record.get('message') or report.get('message')}".strip()
-                )
-            method_used = (report.get("environment") or {}).get("timing_method", method_used)
+        for pass_reports in passes:
+            timed: dict[str, float] = {}
+            for kind, report in pass_reports.items():
+                records = report.get("workloads") or []
+                record = records[i] if i < len(records) else {}
+                latency = record.get("latency_ms")
+                if latency is None:
+                    note = f"{kind}: {record.get('status') or report.get('status')} {record.get('message') or report.get('message')}".strip()
+                    if note not in notes:
+                        notes.append(note)
+                else:
+                    timed[kind] = latency
+                method_used = (report.get("environment") or {}).get("timing_method", method_used)
+            per_pass.append(timed)
+        kinds = list(passes[0])
+        times = {k: min((p[k] for p in per_pass if k in p), default=None) for k in kinds}
         measured = {k: v for k, v in times.items() if v is not None}
         if not measured:
             raise RuntimeError(
                 f"{problem.name} workload {workload.uuid}: no baseline could be timed ({'; '.join(notes)})"
             )
         best = min(measured, key=measured.__getitem__)
+        # T_b of each pass (its faster method), for the spread between passes.
+        t_b_passes = [min(p.values()) for p in per_pass if p]
         result.append(
             Baseline(
                 problem=problem.name,
@@ -162,6 +182,8 @@ def from_reports(
                 timing_method=method_used,
                 date=date,
                 note="; ".join(notes),
+                passes=len(passes),
+                spread=max(t_b_passes) / min(t_b_passes) - 1.0 if t_b_passes else 0.0,
             )
         )
     return result
@@ -176,32 +198,42 @@ def measure(
     seed: int = 0,
     timing: dict[str, Any] | None = None,
     compile_wall_s: float = COMPILE_WALL_S,
+    passes: int = 1,
 ) -> list[Baseline]:
     """Time the reference on `device` (None: the CPU) through the harness and return T_b per workload.
     `run_job(payload) -> report` runs one harness job in a child (the caller owns the sandbox). The
     torch.compile job gets `compile_wall_s` in all: a reference that Dynamo cannot compile in that time
     (a Python loop over thousands of steps unrolls into a graph as long) keeps the eager baseline, and
-    the baseline's note says why."""
+    the baseline's note says why.
+
+    `passes` > 1 runs both jobs that many times, each in a fresh child (so torch.compile compiles
+    afresh): one process's T_b of a launch-bound reference, or the program one compilation picked, can be
+    up to twice another's (docs/suite.md), and the fastest pass is what PyTorch can do."""
     from solgym import judge
 
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
     mode = "cpu" if device is None else "gpu"
     kinds = ("eager",) if mode == "cpu" else ("eager", "compile")
-    reports = {}
-    for kind in kinds:
-        job = judge.payload(
-            problem,
-            None,
-            workloads=workloads,
-            seed=seed,
-            mode=mode,
-            policy="permissive",
-            baseline=kind,
-            timing=timing,
-            rounds=1,
-            wall_s=compile_wall_s if kind == "compile" else None,
-        )
-        reports[kind] = run_job(job)
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for _ in range(passes):
+        reports = {}
+        for kind in kinds:
+            job = judge.payload(
+                problem,
+                None,
+                workloads=workloads,
+                seed=seed,
+                mode=mode,
+                policy="permissive",
+                baseline=kind,
+                timing=timing,
+                rounds=1,
+                wall_s=compile_wall_s if kind == "compile" else None,
+            )
+            reports[kind] = run_job(job)
+        rounds.append(reports)
     name = "cpu"
     if mode == "gpu":
-        name = (reports["eager"].get("environment") or {}).get("gpu") or f"cuda:{device}"
-    return from_reports(problem, workloads, reports, name, mode)
+        name = (rounds[0]["eager"].get("environment") or {}).get("gpu") or f"cuda:{device}"
+    return from_reports(problem, workloads, rounds, name, mode)

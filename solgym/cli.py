@@ -198,6 +198,16 @@ def _add_compile_wall(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_passes(p: argparse.ArgumentParser, default: int) -> None:
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=default,
+        help="independent measurements of each baseline (fresh children, torch.compile afresh); T_b is the "
+        f"fastest (default {default})",
+    )
+
+
 def _add_anchors(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help="the suite whose workloads are anchored (`solgym problems` lists them)")
     p.add_argument("--problem", action="append", help="only this problem (repeatable)")
@@ -217,6 +227,7 @@ def _add_anchors(p: argparse.ArgumentParser) -> None:
         "one problem's inputs and correctness rounds share the GPU with another's timed window)",
     )
     _add_compile_wall(p)
+    _add_passes(p, 3)
     p.add_argument(
         "--report", metavar="FILE", help="write the bound-validity check (T_SOL vs eager/compile) as JSON"
     )
@@ -274,6 +285,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                 device=gpu,
                 run_job=report_of,
                 compile_wall_s=args.compile_wall_s or baseline.COMPILE_WALL_S,
+                passes=args.passes,
             )
             return [
                 (problem, w, b, bounds.derive(problem, w, profile, convention=args.convention))
@@ -303,6 +315,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         triton=b.triton or "",
                         date=b.date or datetime.date.today().isoformat(),
                         timing_protocol=baseline.TIMING_PROTOCOL,
+                        baseline_passes=b.passes,
+                        baseline_spread=round(b.spread, 4),
                     )
                     if (name, w.uuid) in sentinel_keys:
                         remeasured[(name, w.uuid)] = b.t_baseline_ms
@@ -320,6 +334,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                                 "eager_ms": b.eager_ms,
                                 "compile_ms": b.compile_ms,
                                 "note": b.note,
+                                "passes": b.passes,
+                                "spread": b.spread,
                                 "valid": fastest >= bound.t_sol_ms,
                                 "headroom": b.t_baseline_ms / bound.t_sol_ms,
                             }
@@ -428,6 +444,7 @@ def _add_baseline(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workload", action="append", help="only this workload (uuid or prefix; repeatable)")
     _add_compile_wall(p)
+    _add_passes(p, 1)
     p.add_argument("--json", action="store_true", help="print the baselines as JSON")
 
 
@@ -461,6 +478,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             device=device,
             run_job=report_of,
             compile_wall_s=args.compile_wall_s or baseline.COMPILE_WALL_S,
+            passes=args.passes,
         )
     for w, b in zip(workloads, measured, strict=True):
         baseline.store(problem, w, b)

@@ -233,6 +233,8 @@ class Anchor:
     triton: str = ""
     date: str = ""
     timing_protocol: int = TIMING_PROTOCOL  # a line without the field was measured under protocol 1
+    baseline_passes: int = 1  # independent measurements of T_b; the fastest is the anchor
+    baseline_spread: float = 0.0  # their slowest over their fastest, less 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -269,10 +271,13 @@ class Anchor:
         kwargs.setdefault("convention", "physical")
         kwargs.setdefault("baseline_method", method)
         kwargs.setdefault("timing_protocol", 1)
-        if not isinstance(kwargs["timing_protocol"], int) or isinstance(kwargs["timing_protocol"], bool):
-            raise ValueError(
-                f"{where}: timing_protocol must be an integer, got {kwargs['timing_protocol']!r}"
-            )
+        for key, least in (("timing_protocol", 0), ("baseline_passes", 1)):
+            value = kwargs.get(key, least)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{where}: {key} must be an integer >= {least}, got {value!r}")
+        spread = kwargs.get("baseline_spread", 0.0)
+        if not isinstance(spread, int | float) or isinstance(spread, bool) or not 0 <= spread < math.inf:
+            raise ValueError(f"{where}: baseline_spread must be a finite number >= 0, got {spread!r}")
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
 

@@ -112,3 +112,28 @@ def test_a_new_timing_protocol_misses_the_cache(problem, tmp_path, monkeypatch):
     assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) == b
     monkeypatch.setattr(baseline, "TIMING_PROTOCOL", baseline.TIMING_PROTOCOL + 1)
     assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) is None
+
+
+def test_several_passes_keep_the_fastest_of_each_method_and_their_spread(problem):
+    answers = iter(
+        [
+            report(0.05, 0.08),  # pass 1: eager, compile
+            report(0.09, 0.06),
+            report(0.04, 0.10),  # pass 2
+            report(0.06, None),
+        ]
+    )
+    jobs = []
+
+    def run_job(job: dict) -> dict:
+        jobs.append(job["baseline"])
+        return next(answers)
+
+    a, b = baseline.measure(problem, list(problem.workloads), device=0, run_job=run_job, passes=2)
+    assert jobs == ["eager", "compile", "eager", "compile"]  # every pass is new jobs: compiled afresh
+    assert (a.eager_ms, a.compile_ms, a.t_baseline_ms, a.baseline_method) == (0.04, 0.06, 0.04, "eager")
+    assert a.passes == 2 and a.spread == pytest.approx(0.05 / 0.04 - 1)  # T_b per pass: 0.05, 0.04
+    assert (b.eager_ms, b.compile_ms, b.baseline_method) == (0.08, 0.06, "compile")
+    assert b.spread == pytest.approx(0.1 / 0.06 - 1) and "compile: RUNTIME_ERROR" in b.note
+    with pytest.raises(ValueError, match="passes must be >= 1"):
+        baseline.measure(problem, list(problem.workloads), device=0, run_job=run_job, passes=0)

@@ -242,6 +242,10 @@ def test_anchors_of_another_timing_protocol_are_read_but_never_used(tmp_path):
     assert set(rewards.load_anchors("h100_sxm", roots=[tmp_path])) == {
         ("p", u) for u in ("first", "now") if TIMING_PROTOCOL == 1 or u == "now"
     }
+    with pytest.raises(ValueError, match="baseline_passes must be an integer >= 1"):
+        Anchor.from_dict({**unversioned, "baseline_passes": 0})
+    with pytest.raises(ValueError, match="baseline_spread must be a finite number"):
+        Anchor.from_dict({**unversioned, "baseline_spread": -0.1})
     with pytest.raises(ValueError, match="timing_protocol must be an integer"):
         Anchor.from_dict({**unversioned, "timing_protocol": "2"})
 
@@ -287,7 +291,7 @@ class _NoPool:
 def _fake_measure(t_b_by_uuid):
     from solgym import baseline
 
-    def measure(problem, workloads, *, device, run_job, **kwargs):
+    def measure(problem, workloads, *, device, run_job, passes=1, **kwargs):
         return [
             baseline.Baseline(
                 problem=problem.name,
@@ -303,6 +307,8 @@ def _fake_measure(t_b_by_uuid):
                 triton="3.x",
                 timing_method="perf_counter",
                 date="2026-01-01",
+                passes=passes,
+                spread=0.01 * (passes - 1),
             )
             for w in workloads
         ]
@@ -339,6 +345,7 @@ def test_anchors_command_writes_one_line_per_workload_with_provenance(anchors_cl
     first = next(x for x in lines if x["axes"] == {"num_tokens": 1})
     assert first["t_baseline_ms"] == pytest.approx(0.501) and first["baseline_method"] == "eager"
     assert first["t_sol_ms"] > 0 and first["convention"] == "physical" and first["date"] == "2026-01-01"
+    assert (first["baseline_passes"], first["baseline_spread"]) == (3, 0.02)  # three passes by default
 
 
 def test_anchors_command_refuses_when_sentinels_drift(anchors_cli, tmp_path, capsys):
