@@ -125,14 +125,13 @@ def store(problem: Problem, workload: Workload, baseline: Baseline, *, cache: Pa
 def from_reports(
     problem: Problem,
     workloads: list[Workload],
-    reports: dict[str, dict[str, Any]] | list[dict[str, dict[str, Any]]],
+    passes: list[dict[str, dict[str, Any]]],
     device: str,
     mode: str,
 ) -> list[Baseline]:
-    """Baselines from the harness reports of the `eager` (and `compile`) jobs: one pass ({kind: report})
-    or several ([{kind: report}, ...]). Per workload and method the fastest pass counts; T_b is the faster
-    method, and `spread` says how far its passes were apart."""
-    passes = [reports] if isinstance(reports, dict) else list(reports)
+    """Baselines from the harness reports of the `eager` (and `compile`) jobs, one {kind: report} per
+    pass. Per workload and method the fastest pass counts; T_b is the faster method, and `spread` says how
+    far its passes were apart."""
     if not passes:
         raise ValueError("no baseline reports")
     versions = _versions()

@@ -257,8 +257,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     unknown = [name for name in chosen if name not in entries]
     if unknown:
         raise KeyError(f"not in suite {args.suite!r}: {', '.join(unknown)}")
-    on_file = [a for a in rewards.read_anchors(path) if a.timing_protocol == baseline.TIMING_PROTOCOL]
-    sentinels = rewards.pick_sentinels(on_file, args.sentinels)
+    sentinels = rewards.pick_sentinels(rewards.comparable(rewards.read_anchors(path)), args.sentinels)
     wanted = {name: set() for name in chosen}  # problem -> sentinel uuids to re-time as well
     for s in sentinels:
         wanted.setdefault(s.problem, set()).add(s.workload_uuid)

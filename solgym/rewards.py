@@ -312,6 +312,11 @@ def anchor_roots() -> list[Path]:
     return roots
 
 
+def comparable(anchors: Iterable[Anchor]) -> list[Anchor]:
+    """The anchors timed under the harness's timing protocol: the only ones on the scale it measures."""
+    return [a for a in anchors if a.timing_protocol == TIMING_PROTOCOL]
+
+
 def load_anchors(gpu_slug: str, roots: Sequence[Path] | None = None) -> dict[tuple[str, str], Anchor]:
     """Every anchor for a GPU model by (problem, workload uuid), across all suites' files. An anchor from
     an earlier root wins over the same key in a later one (shipped over measured). Anchors timed under
@@ -323,9 +328,8 @@ def load_anchors(gpu_slug: str, roots: Sequence[Path] | None = None) -> dict[tup
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.jsonl")):
-            for anchor in read_anchors(path):
-                if anchor.timing_protocol == TIMING_PROTOCOL:
-                    found.setdefault(anchor.key, anchor)
+            for anchor in comparable(read_anchors(path)):
+                found.setdefault(anchor.key, anchor)
     return found
 
 
@@ -399,16 +403,16 @@ def write_anchors(
     AnchorDriftError and nothing is written."""
     existing = {a.key: a for a in read_anchors(path)}
     # Lines of another timing protocol are replaced, never compared: their times are on another scale.
-    comparable = {k: a for k, a in existing.items() if a.timing_protocol == TIMING_PROTOCOL}
-    if comparable:
+    on_scale = {a.key: a for a in comparable(existing.values())}
+    if on_scale:
         if not remeasured_sentinels:
             raise ValueError(
                 f"{path} already holds anchors: re-time its sentinels and pass them before writing"
             )
-        unknown = [k for k in remeasured_sentinels if k not in comparable]
+        unknown = [k for k in remeasured_sentinels if k not in on_scale]
         if unknown:
             raise ValueError(f"sentinels {unknown} are not in {path}")
-        drifted = sentinel_drift(comparable, remeasured_sentinels, tolerance)
+        drifted = sentinel_drift(on_scale, remeasured_sentinels, tolerance)
         if drifted:
             raise AnchorDriftError(path, drifted, tolerance)
     merged = dict(existing)
