@@ -5,7 +5,8 @@
 #   bash benchmarks/anchor_gpus.sh start DIR PROBLEM...   queue the problems, start one worker per GPU
 #   bash benchmarks/anchor_gpus.sh wait DIR SECONDS       wait until all are done or SECONDS pass, collect
 # Each problem runs `solgym anchors core --problem P --device G --out DIR/work/P --sentinels 0` under
-# ANCHOR_LIMIT_S (default 1800: three passes of each baseline). `wait` writes into $OUT: anchors.jsonl
+# ANCHOR_LIMIT_S (default 1800: three passes of each baseline), with ANCHOR_ARGS added (e.g. --passes 1).
+# `wait` writes into $OUT: anchors.jsonl
 # (the lines of every finished problem), validity.jsonl (T_SOL against eager and compile), progress.txt
 # (problem, GPU, exit status, seconds; then what is running and queued) and failures.log (the tail of each
 # failed problem's log).
@@ -40,7 +41,7 @@ worker)
         mkdir -p "$dir/work/$p"
         PYTHONPATH=/tmp/site:. SOLGYM_CACHE=/tmp/solgym-cache OMP_NUM_THREADS=4 timeout "${ANCHOR_LIMIT_S:-1800}" \
             python3 -m solgym.cli anchors core --problem "$p" --device "$g" --out "$dir/work/$p" --sentinels 0 \
-            --report "$dir/work/$p/validity.json" > "$dir/work/$p.log" 2>&1
+            ${ANCHOR_ARGS:-} --report "$dir/work/$p/validity.json" > "$dir/work/$p.log" 2>&1
         rc=$?
         echo "$p gpu$g rc=$rc $(($(date +%s) - t0))s" >> "$dir/done"
         rm -f "$dir/running.$g"

@@ -2,12 +2,14 @@
 RMSNorm of `rmsnorm_llama3_8b` (hidden size 4096, bf16) at a few token counts.
 
     python benchmarks/ncu_agreement.py [--calls 50] [--tokens 1000 4096 16384] [--flush harness read ...]
-                                       [--rotate K] [--ncu-cache all none]
+                                       [--rotate K] [--ncu-cache all none harness]
 
 For each token count: the median per-call time from `solgym.harness.time_loop` (profiler kernel extent,
 cache flushed before every call), and the median `gpu__time_duration.sum` that `ncu --clock-control none`
 (clocks left alone) reports for the same kernel launched `--calls` times in a child process, with ncu's
-cache control `all` (caches flushed and invalidated before every kernel: its default) or `none`. Prints
+cache control `all` (caches flushed and invalidated before every kernel: its default), `none`, or
+`harness` (ncu's `none`, with the harness's own flush run before each launch: the cache state solgym
+times in, so the two tools are compared on equal terms). Prints
 both, their ratio, and solgym's time over the workload's T_SOL on this GPU (physical convention): a
 ratio below 1 is an honest kernel measured faster than the DRAM-priced bound.
 
@@ -58,11 +60,17 @@ def _inputs(tokens: int, copies: int) -> list[tuple[torch.Tensor, torch.Tensor]]
     return [(x.clone(), w.clone()) for _ in range(copies)]
 
 
-def launch(tokens: int, calls: int) -> None:
-    """Child mode: the kernel launched `calls` times (what ncu measures)."""
+def launch(tokens: int, calls: int, flush: bool = False) -> None:
+    """Child mode: the kernel launched `calls` times (what ncu measures); with `flush`, the harness's own
+    flush runs before each launch (ncu profiles only the RMSNorm kernel, so the flush is not timed but
+    leaves the cache as the harness does)."""
     run = _kernel()
     (args,) = _inputs(tokens, 1)
+    clock = Clock(torch.device("cuda")) if flush else None
     for _ in range(calls):
+        if clock is not None:
+            clock.flush()
+            clock.sync()
         run(*args)
     torch.cuda.synchronize()
 
@@ -109,7 +117,7 @@ def ncu_median(tokens: int, calls: int, cache: str) -> float:
         "--clock-control",
         "none",
         "--cache-control",
-        cache,
+        "none" if cache == "harness" else cache,
         "--metrics",
         "gpu__time_duration.sum",
         "--csv",
@@ -121,6 +129,7 @@ def ncu_median(tokens: int, calls: int, cache: str) -> float:
         str(tokens),
         "--calls",
         str(calls),
+        *(["--launch-flush"] if cache == "harness" else []),
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rows = [r for r in csv.reader(io.StringIO(out[out.index('"ID"') :])) if r]
@@ -137,11 +146,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, nargs="+", default=[1000, 4096, 16384])
     parser.add_argument("--flush", nargs="+", choices=FLUSHES, default=["harness"])
     parser.add_argument("--rotate", type=int, default=1)
-    parser.add_argument("--ncu-cache", nargs="+", choices=("all", "none"), default=["all"])
+    parser.add_argument("--ncu-cache", nargs="+", choices=("all", "none", "harness"), default=["all"])
     parser.add_argument("--launch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--launch-flush", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.launch:
-        launch(args.launch, args.calls)
+        launch(args.launch, args.calls, args.launch_flush)
         return
     print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}  rotate {args.rotate}")
     problem, profile = find_problem("rmsnorm_llama3_8b"), detect(0)

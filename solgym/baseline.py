@@ -47,6 +47,12 @@ class Baseline:
     note: str = ""
     passes: int = 1  # independent measurements (fresh children, torch.compile afresh); T_b is the fastest
     spread: float = 0.0  # slowest pass's T_b over the fastest's, less 1 (0.0 for one pass)
+    pass_ms: tuple[dict[str, float], ...] = ()  # per pass, the time of each method that was timed
+    # Device busy time (the union of the call's kernel intervals, host launch gaps left out; GPU only),
+    # reported apart: the least over passes and methods, and per pass and method. It does not set T_b.
+    busy_ms: float | None = None
+    pass_busy_ms: tuple[dict[str, float], ...] = ()
+    sm_clock_mhz: float | None = None  # mean of NVML's SM clock readings around the timed windows
 
 
 def cache_dir() -> Path:
@@ -107,7 +113,11 @@ def cached(
     if not file.is_file():
         return None
     try:
-        return Baseline(**json.loads(file.read_text()))
+        data = json.loads(file.read_text())
+        for key in ("pass_ms", "pass_busy_ms"):  # JSON has no tuples
+            if key in data:
+                data[key] = tuple(data[key])
+        return Baseline(**data)
     except (ValueError, TypeError):
         return None
 
@@ -136,13 +146,16 @@ def from_reports(
         raise ValueError("no baseline reports")
     versions = _versions()
     date = datetime.date.today().isoformat()
+    clock = _timing_clock(passes)
     result = []
     for i, workload in enumerate(workloads):
         per_pass: list[dict[str, float]] = []
+        busy_per_pass: list[dict[str, float]] = []
         notes: list[str] = []
         method_used = "perf_counter"
         for pass_reports in passes:
             timed: dict[str, float] = {}
+            busy: dict[str, float] = {}
             for kind, report in pass_reports.items():
                 records = report.get("workloads") or []
                 record = records[i] if i < len(records) else {}
@@ -153,8 +166,11 @@ def from_reports(
                         notes.append(note)
                 else:
                     timed[kind] = latency
+                    if (record.get("timing") or {}).get("busy_median_ms") is not None:
+                        busy[kind] = record["timing"]["busy_median_ms"]
                 method_used = (report.get("environment") or {}).get("timing_method", method_used)
             per_pass.append(timed)
+            busy_per_pass.append(busy)
         kinds = list(passes[0])
         times = {k: min((p[k] for p in per_pass if k in p), default=None) for k in kinds}
         measured = {k: v for k, v in times.items() if v is not None}
@@ -165,6 +181,7 @@ def from_reports(
         best = min(measured, key=measured.__getitem__)
         # T_b of each pass (its faster method), for the spread between passes.
         t_b_passes = [min(p.values()) for p in per_pass if p]
+        busy_all = [t for p in busy_per_pass for t in p.values()]
         result.append(
             Baseline(
                 problem=problem.name,
@@ -183,9 +200,27 @@ def from_reports(
                 note="; ".join(notes),
                 passes=len(passes),
                 spread=max(t_b_passes) / min(t_b_passes) - 1.0 if t_b_passes else 0.0,
+                pass_ms=tuple(per_pass),
+                busy_ms=min(busy_all) if busy_all else None,
+                pass_busy_ms=tuple(busy_per_pass) if busy_all else (),
+                sm_clock_mhz=clock,
             )
         )
     return result
+
+
+def _timing_clock(passes: list[dict[str, dict[str, Any]]]) -> float | None:
+    """Mean SM clock (MHz) that NVML read just before and after the timed windows of the reports; None
+    without readings (a CPU, no NVML)."""
+    readings = [
+        snap["sm_clock_mhz"]
+        for pass_reports in passes
+        for report in pass_reports.values()
+        for key in ("nvml_before", "nvml_after")
+        for snap in [(report.get("environment") or {}).get(key) or {}]
+        if isinstance(snap.get("sm_clock_mhz"), int | float)
+    ]
+    return round(sum(readings) / len(readings), 1) if readings else None
 
 
 def measure(

@@ -262,7 +262,6 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     for s in sentinels:
         wanted.setdefault(s.problem, set()).add(s.workload_uuid)
     gpu = None if profile.is_cpu else args.device
-    snapshot = hardware.nvml_snapshot(args.device) if gpu is not None else {}
     sentinel_keys = {s.key for s in sentinels}
     anchors, remeasured, checks = [], {}, []
     with EvalPool("cpu" if gpu is None else [gpu], jobs_per_device=args.jobs) as pool:
@@ -308,7 +307,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         t_baseline_ms=b.t_baseline_ms,
                         baseline_method=b.baseline_method,
                         gpu=b.device,
-                        sm_clock_mhz=snapshot.get("sm_clock_mhz"),
+                        sm_clock_mhz=b.sm_clock_mhz,
                         driver=_driver_version(),
                         torch=b.torch,
                         triton=b.triton or "",
@@ -316,6 +315,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         timing_protocol=baseline.TIMING_PROTOCOL,
                         baseline_passes=b.passes,
                         baseline_spread=round(b.spread, 4),
+                        t_busy_ms=b.busy_ms,
                     )
                     if (name, w.uuid) in sentinel_keys:
                         remeasured[(name, w.uuid)] = b.t_baseline_ms
@@ -335,6 +335,9 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                                 "note": b.note,
                                 "passes": b.passes,
                                 "spread": b.spread,
+                                "pass_ms": list(b.pass_ms),
+                                "busy_ms": b.busy_ms,
+                                "pass_busy_ms": list(b.pass_busy_ms),
                                 "valid": fastest >= bound.t_sol_ms,
                                 "headroom": b.t_baseline_ms / bound.t_sol_ms,
                             }

@@ -235,6 +235,9 @@ class Anchor:
     timing_protocol: int = TIMING_PROTOCOL  # a line without the field was measured under protocol 1
     baseline_passes: int = 1  # independent measurements of T_b; the fastest is the anchor
     baseline_spread: float = 0.0  # their slowest over their fastest, less 1
+    # The least device busy time of the baseline (kernel intervals' union, launch gaps left out; reported
+    # apart, not used for the score); None where not measured.
+    t_busy_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -245,6 +248,8 @@ class Anchor:
         """The JSON line, unknown fields kept."""
         d = asdict(self)
         extra = d.pop("extra")
+        if d["t_busy_ms"] is None:  # lines measured without it stay as they were
+            del d["t_busy_ms"]
         return {**extra, **d}
 
     @classmethod
@@ -254,8 +259,10 @@ class Anchor:
         for key in ("problem", "workload_uuid", "t_sol_ms", "t_baseline_ms", "gpu"):
             if key not in data:
                 raise ValueError(f"{where}: field {key!r} is missing")
-        for key in ("t_sol_ms", "t_baseline_ms"):
-            value = data[key]
+        for key in ("t_sol_ms", "t_baseline_ms", "t_busy_ms"):
+            value = data.get(key)
+            if key == "t_busy_ms" and value is None:
+                continue
             if (
                 not isinstance(value, int | float)
                 or isinstance(value, bool)

@@ -137,3 +137,60 @@ def test_several_passes_keep_the_fastest_of_each_method_and_their_spread(problem
     assert b.spread == pytest.approx(0.1 / 0.06 - 1) and "compile: RUNTIME_ERROR" in b.note
     with pytest.raises(ValueError, match="passes must be >= 1"):
         baseline.measure(problem, list(problem.workloads), device=0, run_job=run_job, passes=0)
+
+
+def test_busy_time_and_the_timing_clock_are_reported_apart_from_t_b(problem):
+    def timed(eager: bool, pass_no: int) -> dict:
+        r = report(0.05, 0.08) if eager else report(0.03, 0.09)
+        for record, busy in zip(r["workloads"], (0.010, 0.020) if eager else (0.012, 0.030), strict=True):
+            record["timing"] = {"busy_median_ms": busy + 0.001 * pass_no}
+        r["environment"]["nvml_before"] = {"sm_clock_mhz": 1980.0}
+        r["environment"]["nvml_after"] = {"sm_clock_mhz": 1970.0 if pass_no else 1980.0}
+        return r
+
+    answers = iter([timed(True, 0), timed(False, 0), timed(True, 1), timed(False, 1)])
+    a, b = baseline.measure(
+        problem, list(problem.workloads), device=0, run_job=lambda job: next(answers), passes=2
+    )
+    # T_b is still the extent (0.03, compile); the busy time is the least of any method and pass.
+    assert (a.t_baseline_ms, a.baseline_method, a.busy_ms) == (0.03, "compile", 0.010)
+    assert [p["eager"] for p in a.pass_busy_ms] == pytest.approx([0.010, 0.011])
+    assert [p["compile"] for p in a.pass_busy_ms] == pytest.approx([0.012, 0.013])
+    assert b.busy_ms == 0.020
+    assert a.sm_clock_mhz == pytest.approx((3 * 1980 + 1970) / 4)  # two reports per pass, two readings each
+    cpu = baseline.measure(
+        problem, list(problem.workloads), device=None, run_job=lambda job: report(1.0, 2.0)
+    )
+    assert cpu[0].busy_ms is None and cpu[0].pass_busy_ms == () and cpu[0].sm_clock_mhz is None
+
+
+def test_the_compile_baseline_gives_every_workload_a_static_graph_of_its_own(tmp_path: Path, monkeypatch):
+    """Ten shapes through one compile baseline: ten static graphs (no dynamic graph shared between
+    workloads, and no silent fall back to eager past Dynamo's default limit of eight recompiles)."""
+    import torch
+    from conftest import write_tiny_rmsnorm
+
+    from solgym import harness
+
+    graphs: list[tuple[tuple[int, ...], ...]] = []
+
+    def recording_backend(gm, example_inputs):
+        # Symbolic sizes would show up as SymInt here, not int.
+        graphs.append(tuple(tuple(t.shape) for t in example_inputs if isinstance(t, torch.Tensor)))
+        return gm.forward
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, backend=recording_backend, **kw))
+    torch._dynamo.reset()
+    problem = load_problem(write_tiny_rmsnorm(tmp_path / "p"))
+    candidate = harness._baseline_candidate(problem, "compile", shapes=10)
+    weight = torch.ones(32)
+    try:
+        for rows in range(1, 11):
+            out = candidate.run(torch.randn(rows, 32), weight)
+            assert out.shape == (rows, 32) and not out.__dict__
+    finally:
+        torch._dynamo.reset()
+    assert len(graphs) == 10
+    assert all(isinstance(d, int) for shapes in graphs for shape in shapes for d in shape)
+    assert sorted(shapes[0][0] for shapes in graphs) == list(range(1, 11))

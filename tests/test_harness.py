@@ -331,8 +331,27 @@ def test_kernel_extent_spans_every_stream_inside_each_call():
         prof, ["solgym_t_0", "solgym_t_1"], timing, frozenset({"my_kernel", "side_kernel"})
     )
     assert timing.samples_ms == pytest.approx([0.050, 0.011])
+    assert timing.busy_ms == pytest.approx([0.050, 0.010])
     assert timing.kernel_count == 4
     assert timing.custom_fraction == pytest.approx((10 + 45 + 5) / (10 + 45 + 5 + 5))
+
+
+def test_busy_time_leaves_out_the_idle_gaps_between_kernels():
+    # Launch-bound calls: a few short kernels with host gaps between them. The extent counts the gaps
+    # (how fast the host launched), the busy time only the union of the kernels' intervals.
+    prof = _Profile(
+        [
+            _Event("solgym_t_0", "cpu", 0.0, 500.0),
+            _Event("k1", "cuda", 10.0, 14.0),
+            _Event("k2", "cuda", 100.0, 106.0),
+            _Event("k3", "cuda", 104.0, 110.0),  # overlaps k2 on another stream: counted once
+            _Event("k4", "cuda", 300.0, 302.0),
+        ]
+    )
+    timing = harness.Timing(method="test")
+    harness._kernel_extents(prof, ["solgym_t_0"], timing, frozenset())
+    assert timing.samples_ms == pytest.approx([0.292])
+    assert timing.busy_ms == pytest.approx([0.016])
 
 
 def test_the_flush_writes_its_whole_buffer():
