@@ -22,6 +22,7 @@ import contextlib
 import gc
 import hashlib
 import math
+import re
 import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -1187,8 +1188,12 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     a = b = None
     pairs = _shrunk_pairs(problem, workload, max_bytes)
     known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
+    hints, hint_held = divisor_hints(problem), False
     for pair in [] if known else pairs:
         (small, t_small), (smaller, t_smaller) = pair
+        against = _against_hints(hints, small) or _against_hints(hints, smaller)
+        if against and hint_held:
+            continue
         try:
             a = _trace_on_data(problem, small)
             line = _line(problem, workload, small)
@@ -1207,6 +1212,9 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
             break
         except Exception:  # noqa: BLE001 - the reference rejects these sizes (e.g. a multiple of 128); try larger
             a = b = None
+            # A size against the description's "multiple of n" that the reference rejects bears the
+            # rule out: the other sizes against it are not tried.
+            hint_held = hint_held or against
     if known:
         (small, t_small, a), (smaller, t_smaller, b) = known
     if a is not None and b is not None and t_smaller > t_small:
@@ -1996,6 +2004,7 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
     is clamped."""
     definition = problem.definition
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
+    hints = divisor_hints(problem)
 
     def at(names: list[str], t: float) -> Workload | None:
         axes = {k: round(workload.axes[k] * t) for k in names}
@@ -2008,7 +2017,7 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
             return None
         return None if definition.check_constraints(resolved) else trial
 
-    fitting, others = [], []
+    hinted, unhinted = [], []
     groups = [[k] for k in order] + [order[:n] for n in range(2, len(order) + 1)]
     for names in groups:
         t = 0.5
@@ -2016,10 +2025,33 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
             small, smaller = at(names, t), at(names, t / 2)
             if small is None or smaller is None:
                 break
-            size = _variable_bytes(problem, small)
             pair = ((small, t), (smaller, t / 2))
-            (fitting if size <= max_bytes else others).append((size, pair))
+            bucket = unhinted if _against_hints(hints, small) or _against_hints(hints, smaller) else hinted
+            bucket.append((_variable_bytes(problem, small), pair))
             t /= 2
-    fitting.sort(key=lambda item: -item[1][0][1])
-    others.sort(key=lambda item: item[0])
-    return [pair for _, pair in fitting + others]
+
+    def ordered(items: list) -> list:
+        fitting = sorted((i for i in items if i[0] <= max_bytes), key=lambda item: -item[1][0][1])
+        return fitting + sorted((i for i in items if i[0] > max_bytes), key=lambda item: item[0])
+
+    return [pair for _, pair in ordered(hinted) + ordered(unhinted)]
+
+
+_MULTIPLE_OF = re.compile(r"\bmultiple of (\d+)\b", re.IGNORECASE)
+
+
+def _against_hints(hints: Mapping[str, int], workload: Workload) -> bool:
+    return any(workload.axes[k] % n for k, n in hints.items() if k in workload.axes)
+
+
+def divisor_hints(problem: Problem) -> dict[str, int]:
+    """Var axes whose description says they must be a multiple of some n ("Sequence length, must be
+    multiple of 128"): {axis: n}. A reference that checks such a rule often does so only after costly work
+    (quantizing its inputs), so shrunk sizes that keep to it are traced first; the others still come
+    after them, as the description is prose, not a constraint the schema enforces."""
+    hints = {}
+    for name, axis in problem.definition.axes.items():
+        found = _MULTIPLE_OF.search(axis.description or "") if axis.kind == "var" else None
+        if found and int(found.group(1)) > 1:
+            hints[name] = int(found.group(1))
+    return hints

@@ -872,3 +872,66 @@ def test_deriving_a_whole_problem_releases_the_kept_inputs(tmp_path):
     assert opcount._ENTRY_MEMO
     derive_all(problem, get_profile("h100-sxm"))
     assert not opcount._ENTRY_MEMO
+
+
+MULTIPLE_OF_64 = """import torch
+
+def run(x, n):
+    if int(n.sum().item()) < 0:  # reads a value: counted on data
+        return x.sum(-1)
+    if x.shape[0] % 64:  # checked after reading the data, as quantizing references do
+        raise ValueError(f"rows must be a multiple of 64, got {x.shape[0]}")
+    return (x * 2.0).sum(-1)
+"""
+
+
+def multiple_of_64(tmp_path: Path, rows: int, described: bool) -> object:
+    p = make_problem(
+        tmp_path,
+        MULTIPLE_OF_64,
+        {"x": (["rows", 64], "float32"), "n": (["N"], "int64")},
+        {"o": (["rows"], "float32")},
+        {"rows": None, "N": None},
+        [{"axes": {"rows": rows, "N": 2}}],
+        folder=f"multiple{rows}{described}",
+    )
+    if described:
+        file = p.path / "definition.json"
+        definition = json.loads(file.read_text())
+        definition["axes"]["rows"]["description"] = "Rows, must be multiple of 64"
+        file.write_text(json.dumps(definition))
+    return load_problem(p.path)
+
+
+@pytest.mark.parametrize("rows", [1024, 192])
+def test_a_described_multiple_of_n_steers_the_shrunk_sizes(tmp_path, monkeypatch, rows):
+    from solgym import opcount
+
+    rejected = {}
+    for described in (False, True):
+        p = multiple_of_64(tmp_path, rows, described)
+        assert opcount.divisor_hints(p) == ({"rows": 64} if described else {})
+        monkeypatch.setattr(opcount, "_LINES", {})
+        monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+        tried = []
+        trace_on_data = opcount._trace_on_data
+
+        def traced(problem, workload, *a, _tried=tried, _trace=trace_on_data, **k):
+            _tried.append(workload.axes["rows"])
+            return _trace(problem, workload, *a, **k)
+
+        monkeypatch.setattr(opcount, "_trace_on_data", traced)
+        w = p.workloads[0]
+        # Only sizes under 40 rows fit the budget: at 1024 rows the search would start with sizes that
+        # break the rule; at 192 every halving breaks it.
+        counted = opcount.count_on_data(p, w, max_bytes=10_000)
+        rejected[described] = [r for r in tried if r % 64]
+        # Whatever was tried, the counts are those of the workload itself.
+        full = opcount.count_on_data(p, w, max_bytes=1 << 30)
+        assert full.traced_on == "cpu data, scaled x1"
+        assert counted.flops_other == pytest.approx(full.flops_other, rel=1e-9)
+        assert counted.read_bytes == pytest.approx(full.read_bytes, rel=1e-9)
+    assert rejected[False], "without the description the search runs into the rule"
+    # With it: sizes that keep to the rule first; once the reference bears the rule out, no other size
+    # against it is tried.
+    assert len(rejected[True]) <= 1 < len(rejected[False])
