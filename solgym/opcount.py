@@ -2000,8 +2000,9 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
     by: each var axis shrunk alone (t is exact, and every other axis, hence every count's dependence on
     it, stays as in the workload), and the largest axes together. Pairs under `max_bytes` come first,
     least shrunk (most accurate) first; then, for references that accept no such size, the others from
-    the smallest footprint up (still far cheaper than the full size). Axes stay at least 2 so that none
-    is clamped."""
+    the smallest footprint up (still far cheaper than the full size). Pairs against an axis' described
+    "multiple of n" (`divisor_hints`) come after all the others, in the same order. Axes stay at least 2
+    so that none is clamped."""
     definition = problem.definition
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
     hints = divisor_hints(problem)
