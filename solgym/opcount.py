@@ -1186,9 +1186,9 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
-    pairs = _shrunk_pairs(problem, workload, max_bytes)
-    known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
     hints, hint_held = divisor_hints(problem), False
+    pairs = _shrunk_pairs(problem, workload, max_bytes, hints)
+    known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
     for pair in [] if known else pairs:
         (small, t_small), (smaller, t_smaller) = pair
         against = _against_hints(hints, small) or _against_hints(hints, smaller)
@@ -1995,17 +1995,16 @@ def _variable_bytes(problem: Problem, workload: Workload) -> int:
     return footprint_bytes(problem, workload) - base
 
 
-def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int) -> Any:
+def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: Mapping[str, int]) -> Any:
     """Pairs of smaller valid workloads ((w1, t1), (w2, t2)), t the factor their shrunk axes were scaled
     by: each var axis shrunk alone (t is exact, and every other axis, hence every count's dependence on
     it, stays as in the workload), and the largest axes together. Pairs under `max_bytes` come first,
     least shrunk (most accurate) first; then, for references that accept no such size, the others from
     the smallest footprint up (still far cheaper than the full size). Pairs against an axis' described
-    "multiple of n" (`divisor_hints`) come after all the others, in the same order. Axes stay at least 2
-    so that none is clamped."""
+    "multiple of n" (`hints`, from `divisor_hints`) come after all the others, in the same order. Axes
+    stay at least 2 so that none is clamped."""
     definition = problem.definition
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
-    hints = divisor_hints(problem)
 
     def at(names: list[str], t: float) -> Workload | None:
         axes = {k: round(workload.axes[k] * t) for k in names}

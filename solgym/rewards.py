@@ -259,10 +259,9 @@ class Anchor:
         for key in ("problem", "workload_uuid", "t_sol_ms", "t_baseline_ms", "gpu"):
             if key not in data:
                 raise ValueError(f"{where}: field {key!r} is missing")
-        for key in ("t_sol_ms", "t_baseline_ms", "t_busy_ms"):
-            value = data.get(key)
-            if key == "t_busy_ms" and value is None:
-                continue
+        optional = ("t_busy_ms",) if data.get("t_busy_ms") is not None else ()
+        for key in ("t_sol_ms", "t_baseline_ms", *optional):
+            value = data[key]
             if (
                 not isinstance(value, int | float)
                 or isinstance(value, bool)
