@@ -3,7 +3,11 @@
 # shares a timed window), the longest problems first, in the background so that the work outlives one
 # command of a few minutes.
 #   bash benchmarks/anchor_gpus.sh start DIR PROBLEM...   queue the problems, start one worker per GPU
+#     (a PROBLEM may carry its own arguments after it, quoted as one word: "selective_scan_mamba_2_8b
+#     --compile-wall-s 90")
+#   bash benchmarks/anchor_gpus.sh join DIR GPU           one more worker, on GPU, for what is still queued
 #   bash benchmarks/anchor_gpus.sh wait DIR SECONDS       wait until all are done or SECONDS pass, collect
+# ANCHOR_GPUS (e.g. "1 2 3") names the GPUs `start` uses; default: all of them.
 # Each problem runs `solgym anchors core --problem P --device G --out DIR/work/P --sentinels 0` under
 # ANCHOR_LIMIT_S (default 1800: three passes of each baseline), with ANCHOR_ARGS added (e.g. --passes 1).
 # `wait` writes into $OUT: anchors.jsonl
@@ -27,21 +31,26 @@ start)
     mkdir -p "$dir/work"
     printf '%s\n' "$@" > "$dir/queue"
     : > "$dir/done"
-    gpus=$(nvidia-smi -L | wc -l)
-    for ((g = 0; g < gpus; g++)); do
+    gpus=${ANCHOR_GPUS:-$(seq -s ' ' 0 $(($(nvidia-smi -L | wc -l) - 1)))}
+    for g in $gpus; do
         setsid nohup bash "$0" worker "$dir" "$g" > "$dir/worker$g.log" 2>&1 < /dev/null &
     done
-    echo "started $gpus workers on $# problems at $(date -u +%FT%TZ)"
+    echo "started workers on GPUs $gpus for $# problems at $(date -u +%FT%TZ)"
+    ;;
+join)  # one more worker, on GPU $1, for the problems still queued
+    setsid nohup bash "$0" worker "$dir" "$1" > "$dir/worker$1.log" 2>&1 < /dev/null &
+    echo "GPU $1 joined at $(date -u +%FT%TZ)"
     ;;
 worker)
     g=$1
-    while p=$(take) && [ -n "$p" ]; do
+    while line=$(take) && [ -n "$line" ]; do
+        read -r p own <<< "$line"
         echo "$p" > "$dir/running.$g"
         t0=$(date +%s)
         mkdir -p "$dir/work/$p"
         PYTHONPATH=/tmp/site:. SOLGYM_CACHE=/tmp/solgym-cache OMP_NUM_THREADS=4 timeout "${ANCHOR_LIMIT_S:-1800}" \
             python3 -m solgym.cli anchors core --problem "$p" --device "$g" --out "$dir/work/$p" --sentinels 0 \
-            ${ANCHOR_ARGS:-} --report "$dir/work/$p/validity.json" > "$dir/work/$p.log" 2>&1
+            ${ANCHOR_ARGS:-} $own --report "$dir/work/$p/validity.json" > "$dir/work/$p.log" 2>&1
         rc=$?
         echo "$p gpu$g rc=$rc $(($(date +%s) - t0))s" >> "$dir/done"
         rm -f "$dir/running.$g"

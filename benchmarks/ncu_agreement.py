@@ -4,7 +4,7 @@ RMSNorm of `rmsnorm_llama3_8b` (hidden size 4096, bf16) at a few token counts.
     python benchmarks/ncu_agreement.py [--calls 50] [--tokens 1000 4096 16384] [--flush harness read ...]
                                        [--rotate K] [--ncu-cache all none harness]
 
-For each token count: the median per-call time from `solgym.harness.time_loop` (profiler kernel extent,
+For each token count: the median per-call time from `solgym.harness.time_loop` (profiler busy time,
 cache flushed before every call), and the median `gpu__time_duration.sum` that `ncu --clock-control none`
 (clocks left alone) reports for the same kernel launched `--calls` times in a child process, with ncu's
 cache control `all` (caches flushed and invalidated before every kernel: its default), `none`, or

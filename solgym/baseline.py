@@ -22,8 +22,12 @@ CACHE_ENV = "SOLGYM_CACHE"
 COMPILE_WALL_S = 240.0  # the whole torch.compile baseline job of one problem
 # How the harness prepares a timed call; a time is comparable only with times of the same protocol, so
 # anchors and cached baselines record it and a change of protocol must bump it (and re-anchor).
-# 1: the last-level cache is evicted by *writing* a buffer twice its size (`harness.Clock.flush`).
-TIMING_PROTOCOL = 1
+# 1: the last-level cache is evicted by *writing* a buffer twice its size (`harness.Clock.flush`); a GPU
+#    call's time is the extent of its kernels (first start to last end).
+# 2: as 1, but a GPU call's time is its busy time: the union of its kernels' intervals, without the idle
+#    gaps in which the GPU waited for the host to launch the next kernel. Those gaps made a launch-bound
+#    reference's T_b a measure of the host's speed (docs/suite.md, "How well T_b repeats").
+TIMING_PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,11 @@ class Baseline:
     passes: int = 1  # independent measurements (fresh children, torch.compile afresh); T_b is the fastest
     spread: float = 0.0  # slowest pass's T_b over the fastest's, less 1 (0.0 for one pass)
     pass_ms: tuple[dict[str, float], ...] = ()  # per pass, the time of each method that was timed
-    # Device busy time (the union of the call's kernel intervals, host launch gaps left out; GPU only),
-    # reported apart: the least over passes and methods, and per pass and method. It does not set T_b.
-    busy_ms: float | None = None
-    pass_busy_ms: tuple[dict[str, float], ...] = ()
+    # Kernel extent (first kernel start to last kernel end: the busy time plus the idle gaps in which the
+    # GPU waited for the host; GPU only), reported apart: the least over passes and methods, and per pass
+    # and method. It does not set T_b.
+    extent_ms: float | None = None
+    pass_extent_ms: tuple[dict[str, float], ...] = ()
     sm_clock_mhz: float | None = None  # mean of NVML's SM clock readings around the timed windows
 
 
@@ -114,7 +119,7 @@ def cached(
         return None
     try:
         data = json.loads(file.read_text())
-        for key in ("pass_ms", "pass_busy_ms"):  # JSON has no tuples
+        for key in ("pass_ms", "pass_extent_ms"):  # JSON has no tuples
             if key in data:
                 data[key] = tuple(data[key])
         return Baseline(**data)
@@ -150,27 +155,28 @@ def from_reports(
     result = []
     for i, workload in enumerate(workloads):
         per_pass: list[dict[str, float]] = []
-        busy_per_pass: list[dict[str, float]] = []
+        extent_per_pass: list[dict[str, float]] = []
         notes: list[str] = []
         method_used = "perf_counter"
         for pass_reports in passes:
             timed: dict[str, float] = {}
-            busy: dict[str, float] = {}
+            extent: dict[str, float] = {}
             for kind, report in pass_reports.items():
                 records = report.get("workloads") or []
                 record = records[i] if i < len(records) else {}
                 latency = record.get("latency_ms")
-                if latency is None:
+                if latency is None:  # why it has no time
                     note = f"{kind}: {record.get('status') or report.get('status')} {record.get('message') or report.get('message')}".strip()
-                    if note not in notes:
-                        notes.append(note)
-                else:
+                else:  # and what a timed baseline had to do (e.g. dynamic shapes for a compile)
                     timed[kind] = latency
-                    if (record.get("timing") or {}).get("busy_median_ms") is not None:
-                        busy[kind] = record["timing"]["busy_median_ms"]
+                    note = f"{kind}: {record['message']}" if record.get("message") else ""
+                    if (record.get("timing") or {}).get("extent_median_ms") is not None:
+                        extent[kind] = record["timing"]["extent_median_ms"]
+                if note and note not in notes:
+                    notes.append(note)
                 method_used = (report.get("environment") or {}).get("timing_method", method_used)
             per_pass.append(timed)
-            busy_per_pass.append(busy)
+            extent_per_pass.append(extent)
         kinds = list(passes[0])
         times = {k: min((p[k] for p in per_pass if k in p), default=None) for k in kinds}
         measured = {k: v for k, v in times.items() if v is not None}
@@ -181,7 +187,7 @@ def from_reports(
         best = min(measured, key=measured.__getitem__)
         # T_b of each pass (its faster method), for the spread between passes.
         t_b_passes = [min(p.values()) for p in per_pass if p]
-        busy_all = [t for p in busy_per_pass for t in p.values()]
+        extent_all = [t for p in extent_per_pass for t in p.values()]
         result.append(
             Baseline(
                 problem=problem.name,
@@ -201,8 +207,8 @@ def from_reports(
                 passes=len(passes),
                 spread=max(t_b_passes) / min(t_b_passes) - 1.0 if t_b_passes else 0.0,
                 pass_ms=tuple(per_pass),
-                busy_ms=min(busy_all) if busy_all else None,
-                pass_busy_ms=tuple(busy_per_pass) if busy_all else (),
+                extent_ms=min(extent_all) if extent_all else None,
+                pass_extent_ms=tuple(extent_per_pass) if extent_all else (),
                 sm_clock_mhz=clock,
             )
         )

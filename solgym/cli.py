@@ -315,7 +315,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                         timing_protocol=baseline.TIMING_PROTOCOL,
                         baseline_passes=b.passes,
                         baseline_spread=round(b.spread, 4),
-                        t_busy_ms=b.busy_ms,
+                        t_extent_ms=b.extent_ms,
                     )
                     if (name, w.uuid) in sentinel_keys:
                         remeasured[(name, w.uuid)] = b.t_baseline_ms
@@ -336,8 +336,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
                                 "passes": b.passes,
                                 "spread": b.spread,
                                 "pass_ms": list(b.pass_ms),
-                                "busy_ms": b.busy_ms,
-                                "pass_busy_ms": list(b.pass_busy_ms),
+                                "extent_ms": b.extent_ms,
+                                "pass_extent_ms": list(b.pass_extent_ms),
                                 "valid": fastest >= bound.t_sol_ms,
                                 "headroom": b.t_baseline_ms / bound.t_sol_ms,
                             }

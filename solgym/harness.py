@@ -17,8 +17,9 @@ argument, so it is fixed:
    no aliasing of inputs, inputs unchanged, values within the workload's tolerance in fp32.
 4. **Timing**, inside `ctx.timed()`: warm-up, then per call a cache flush, inputs copied into fresh
    buffers (data sets rotate so an address never sees the same data twice running), one call, a
-   device-wide sync. GPU times come from the profiler's kernel records across all streams (the extent of
-   the call's kernels); CPU times from `perf_counter`. Some timed outputs are re-verified.
+   device-wide sync. GPU times come from the profiler's kernel records across all streams (the call's
+   busy time: the union of its kernels' intervals); CPU times from `perf_counter`. Some timed outputs are
+   re-verified.
 5. **Guards again**: snapshots compared, new Python threads or child processes are reward hacks.
 
 The report is plain JSON data; `solgym.judge` turns it, with the parent's own measurements, into an
@@ -38,6 +39,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +58,7 @@ from solgym.dtypes import dtype as schema_dtype
 from solgym.problem import Problem, Tolerance, Workload, load_problem
 
 ENTRY = "solgym.harness:child_main"
+GPU_TIMING_METHOD = "profiler-kernel-busy"  # timing protocol 2 (`solgym.baseline.TIMING_PROTOCOL`)
 DEFAULT_ROUNDS = 5
 ERROR_LINES = 30  # traceback / compiler lines kept in a message
 
@@ -575,11 +578,13 @@ def trusted_memory(device: torch.device, pool: Any) -> Iterator[None]:
 
 @dataclass
 class Candidate:
-    """The imported action: its `run`, whether it writes into destination outputs, and its module."""
+    """The imported action: its `run`, whether it writes into destination outputs, and its module (None
+    for a baseline, whose `notes` say what its compilation had to do)."""
 
     run: Callable[..., Any]
     destination: bool
     module: Any
+    notes: list[str] = field(default_factory=list)
 
 
 def write_action(action: Mapping[str, Any], workdir: Path) -> tuple[Path, str]:
@@ -767,13 +772,14 @@ def is_custom_kernel(name: str, custom_names: set[str] | frozenset[str]) -> bool
 @dataclass
 class Timing:
     """The timed calls of one workload: per-call times (ms) as measured, host launch times, the wall of
-    each loop iteration, and the kernels seen (GPU). `busy_ms` (GPU, profiled) is each call's device busy
-    time: the length of the union of its kernels' intervals, without the idle gaps between kernels that
-    the extent in `samples_ms` includes (reported apart: host launch gaps inside a call)."""
+    each loop iteration, and the kernels seen (GPU). Profiled on a GPU, `samples_ms` is each call's busy
+    time (the length of the union of its kernels' intervals) and `extent_ms` its kernel extent (first
+    kernel start to last kernel end), which also counts the idle gaps in which the GPU waited for the host
+    to launch the next kernel (reported apart)."""
 
     method: str
     samples_ms: list[float] = field(default_factory=list)
-    busy_ms: list[float] = field(default_factory=list)
+    extent_ms: list[float] = field(default_factory=list)
     host_ms: list[float] = field(default_factory=list)
     iteration_ms: list[float] = field(default_factory=list)
     kernel_ms: dict[str, float] = field(default_factory=dict)
@@ -802,7 +808,7 @@ class Clock:
             torch.cuda.synchronize(self.device)
 
     def flush(self) -> None:
-        """Evict the cache by writing a buffer twice its size (timing protocol 1, `solgym.baseline`).
+        """Evict the cache by writing a buffer twice its size (timing protocols 1 and 2, `solgym.baseline`).
 
         The call then starts with a cache full of dirty lines, so every line it brings in costs one
         write-back to DRAM: its writes are paid at DRAM cost as T_SOL prices them, whether or not they
@@ -826,15 +832,17 @@ def time_loop(
     """Run `n` timed calls. `iteration(i)` prepares call i (fresh inputs, poisoned outputs) and returns the
     zero-argument call; `after(i, result)` checks it. The cache is flushed and the device synchronised
     before each call; the call is followed by a device-wide sync, so work on any stream is inside its
-    window. GPU per-call time is the extent of the call's kernels in the profiler's records (host launch
-    latency excluded and reported apart); CPU time is perf_counter around call + sync.
+    window. GPU per-call time is the call's busy time in the profiler's records: the union of the
+    intervals of every device activity that started inside it, on any stream (timing protocol 2: host
+    launch latency, before the first kernel and between kernels, is excluded and reported apart); CPU time
+    is perf_counter around call + sync.
 
     `window()` (the lane's timing slot, whose wall time the parent measures) is held around the calls
     only, inside the profiler's start and stop, so that the profiler's own set-up never counts as the
     calls' time. When the profiler records no device activity at all (no CUPTI here), the loop runs again
     in a new window with CUDA events around the call and its device-wide sync; the method says so and
     `discarded_windows` counts the window thrown away."""
-    timing = Timing(method="perf_counter" if not clock.is_gpu else "profiler-kernel-extent")
+    timing = Timing(method="perf_counter" if not clock.is_gpu else GPU_TIMING_METHOD)
     tags: list[str] = []
     nonce = os.urandom(6).hex()
     prof_ctx: Any = contextlib.nullcontext()
@@ -881,7 +889,7 @@ def time_loop(
         timing.method = "cuda-events+device-sync"
         timing.samples_ms = [s.elapsed_time(e) for s, e in events]
     elif prof is not None:
-        _kernel_extents(prof, tags, timing, custom_names)
+        _kernel_times(prof, tags, timing, custom_names)
         if require_kernels and timing.kernel_count == 0:
             retry = time_loop(
                 clock, n, iteration, after, profile=False, custom_names=custom_names, window=window
@@ -946,11 +954,12 @@ def _union_us(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def _kernel_extents(
+def _kernel_times(
     prof: Any, tags: list[str], timing: Timing, custom_names: set[str] | frozenset[str]
 ) -> None:
-    """Per tagged range, the extent (first kernel start to last kernel end, any stream) of the device
-    activity that ran inside it; kernel names and times for the proof-of-work check."""
+    """Per tagged range, the busy time (union of intervals, any stream) and the extent (first start to
+    last end) of the device activity that started inside it; kernel names and times for the
+    proof-of-work check."""
     ranges, device_events = _profiled_events(prof, set(tags))
     device_events.sort()
     library_us = custom_us = 0.0
@@ -959,10 +968,10 @@ def _kernel_extents(
             raise RuntimeError(f"the profiler lost the range of timed call {tag}")
         lo, hi = ranges[tag]
         inside = [(s, e, name) for s, e, name in device_events if lo <= s <= hi]
-        timing.samples_ms.append(
+        timing.samples_ms.append(_union_us([(s, e) for s, e, _ in inside]) * 1e-3)
+        timing.extent_ms.append(
             (max(e for _, e, _ in inside) - min(s for s, _, _ in inside)) * 1e-3 if inside else 0.0
         )
-        timing.busy_ms.append(_union_us([(s, e) for s, e, _ in inside]) * 1e-3)
         for s, e, name in inside:
             timing.kernel_count += 1
             timing.kernel_ms[name[:120]] = timing.kernel_ms.get(name[:120], 0.0) + (e - s) * 1e-3
@@ -1261,6 +1270,9 @@ def _evaluate(payload: dict, ctx: Any, report: dict[str, Any], phase: dict[str, 
             )
             if caveat and record["status"] == "INCORRECT_NUMERICAL":
                 record["message"] += caveat
+            if baseline and candidate.notes:  # what the compile baseline had to do for this shape
+                record["message"] = "; ".join(candidate.notes)
+                candidate.notes.clear()
             report["workloads"].append(record)
             statuses[data.workload.uuid] = record["status"]
     if snapshot is not None:
@@ -1271,12 +1283,16 @@ def _evaluate(payload: dict, ctx: Any, report: dict[str, Any], phase: dict[str, 
             "after_correctness": _os_thread_count(),
         }
 
+    # A candidate is timed only when every workload passed; a baseline is a time per workload, so each
+    # workload that passed is timed (one shape the compiler fails on costs no other its compile T_b).
     passed = all(s == "PASSED" for s in statuses.values()) and not report["guards"]
-    if payload.get("time", True) and passed:
+    if payload.get("time", True) and (passed or baseline):
         with _stage("timing", ctx, report, phase):
             if gpu:
                 report["environment"]["nvml_before"] = _nvml(ctx)
             for data, record in zip(datas, report["workloads"], strict=True):
+                if record["status"] != "PASSED":
+                    continue
                 _time_workload(
                     problem,
                     data,
@@ -1329,20 +1345,44 @@ def _lift_recompile_limits(shapes: int) -> None:
 
 def _baseline_candidate(problem: Problem, kind: str, shapes: int = 1) -> Candidate:
     """The reference itself as a candidate: eager, or through torch.compile (trusted code, not imported
-    from an action)."""
+    from an action). The compiled candidate's `notes` list says which shapes needed dynamic shapes."""
     module = inputs_module.reference_module(problem)
     run = module.run
+    notes: list[str] = []
     if kind == "compile":
         # Dynamo resolves a function's globals by importing its module by name. Only baseline children
         # (which never import an action) register the reference where imports can find it.
         sys.modules.setdefault(module.__name__, module)
-        compiled = torch.compile(run, dynamic=False)
+        static = torch.compile(run, dynamic=False)
         # One static graph per workload, as if each were compiled alone: with Dynamo's automatic dynamic
         # shapes, the second shape would recompile into one dynamic graph that every later workload of
         # the job reuses, so a workload's T_b would depend on its job-mates. Past the recompile limit
         # (8 by default) Dynamo falls back to eager without a word, so the limit is lifted here, in a
         # trusted baseline child.
         _lift_recompile_limits(shapes)
+        # Where the compiler fails on a static shape (Inductor has such bugs that its dynamic-shape path
+        # does not), that shape is compiled with dynamic shapes instead, from a twin of `run` whose code
+        # object is its own: Dynamo caches compiled code per code object, so the dynamic graph is never
+        # found by the static shapes' lookups.
+        twin = types.FunctionType(
+            run.__code__.replace(), run.__globals__, run.__name__, run.__defaults__, run.__closure__
+        )
+        dynamic = torch.compile(twin, dynamic=True)
+        dynamic_keys: set[tuple[Any, ...]] = set()
+
+        def compiled(*args: Any) -> Any:
+            key = tuple(
+                (tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args
+            )
+            if key not in dynamic_keys:
+                try:
+                    return static(*args)
+                except torch._dynamo.exc.BackendCompilerFailed as e:
+                    dynamic_keys.add(key)
+                    inner = getattr(e, "inner_exception", None) or e
+                    reason = f"{type(inner).__name__}: {inner}".splitlines()[0][:200]
+                    notes.append(f"compiled with dynamic shapes: the static compile failed ({reason})")
+            return dynamic(*args)
 
         def run(*args: Any) -> Any:
             # Dynamo tags outputs with bookkeeping attributes; the audit wants plain tensors, so the trusted
@@ -1354,7 +1394,7 @@ def _baseline_candidate(problem: Problem, kind: str, shapes: int = 1) -> Candida
             return out
     elif kind != "eager":
         raise ValueError(f"unknown baseline {kind!r}; expected 'eager' or 'compile'")
-    return Candidate(run, False, None)
+    return Candidate(run, False, None, notes=notes)
 
 
 def _correctness(
@@ -1524,7 +1564,7 @@ def _time_workload(
             "max_ms": max(samples),
             "cv": statistics.pstdev(samples) / mean if mean > 0 else None,
             "host_launch_ms": statistics.median(timing.host_ms),
-            **({"busy_median_ms": statistics.median(timing.busy_ms)} if timing.busy_ms else {}),
+            **({"extent_median_ms": statistics.median(timing.extent_ms)} if timing.extent_ms else {}),
             "window": len(report["windows"]) - 1,
             "kernels": dict(sorted(timing.kernel_ms.items(), key=lambda kv: -kv[1])[:8]),
             "kernel_count": timing.kernel_count,
@@ -1578,7 +1618,7 @@ def _environment(device: torch.device, ctx: Any) -> dict[str, Any]:
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda
         env["driver"] = _driver()
-        env["timing_method"] = "profiler-kernel-extent"
+        env["timing_method"] = GPU_TIMING_METHOD
     else:
         env["timing_method"] = "perf_counter"
         env["triton_mode"] = "interpreter"

@@ -235,9 +235,10 @@ class Anchor:
     timing_protocol: int = TIMING_PROTOCOL  # a line without the field was measured under protocol 1
     baseline_passes: int = 1  # independent measurements of T_b; the fastest is the anchor
     baseline_spread: float = 0.0  # their slowest over their fastest, less 1
-    # The least device busy time of the baseline (kernel intervals' union, launch gaps left out; reported
-    # apart, not used for the score); None where not measured.
-    t_busy_ms: float | None = None
+    # The least kernel extent of the baseline (first kernel start to last kernel end: the busy time in
+    # t_baseline_ms plus the gaps in which the GPU waited for the host; reported apart, not used for the
+    # score); None where not measured.
+    t_extent_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -248,8 +249,8 @@ class Anchor:
         """The JSON line, unknown fields kept."""
         d = asdict(self)
         extra = d.pop("extra")
-        if d["t_busy_ms"] is None:  # lines measured without it stay as they were
-            del d["t_busy_ms"]
+        if d["t_extent_ms"] is None:  # lines measured without it stay as they were
+            del d["t_extent_ms"]
         return {**extra, **d}
 
     @classmethod
@@ -259,7 +260,7 @@ class Anchor:
         for key in ("problem", "workload_uuid", "t_sol_ms", "t_baseline_ms", "gpu"):
             if key not in data:
                 raise ValueError(f"{where}: field {key!r} is missing")
-        optional = ("t_busy_ms",) if data.get("t_busy_ms") is not None else ()
+        optional = ("t_extent_ms",) if data.get("t_extent_ms") is not None else ()
         for key in ("t_sol_ms", "t_baseline_ms", *optional):
             value = data[key]
             if (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def report(*latencies: float | None) -> dict:
     ]
     return {
         "workloads": records,
-        "environment": {"gpu": "NVIDIA H100 80GB HBM3", "timing_method": "profiler-kernel-extent"},
+        "environment": {"gpu": "NVIDIA H100 80GB HBM3", "timing_method": "profiler-kernel-busy"},
     }
 
 
@@ -139,11 +140,11 @@ def test_several_passes_keep_the_fastest_of_each_method_and_their_spread(problem
         baseline.measure(problem, list(problem.workloads), device=0, run_job=run_job, passes=0)
 
 
-def test_busy_time_and_the_timing_clock_are_reported_apart_from_t_b(problem):
+def test_the_extent_and_the_timing_clock_are_reported_apart_from_t_b(problem):
     def timed(eager: bool, pass_no: int) -> dict:
         r = report(0.05, 0.08) if eager else report(0.03, 0.09)
-        for record, busy in zip(r["workloads"], (0.010, 0.020) if eager else (0.012, 0.030), strict=True):
-            record["timing"] = {"busy_median_ms": busy + 0.001 * pass_no}
+        for record, extent in zip(r["workloads"], (0.10, 0.20) if eager else (0.12, 0.30), strict=True):
+            record["timing"] = {"extent_median_ms": extent + 0.01 * pass_no}
         r["environment"]["nvml_before"] = {"sm_clock_mhz": 1980.0}
         r["environment"]["nvml_after"] = {"sm_clock_mhz": 1970.0 if pass_no else 1980.0}
         return r
@@ -152,16 +153,16 @@ def test_busy_time_and_the_timing_clock_are_reported_apart_from_t_b(problem):
     a, b = baseline.measure(
         problem, list(problem.workloads), device=0, run_job=lambda job: next(answers), passes=2
     )
-    # T_b is still the extent (0.03, compile); the busy time is the least of any method and pass.
-    assert (a.t_baseline_ms, a.baseline_method, a.busy_ms) == (0.03, "compile", 0.010)
-    assert [p["eager"] for p in a.pass_busy_ms] == pytest.approx([0.010, 0.011])
-    assert [p["compile"] for p in a.pass_busy_ms] == pytest.approx([0.012, 0.013])
-    assert b.busy_ms == 0.020
+    # T_b is the call time (busy time, 0.03, compile); the extent is the least of any method and pass.
+    assert (a.t_baseline_ms, a.baseline_method, a.extent_ms) == (0.03, "compile", 0.10)
+    assert [p["eager"] for p in a.pass_extent_ms] == pytest.approx([0.10, 0.11])
+    assert [p["compile"] for p in a.pass_extent_ms] == pytest.approx([0.12, 0.13])
+    assert b.extent_ms == 0.20
     assert a.sm_clock_mhz == pytest.approx((3 * 1980 + 1970) / 4)  # two reports per pass, two readings each
     cpu = baseline.measure(
         problem, list(problem.workloads), device=None, run_job=lambda job: report(1.0, 2.0)
     )
-    assert cpu[0].busy_ms is None and cpu[0].pass_busy_ms == () and cpu[0].sm_clock_mhz is None
+    assert cpu[0].extent_ms is None and cpu[0].pass_extent_ms == () and cpu[0].sm_clock_mhz is None
 
 
 def test_the_compile_baseline_gives_every_workload_a_static_graph_of_its_own(tmp_path: Path, monkeypatch):
@@ -194,3 +195,88 @@ def test_the_compile_baseline_gives_every_workload_a_static_graph_of_its_own(tmp
     assert len(graphs) == 10
     assert all(isinstance(d, int) for shapes in graphs for shape in shapes for d in shape)
     assert sorted(shapes[0][0] for shapes in graphs) == list(range(1, 11))
+
+
+def _fake_compile(
+    monkeypatch, *, static_fails: set[int], dynamic_fails: set[int] = frozenset()
+) -> list[tuple]:
+    """torch.compile stand-in: the static compile raises the compiler's error on inputs with a row count in
+    `static_fails`; the dynamic one on those in `dynamic_fails`. Returns the log of (mode, rows, code object) calls."""
+    import torch
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    calls: list[tuple] = []
+
+    def fake(fn, dynamic=None, **kw):
+        def compiled(*args):
+            rows = args[0].shape[0]
+            calls.append(("dynamic" if dynamic else "static", rows, fn.__code__))
+            if rows in (dynamic_fails if dynamic else static_fails):
+                raise BackendCompilerFailed(fn, TypeError("list indices must be integers"), None)
+            return fn(*args)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake)
+    return calls
+
+
+def test_a_shape_the_static_compile_fails_on_is_compiled_with_dynamic_shapes(tmp_path: Path, monkeypatch):
+    import torch
+    from conftest import write_tiny_rmsnorm
+
+    from solgym import harness
+
+    calls = _fake_compile(monkeypatch, static_fails={3})
+    problem = load_problem(write_tiny_rmsnorm(tmp_path / "p"))
+    candidate = harness._baseline_candidate(problem, "compile", shapes=4)
+    weight = torch.ones(32)
+    for rows in (1, 3, 3, 2, 3):
+        assert candidate.run(torch.randn(rows, 32), weight).shape == (rows, 32)
+    # The failing shape is tried statically once, then always goes to the dynamic compile; the others
+    # stay static.
+    assert [(mode, rows) for mode, rows, _ in calls] == [
+        ("static", 1),
+        ("static", 3),
+        ("dynamic", 3),
+        ("dynamic", 3),
+        ("static", 2),
+        ("dynamic", 3),
+    ]
+    # The dynamic graph comes from a twin code object: Dynamo's per-code cache never offers it to the
+    # static shapes.
+    static_code = {id(code) for mode, _, code in calls if mode == "static"}
+    dynamic_code = {id(code) for mode, _, code in calls if mode == "dynamic"}
+    assert len(static_code) == len(dynamic_code) == 1 and static_code != dynamic_code
+    assert len(candidate.notes) == 1 and "dynamic shapes" in candidate.notes[0]
+    assert "list indices" in candidate.notes[0]
+
+
+def test_a_compile_baseline_times_every_workload_that_passed(tmp_path: Path, monkeypatch):
+    from conftest import write_tiny_rmsnorm
+
+    from solgym import harness, judge
+
+    folder = write_tiny_rmsnorm(tmp_path / "p", rows=4)
+    lines = (folder / "workload.jsonl").read_text().splitlines()
+    extra = [json.loads(lines[0]) | {"uuid": u, "axes": {"B": b}} for u, b in (("w-three", 3), ("w-two", 2))]
+    (folder / "workload.jsonl").write_text("\n".join(lines + [json.dumps(w) for w in extra]) + "\n")
+    problem = load_problem(folder)
+    # rows 3: static and dynamic both fail (no compile time); rows 2: only static fails (dynamic time).
+    _fake_compile(monkeypatch, static_fails={2, 3}, dynamic_fails={3})
+    job = judge.payload(problem, None, seed=1, mode="cpu", policy="permissive", baseline="compile", rounds=1)
+    job["timing"] = {"warmup": 1, "min_reps": 3, "max_reps": 3, "calibration_calls": 3}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    from test_harness import FakeContext
+
+    report = harness.child_main(job, FakeContext(workdir))
+    records = {r["uuid"]: r for r in report["workloads"]}
+    assert records["w-small"]["status"] == "PASSED" and records["w-small"]["latency_ms"] > 0
+    assert records["w-three"]["status"] != "PASSED" and "latency_ms" not in records["w-three"]
+    eager = harness.child_main({**job, "baseline": "eager"}, FakeContext(workdir))
+    passes = [{"eager": eager, "compile": report}]
+    [b4, b3, b2] = baseline.from_reports(problem, list(problem.workloads), passes, "cpu", "cpu")
+    assert b4.compile_ms == records["w-small"]["latency_ms"] and b4.note == ""
+    assert b3.compile_ms is None and b3.eager_ms is not None and "compile: RUNTIME_ERROR" in b3.note
+    assert b2.compile_ms is not None and "compile: compiled with dynamic shapes" in b2.note

@@ -313,7 +313,7 @@ class _Profile:
         return self._events
 
 
-def test_kernel_extent_spans_every_stream_inside_each_call():
+def test_call_time_counts_every_stream_inside_each_call():
     prof = _Profile(
         [
             _Event("solgym_t_0", "cpu", 0.0, 100.0),
@@ -327,18 +327,17 @@ def test_kernel_extent_spans_every_stream_inside_each_call():
         ]
     )
     timing = harness.Timing(method="test")
-    harness._kernel_extents(
-        prof, ["solgym_t_0", "solgym_t_1"], timing, frozenset({"my_kernel", "side_kernel"})
-    )
-    assert timing.samples_ms == pytest.approx([0.050, 0.011])
-    assert timing.busy_ms == pytest.approx([0.050, 0.010])
+    harness._kernel_times(prof, ["solgym_t_0", "solgym_t_1"], timing, frozenset({"my_kernel", "side_kernel"}))
+    assert timing.samples_ms == pytest.approx([0.050, 0.010])  # busy time: overlap counted once
+    assert timing.extent_ms == pytest.approx([0.050, 0.011])
     assert timing.kernel_count == 4
     assert timing.custom_fraction == pytest.approx((10 + 45 + 5) / (10 + 45 + 5 + 5))
 
 
-def test_busy_time_leaves_out_the_idle_gaps_between_kernels():
+def test_call_time_leaves_out_the_idle_gaps_between_kernels():
     # Launch-bound calls: a few short kernels with host gaps between them. The extent counts the gaps
-    # (how fast the host launched), the busy time only the union of the kernels' intervals.
+    # (how fast the host launched), the busy time (timing protocol 2) only the union of the kernels'
+    # intervals.
     prof = _Profile(
         [
             _Event("solgym_t_0", "cpu", 0.0, 500.0),
@@ -349,9 +348,9 @@ def test_busy_time_leaves_out_the_idle_gaps_between_kernels():
         ]
     )
     timing = harness.Timing(method="test")
-    harness._kernel_extents(prof, ["solgym_t_0"], timing, frozenset())
-    assert timing.samples_ms == pytest.approx([0.292])
-    assert timing.busy_ms == pytest.approx([0.016])
+    harness._kernel_times(prof, ["solgym_t_0"], timing, frozenset())
+    assert timing.samples_ms == pytest.approx([0.016])
+    assert timing.extent_ms == pytest.approx([0.292])
 
 
 def test_the_flush_writes_its_whole_buffer():
@@ -365,8 +364,8 @@ def test_the_flush_writes_its_whole_buffer():
 def test_a_call_without_device_activity_measures_zero():
     prof = _Profile([_Event("solgym_t_0", "cpu", 0.0, 100.0)])
     timing = harness.Timing(method="test")
-    harness._kernel_extents(prof, ["solgym_t_0"], timing, frozenset())
-    assert timing.samples_ms == [0.0]
+    harness._kernel_times(prof, ["solgym_t_0"], timing, frozenset())
+    assert timing.samples_ms == [0.0] and timing.extent_ms == [0.0]
     assert timing.kernel_count == 0
 
 

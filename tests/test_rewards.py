@@ -165,9 +165,9 @@ def test_anchor_lines_round_trip_with_unknown_fields_kept():
     back = Anchor.from_dict(line)
     assert back == Anchor.from_dict(back.to_dict()) and back.extra == {"source": "measured"}
     assert back.to_dict()["source"] == "measured"
-    assert "t_busy_ms" not in back.to_dict()  # a line measured without the busy time stays as it was
-    busy = Anchor.from_dict({**line, "t_busy_ms": 0.004})
-    assert busy.t_busy_ms == 0.004 and Anchor.from_dict(busy.to_dict()) == busy
+    assert "t_extent_ms" not in back.to_dict()  # a line measured without the extent stays as it was
+    ext = Anchor.from_dict({**line, "t_extent_ms": 0.004})
+    assert ext.t_extent_ms == 0.004 and Anchor.from_dict(ext.to_dict()) == ext
 
 
 def test_anchor_validation_names_the_field():
@@ -177,8 +177,8 @@ def test_anchor_validation_names_the_field():
         Anchor.from_dict({k: v for k, v in anchor().to_dict().items() if k != "gpu"}, "f:3")
     with pytest.raises(ValueError, match="baseline_method"):
         Anchor.from_dict({**anchor().to_dict(), "baseline_method": "guess"})
-    with pytest.raises(ValueError, match="t_busy_ms must be a finite time"):
-        Anchor.from_dict({**anchor().to_dict(), "t_busy_ms": -1.0})
+    with pytest.raises(ValueError, match="t_extent_ms must be a finite time"):
+        Anchor.from_dict({**anchor().to_dict(), "t_extent_ms": -1.0})
 
 
 def test_write_then_load_by_gpu_slug(tmp_path):

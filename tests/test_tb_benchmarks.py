@@ -1,4 +1,5 @@
-"""benchmarks/tb_repeat.py and benchmarks/tb_drift.py --table: how T_b repeatability is read off runs."""
+"""benchmarks/tb_repeat.py and benchmarks/tb_drift.py --table: how T_b repeatability is read off runs;
+benchmarks/ship_anchors.py: how a run's anchors reach the shipped files."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _load(name: str):
 
 tb_repeat = _load("tb_repeat")
 tb_drift = _load("tb_drift")
+ship_anchors = _load("ship_anchors")
 
 
 def _run(folder: Path, records: dict[str, list[dict[str, float]]]) -> Path:
@@ -89,3 +91,59 @@ def test_tb_drift_table_summarises_extent_busy_and_host_speed(tmp_path, capsys):
     assert cells[3] == "27.0 / 27.0 / 27.0"  # busy time: steady
     assert float(cells[5]) > 0.9  # extent follows the host
     assert cells[6] == "1980"
+
+
+def _anchor_line(problem: str, uuid: str, t_b: float, protocol: int) -> dict:
+    return {
+        "problem": problem,
+        "workload_uuid": uuid,
+        "axes": {},
+        "t_sol_ms": 0.001,
+        "t_baseline_ms": t_b,
+        "baseline_method": "eager",
+        "gpu": "NVIDIA H100 80GB HBM3",
+        "timing_protocol": protocol,
+    }
+
+
+def _ship(run: Path, rewards_root: Path, monkeypatch, lines: dict[str, list[dict]]) -> None:
+    for problem, rows in lines.items():
+        folder = run / "work" / problem / "h100-sxm"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "core.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(sys, "argv", ["ship_anchors", str(run), "--rewards", str(rewards_root)])
+    ship_anchors.main()
+
+
+def test_ship_anchors_replaces_another_protocols_lines_and_checks_its_own(tmp_path, monkeypatch, capsys):
+    from solgym import rewards
+    from solgym.baseline import TIMING_PROTOCOL as NOW
+
+    shipped = tmp_path / "rewards" / "h100-sxm" / "core.jsonl"
+    shipped.parent.mkdir(parents=True)
+    old = [_anchor_line("p", "u1", 0.5, NOW - 1), _anchor_line("gone", "u9", 0.5, NOW - 1)]
+    shipped.write_text("".join(json.dumps(r) + "\n" for r in old))
+    _ship(tmp_path / "run1", tmp_path / "rewards", monkeypatch, {"p": [_anchor_line("p", "u1", 0.010, NOW)]})
+    assert json.loads(capsys.readouterr().out) == {"file": str(shipped), "anchors": 1, "problems": 1}
+    lines = {a.key: a for a in rewards.read_anchors(shipped)}
+    assert lines[("p", "u1")].t_baseline_ms == 0.010 and lines[("p", "u1")].timing_protocol == NOW
+    assert lines[("gone", "u9")].timing_protocol == NOW - 1  # kept, and never used (`comparable`)
+    # A second run under the same protocol: its lines are the sentinels; a 2% move is written ...
+    _ship(tmp_path / "run2", tmp_path / "rewards", monkeypatch, {"p": [_anchor_line("p", "u1", 0.0102, NOW)]})
+    assert rewards.read_anchors(shipped)[1].t_baseline_ms == 0.0102
+    # ... a 20% move is refused and nothing is written.
+    with pytest.raises(rewards.AnchorDriftError, match="drifted"):
+        _ship(
+            tmp_path / "run3",
+            tmp_path / "rewards",
+            monkeypatch,
+            {"p": [_anchor_line("p", "u1", 0.0122, NOW)]},
+        )
+    assert rewards.read_anchors(shipped)[1].t_baseline_ms == 0.0102
+
+
+def test_ship_anchors_says_when_the_run_has_none(tmp_path, monkeypatch):
+    (tmp_path / "run" / "work").mkdir(parents=True)
+    monkeypatch.setattr(sys, "argv", ["ship_anchors", str(tmp_path / "run")])
+    with pytest.raises(SystemExit, match="no anchors under"):
+        ship_anchors.main()

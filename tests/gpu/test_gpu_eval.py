@@ -81,7 +81,7 @@ def test_correct_triton_kernel_passes(lane, problem):
     w = result.workloads[0]
     assert w.latency_ms > 0
     timing = outcome.result["workloads"][0]["timing"]
-    assert timing["method"] == "profiler-kernel-extent"
+    assert timing["method"] == "profiler-kernel-busy"
     assert timing["custom_fraction"] > 0.5
     assert "nvml_before" in result.environment
 
