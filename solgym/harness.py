@@ -1367,6 +1367,7 @@ def _baseline_candidate(problem: Problem, kind: str, shapes: int = 1) -> Candida
         twin = types.FunctionType(
             run.__code__.replace(), run.__globals__, run.__name__, run.__defaults__, run.__closure__
         )
+        twin.__kwdefaults__ = run.__kwdefaults__
         dynamic = torch.compile(twin, dynamic=True)
         dynamic_keys: set[tuple[Any, ...]] = set()
 
