@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Anchor the whole core suite on a multi-GPU host, with the GPU lane, the README's evaluation and a
-# repeatability check alongside, in device calls of at most ten minutes (the work runs in the background
-# between calls; benchmarks/anchor_gpus.sh does the anchoring).
+# repeatability check alongside, in two or three commands of under ten minutes each (the anchoring runs in
+# the background between them; benchmarks/anchor_gpus.sh does it).
 #   bash benchmarks/reanchor_session.sh begin    queue PROBLEMS (default: the core suite, selective scan
 #                                                first with a 90 s compile budget) on GPUs 1.., run the
 #                                                GPU lane on GPU 0, then let GPU 0 join; wait BEGIN_WAIT_S
