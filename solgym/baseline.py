@@ -66,15 +66,20 @@ def cache_dir() -> Path:
 
 
 def cache_key(problem: Problem, workload: Workload, device: str, versions: tuple[str, ...]) -> str:
-    """What a cached T_b is valid for: the reference's source, the workload's axes, the device and the
-    library and timing-protocol versions."""
+    """What a cached T_b is valid for: the reference's source, the workload's axes, the device (for the
+    CPU, with the intra-op threads its children run with) and the library and timing-protocol versions."""
+    where = device_key(device)
+    if where == "cpu":
+        from solgym.sandbox import cpu_child_threads
+
+        where = f"cpu-threads-{cpu_child_threads()}"
     blob = json.dumps(
         [
             problem.name,
             problem.definition.reference,
             workload.uuid,
             sorted(workload.axes.items()),
-            device_key(device),
+            where,
             list(versions),
         ]
     )

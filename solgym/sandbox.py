@@ -162,7 +162,16 @@ def child_environment(device: int | None, workdir: Path) -> dict[str, str]:
     if device is None:
         # Triton runs on a CPU only through its interpreter.
         env["TRITON_INTERPRET"] = os.environ.get("TRITON_INTERPRET", "1")
+        env["OMP_NUM_THREADS"] = cpu_child_threads()
     return env
+
+
+def cpu_child_threads() -> str:
+    """Intra-op threads of a CPU-mode child: `OMP_NUM_THREADS` as the pool's environment sets it, else 1.
+    CPU jobs run side by side (two per lane) next to other work; a child whose parallel regions need a
+    core that another process holds waits for it, and one eager baseline read 46 ms instead of 0.24 ms
+    that way (docs/evaluation.md). CPU-mode shapes are small, so one thread costs them little."""
+    return os.environ.get("OMP_NUM_THREADS") or "1"
 
 
 def _needed_paths(

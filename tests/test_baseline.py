@@ -115,6 +115,17 @@ def test_a_new_timing_protocol_misses_the_cache(problem, tmp_path, monkeypatch):
     assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) is None
 
 
+def test_a_cpu_baseline_is_cached_per_child_thread_count(problem, tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    b = baseline.measure(problem, list(problem.workloads), device=None, run_job=lambda job: report(1.0, 1.0))[
+        0
+    ]
+    baseline.store(problem, problem.workloads[0], b, cache=tmp_path)
+    assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) == b
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # children would time with two threads: another scale
+    assert baseline.cached(problem, problem.workloads[0], "cpu", cache=tmp_path) is None
+
+
 def test_several_passes_keep_the_fastest_of_each_method_and_their_spread(problem):
     answers = iter(
         [

@@ -105,13 +105,24 @@ def test_environment_keeps_only_the_allow_list(monkeypatch, tmp_path):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     monkeypatch.setenv("CUDA_HOME", "/usr/local/cuda")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     env = child_environment(3, tmp_path)
     assert set(env) <= set(PASSED_ENV) | CHILD_SET_ENV
     assert env["CUDA_HOME"] == "/usr/local/cuda"
     assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     assert env["HOME"] == str(tmp_path) and env["TRITON_CACHE_DIR"].startswith(str(tmp_path))
-    assert "TRITON_INTERPRET" not in env
+    assert "TRITON_INTERPRET" not in env and "OMP_NUM_THREADS" not in env
     assert child_environment(None, tmp_path)["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_a_cpu_child_runs_one_intra_op_thread_unless_the_pool_says_otherwise(monkeypatch, tmp_path):
+    # CPU jobs share the cores with each other: parallel regions that wait for a busy core made one
+    # eager baseline 200x slower (docs/evaluation.md).
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert child_environment(None, tmp_path)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert child_environment(None, tmp_path)["OMP_NUM_THREADS"] == "4"
+    assert child_environment(0, tmp_path)["OMP_NUM_THREADS"] == "4"  # passed through, as before
 
 
 def test_segfault_is_reported_as_its_signal(lane):
