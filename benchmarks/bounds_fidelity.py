@@ -13,7 +13,9 @@ provably depend on (`OpCounts.needed_read_elements`), at the published byte widt
 constant. That test runs per workload; `KNOWN_DEFECTS` adds the problems shown wrong by another argument
 (docs/bounds.md has the evidence for both).
 
-    python benchmarks/bounds_fidelity.py [--data DIR] [--only SUBSTRING] [--json]
+    python benchmarks/bounds_fidelity.py [--data DIR] [--only SUBSTRING] [--threads N] [--json]
+
+`--threads` sets torch's intra-op threads for the derivation (default: torch's own choice).
 """
 
 from __future__ import annotations
@@ -220,8 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--meta-only", action="store_true", help="only problems that trace without data (fast)"
     )
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
     if not args.data.is_dir():
         print(f"no SOL-ExecBench dev problems at {args.data}; pass --data", file=sys.stderr)
         return 2

@@ -521,6 +521,22 @@ def test_fidelity_against_published_bounds_on_meta_traceable_dev_problems():
     assert result["summary"]["published_below_needed"] >= 45
 
 
+def test_the_fidelity_benchmark_sets_torchs_intra_op_threads(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bounds_fidelity import main as fidelity
+
+    before = torch.get_num_threads()
+    try:
+        assert fidelity(["--data", str(tmp_path / "absent"), "--threads", "1"]) == 2  # no data: says so
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        fidelity(["--threads", "0"])
+
+
 # The figures docs/bounds.md reports for the meta-traceable problems, less a margin (measured: 494
 # workloads without known defects, 81.4% within 10%, 86.6% within 25%).
 FIDELITY_WITHIN_10 = 0.80
