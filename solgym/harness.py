@@ -968,10 +968,9 @@ def _kernel_times(
             raise RuntimeError(f"the profiler lost the range of timed call {tag}")
         lo, hi = ranges[tag]
         inside = [(s, e, name) for s, e, name in device_events if lo <= s <= hi]
-        timing.samples_ms.append(_union_us([(s, e) for s, e, _ in inside]) * 1e-3)
-        timing.extent_ms.append(
-            (max(e for _, e, _ in inside) - min(s for s, _, _ in inside)) * 1e-3 if inside else 0.0
-        )
+        spans = [(s, e) for s, e, _ in inside]
+        timing.samples_ms.append(_union_us(spans) * 1e-3)
+        timing.extent_ms.append((max(e for _, e in spans) - spans[0][0]) * 1e-3 if spans else 0.0)
         for s, e, name in inside:
             timing.kernel_count += 1
             timing.kernel_ms[name[:120]] = timing.kernel_ms.get(name[:120], 0.0) + (e - s) * 1e-3
@@ -1371,18 +1370,22 @@ def _baseline_candidate(problem: Problem, kind: str, shapes: int = 1) -> Candida
         dynamic = torch.compile(twin, dynamic=True)
         dynamic_keys: set[tuple[Any, ...]] = set()
 
-        def compiled(*args: Any) -> Any:
-            key = tuple(
+        def shape_key(args: tuple) -> tuple:
+            return tuple(
                 (tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args
             )
-            if key not in dynamic_keys:
-                try:
-                    return static(*args)
-                except torch._dynamo.exc.BackendCompilerFailed as e:
-                    dynamic_keys.add(key)
-                    inner = getattr(e, "inner_exception", None) or e
-                    reason = f"{type(inner).__name__}: {inner}".splitlines()[0][:200]
-                    notes.append(f"compiled with dynamic shapes: the static compile failed ({reason})")
+
+        def compiled(*args: Any) -> Any:
+            # The key is built only once a shape has failed: the common path is the static call alone.
+            if dynamic_keys and shape_key(args) in dynamic_keys:
+                return dynamic(*args)
+            try:
+                return static(*args)
+            except torch._dynamo.exc.BackendCompilerFailed as e:
+                dynamic_keys.add(shape_key(args))
+                inner = getattr(e, "inner_exception", None) or e
+                reason = f"{type(inner).__name__}: {inner}".splitlines()[0][:200]
+                notes.append(f"compiled with dynamic shapes: the static compile failed ({reason})")
             return dynamic(*args)
 
         def run(*args: Any) -> Any:
