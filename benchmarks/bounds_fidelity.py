@@ -15,13 +15,15 @@ constant. That test runs per workload; `KNOWN_DEFECTS` adds the problems shown w
 
     python benchmarks/bounds_fidelity.py [--data DIR] [--only SUBSTRING] [--threads N] [--json]
 
-`--threads` sets torch's intra-op threads for the derivation (default: torch's own choice).
+`--threads` sets torch's intra-op threads for the derivation (default: torch's own choice). The on-disk
+count cache (`solgym.count_cache`) is off, so every time is that of a cold derivation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from solgym import count_cache
 from solgym.bounds import SOLAR_CONSTANT_MS, counts, derive, quantized_class
 from solgym.hardware import Profile, get_profile
 from solgym.inputs import footprint_bytes, make_inputs
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
+    # The time to derive is measured cold: no counts from an earlier run read back from disk.
+    os.environ[count_cache.SWITCH_ENV] = "0"
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be at least 1")

@@ -87,11 +87,15 @@ def _problem_key(problem: Problem) -> str:
 
 
 def counts(problem: Problem, workload: Workload) -> OpCounts:
-    """The op counts of a workload, cached per (problem, axes) for meta traces and per workload for
-    traces on data (whose inputs depend on the workload's seed and data files)."""
+    """The op counts of a workload, cached per (problem, axes, input sources) for meta traces and per
+    workload for traces on data (whose inputs depend on the workload's seed and data files): in this
+    process, and on disk across processes (`solgym.count_cache`)."""
+    from solgym import count_cache
+
     pkey = _problem_key(problem)
     axes = tuple(sorted(problem.axes(workload).items()))
-    meta_key = (pkey, axes)
+    sources = tuple(sorted((n, s.kind, repr(s.value), s.tensor_key) for n, s in workload.inputs.items()))
+    meta_key = (pkey, axes, sources)
     if meta_key in _COUNTS:
         return _COUNTS[meta_key]
     data_key = (
@@ -102,18 +106,24 @@ def counts(problem: Problem, workload: Workload) -> OpCounts:
     )
     if data_key in _COUNTS:
         return _COUNTS[data_key]
-    if pkey in _NEEDS_DATA:
+    on_data = pkey in _NEEDS_DATA
+    for kind in (True,) if on_data else (False, True):
+        stored = count_cache.load(count_cache.key(problem, workload, on_data=kind))
+        if stored is not None:
+            _COUNTS[data_key if kind else meta_key] = stored
+            return stored
+    if on_data:
         from solgym.opcount import count_on_data
 
         result = count_on_data(problem, workload)
         result.notes.insert(0, "the reference reads tensor values; traced on data")
     else:
         result = count(problem, workload)
-    if result.traced_on == "meta":
-        _COUNTS[meta_key] = result
-    else:
+    on_data = result.traced_on != "meta"
+    if on_data:
         _NEEDS_DATA.add(pkey)
-        _COUNTS[data_key] = result
+    _COUNTS[data_key if on_data else meta_key] = result
+    count_cache.store(count_cache.key(problem, workload, on_data=on_data), result)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import torch
 # Without a GPU, Triton kernels run in its interpreter (set before anything imports triton).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# A test session starts with empty caches (op counts, baselines), not with what earlier runs left behind.
+os.environ.setdefault("SOLGYM_CACHE", tempfile.mkdtemp(prefix="solgym-test-cache-"))
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
 REPO = Path(__file__).resolve().parents[1]
