@@ -41,8 +41,10 @@ def enabled() -> bool:
 
 @cache
 def _code_fingerprint() -> str:
-    """A digest of every module of the package and of torch's version."""
-    digest = hashlib.sha256(torch.__version__.encode())
+    """A digest of every module of the package, its version and torch's version."""
+    from solgym import __version__
+
+    digest = hashlib.sha256(f"{__version__} {torch.__version__}".encode())
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
