@@ -526,13 +526,14 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
         profile = profile.at_clock(args.clock)
     workloads = [problem.workload(args.workload)] if args.workload else list(problem.workloads)
     results = []
-    for w in workloads:
+    for i, w in enumerate(workloads, 1):
         try:
             results.append(
                 bounds.derive(problem, w, profile, convention=args.convention, floor=not args.no_floor)
             )
         except ProblemError as e:
             results.append(e)
+        _progress(i, len(workloads), f"workload {w.uuid[:12]}")
     failed = [r for r in results if isinstance(r, ProblemError)]
     if args.json:
         _print_json(
@@ -622,7 +623,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 COMMANDS: dict = {
     "problems": ("List the known suites and their problems.", _add_problems, _cmd_problems),
     "import": ("Import a SOL-ExecBench parquet export into problem directories.", _add_import, _cmd_import),
-    "hw": ("show the GPU (or CPU) profile: peaks, bandwidth, sources", _add_hw, _cmd_hw),
+    "hw": ("Show the GPU (or CPU) profile: peaks, bandwidth, sources.", _add_hw, _cmd_hw),
     "score": (
         "Score a JSONL of candidate kernels: progress, resume, summary, trace export.",
         _add_score,
