@@ -157,3 +157,22 @@ def test_entries_are_readable_by_others_and_shared_between_processes(tmp_path, c
     written = entry.stat().st_mtime_ns
     assert run() == f"{2 * 128 * 64 * 4.0}\n"
     assert entry.stat().st_mtime_ns == written  # read, not counted and written again
+
+
+def test_a_cache_that_cannot_be_written_costs_nothing_but_the_saving(tmp_path, cache, monkeypatch):
+    cache.parent.mkdir(parents=True)
+    cache.write_text("a file where the directory should be")
+    p = scaled_add(tmp_path, [4.0])
+    b = bounds.derive(p, p.workloads[0], B200)
+    assert b.bytes_written == 128 * 64 * 4
+    assert cache.read_text() == "a file where the directory should be"
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, cache, monkeypatch):
+    def refuse(*_a):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(count_cache.os, "replace", refuse)
+    p = scaled_add(tmp_path, [5.0])
+    bounds.derive(p, p.workloads[0], B200)
+    assert list(cache.iterdir()) == []
