@@ -1189,6 +1189,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     hints, hint_held = divisor_hints(problem), False
     pairs = _shrunk_pairs(problem, workload, max_bytes, hints)
     known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
+    by_product = known is None and (known := _known_product(problem, workload)) is not None
     for pair in [] if known else pairs:
         (small, t_small), (smaller, t_smaller) = pair
         against = _against_hints(hints, small) or _against_hints(hints, smaller)
@@ -1235,6 +1236,10 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     counts.notes.append(
         f"counts fitted through {dict(small.axes)} and {dict(smaller.axes)} and extrapolated to {dict(workload.axes)}"
     )
+    if by_product:
+        counts.notes.append(
+            "fitted along the product of the var axes: the counts depend on them only through it"
+        )
     metas = [make_inputs(problem, w, device="meta") for w in (workload, small, smaller)]
     sizes = [
         {n: _unique_elements(t) * t.element_size() for n, t in m.items() if isinstance(t, torch.Tensor)}
@@ -1314,6 +1319,69 @@ def _known_line(
     return tuple((workload.with_axes(**{line[2]: v}), v / size, points[v]) for v in below[-1:-3:-1])
 
 
+# Traces of a problem with two var axes or more, by the product of those axes: (problem, var axes, input
+# sources) -> {product: {axes: counts}}.
+_SPLITS: dict[tuple, dict[int, dict[tuple, OpCounts]]] = {}
+_SPLITS_MAX = 64
+
+
+def _product_key(problem: Problem, workload: Workload) -> tuple | None:
+    if len(workload.axes) < 2:
+        return None
+    sources = tuple(
+        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
+    )
+    return (problem.name, hash(problem.definition.reference), tuple(sorted(workload.axes)), sources)
+
+
+def _note_product(problem: Problem, workload: Workload, counts: OpCounts) -> None:
+    key = _product_key(problem, workload)
+    if key is None:
+        return
+    if key not in _SPLITS and len(_SPLITS) >= _SPLITS_MAX:
+        _SPLITS.pop(next(iter(_SPLITS)))
+    by_axes = _SPLITS.setdefault(key, {}).setdefault(math.prod(workload.axes.values()), {})
+    by_axes[tuple(sorted(workload.axes.items()))] = counts
+
+
+def _known_product(
+    problem: Problem, workload: Workload
+) -> tuple[tuple[Workload, float, OpCounts], tuple[Workload, float, OpCounts]] | None:
+    """Both points of the fit of `workload` from earlier traces of its problem at other splits of its var
+    axes, or None. A reference that first flattens batch and sequence into tokens has counts that depend on
+    its var axes only through their product. That is taken as shown when, at two products or more, traces
+    of two different splits (batch 16 x 32 tokens and 8 x 64) agree on every count (MACs, other FLOPs,
+    read and needed bytes) to rounding, and no two splits of one product disagree anywhere. Then, as for
+    one axis (`_known_line`), where the three largest products traced below the workload's and every one
+    above lie on one line or one power law of the product, the two nearest below give the value its own
+    pair of shrunk traces would."""
+    key = _product_key(problem, workload)
+    points = _SPLITS.get(key, {}) if key else {}
+    size = math.prod(workload.axes.values())
+    flat = {p: [_flatten(c, needed=True) for c in by_axes.values()] for p, by_axes in points.items()}
+    if any(not all(_agree(qs[0], q) for q in qs[1:]) for qs in flat.values()):
+        return None
+    if sum(len(qs) >= 2 for qs in flat.values()) < 2:
+        return None
+    below = sorted(p for p in points if p < size)
+    if len(below) < 3:
+        return None
+    if not _consistent([(p, flat[p][0]) for p in sorted(points) if p >= below[-3]]):
+        return None
+    return tuple(
+        (workload.with_axes(**dict(next(iter(points[p])))), p / size, next(iter(points[p].values())))
+        for p in below[-1:-3:-1]
+    )
+
+
+def _agree(a: Mapping[tuple, float], b: Mapping[tuple, float]) -> bool:
+    """Every count of two traces equal, to rounding."""
+    return all(
+        abs(a.get(k, 0.0) - b.get(k, 0.0)) <= 1e-9 * max(abs(a.get(k, 0.0)), abs(b.get(k, 0.0)), 1.0)
+        for k in a.keys() | b.keys()
+    )
+
+
 def _consistent(points: list[tuple[float, dict]]) -> bool:
     """Whether every count lies on one line, or one power law, through all the points (to rounding)."""
     xs = [float(x) for x, _ in points]
@@ -1377,6 +1445,7 @@ def _trace_on_data(problem: Problem, workload: Workload) -> OpCounts:
         _SHRUNK_TRACES[key] = RuntimeError(f"{type(e).__name__}: {e}")
         raise
     _SHRUNK_TRACES[key] = counts
+    _note_product(problem, workload, counts)
     return counts.scaled(lambda _k, v: v)
 
 
@@ -1997,8 +2066,9 @@ def _variable_bytes(problem: Problem, workload: Workload) -> int:
 
 def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: Mapping[str, int]) -> Any:
     """Pairs of smaller valid workloads ((w1, t1), (w2, t2)), t the factor their shrunk axes were scaled
-    by: each var axis shrunk alone (t is exact, and every other axis, hence every count's dependence on
-    it, stays as in the workload), and the largest axes together. Pairs under `max_bytes` come first,
+    by: each var axis shrunk alone (t is the ratio the rounded axis reaches, and every other axis, hence
+    every count's dependence on it, stays as in the workload), and the largest axes together where they
+    all reach exactly the same ratio. Pairs under `max_bytes` come first,
     least shrunk (most accurate) first; then, for references that accept no such size, the others from
     the smallest footprint up (still far cheaper than the full size). Pairs against an axis' described
     "multiple of n" (`hints`, from `divisor_hints`) come after all the others, in the same order. Axes
@@ -2006,16 +2076,23 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: M
     definition = problem.definition
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
 
-    def at(names: list[str], t: float) -> Workload | None:
+    def at(names: list[str], t: float) -> tuple[Workload, float] | None:
         axes = {k: round(workload.axes[k] * t) for k in names}
-        if any(v < 2 or abs(v / workload.axes[k] - t) > 0.01 * t for k, v in axes.items()):
-            return None  # rounding would make t inexact
+        ratios = [v / workload.axes[k] for k, v in axes.items()]
+        if any(v < 2 for v in axes.values()) or any(abs(r - t) > 0.01 * t for r in ratios):
+            return None  # rounding would move the size too far from t
+        if len(names) > 1 and any(r != ratios[0] for r in ratios):
+            # Axes scaled by different factors have no one scale to extrapolate along: a fit through such
+            # a pair errs by the difference, raised to the extrapolation (64 x 613 shrunk to 8 x 77 and
+            # 4 x 38: 4.5% high).
+            return None
         trial = workload.with_axes(**axes)
         try:
             resolved = definition.resolve_axes(trial.axes)
         except ProblemError:
             return None
-        return None if definition.check_constraints(resolved) else trial
+        # The scale actually reached: one axis of 3889 halved to 1944 is scaled by 0.49987, not 0.5.
+        return None if definition.check_constraints(resolved) else (trial, ratios[0])
 
     hinted, unhinted = [], []
     groups = [[k] for k in order] + [order[:n] for n in range(2, len(order) + 1)]
@@ -2024,10 +2101,13 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: M
         while t > 1e-4:
             small, smaller = at(names, t), at(names, t / 2)
             if small is None or smaller is None:
+                if len(names) > 1 and t > 1e-3:
+                    t /= 2  # the axes may scale by the same factor further down
+                    continue
                 break
-            pair = ((small, t), (smaller, t / 2))
-            bucket = unhinted if _against_hints(hints, small) or _against_hints(hints, smaller) else hinted
-            bucket.append((_variable_bytes(problem, small), pair))
+            pair = (small, smaller)
+            against = _against_hints(hints, small[0]) or _against_hints(hints, smaller[0])
+            (unhinted if against else hinted).append((_variable_bytes(problem, small[0]), pair))
             t /= 2
 
     def ordered(items: list) -> list:

@@ -863,6 +863,81 @@ def test_workloads_whose_counts_lie_on_one_line_of_an_axis_share_their_traces(tm
         assert shared[rows].flops_other == pytest.approx(alone.flops_other, rel=1e-9)
 
 
+TOKENS = """import torch
+
+def run(x, w):
+    flat = x.reshape(-1, x.shape[-1])  # batch and sequence flattened into tokens first
+    keep = (flat[:, 0] > -1e30).nonzero().squeeze(-1)  # reads values: counted on data (keeps every token)
+    return (flat[keep] @ w).reshape(x.shape[0], x.shape[1], w.shape[1])
+"""
+
+PAIRS = """import torch
+
+def run(x, w):
+    keep = (x[..., 0] > -1e30).nonzero()  # reads values: counted on data
+    scores = x @ x.transpose(1, 2)  # batch x seq x seq: not a function of batch * seq
+    return (scores @ x) @ w
+"""
+
+
+def batch_by_seq(tmp_path: Path, reference: str, folder: str) -> object:
+    return make_problem(
+        tmp_path,
+        reference,
+        {"x": (["B", "S", 64], "float32"), "w": ([64, 32], "float32")},
+        {"o": (["B", "S", 32], "float32")},
+        {"B": None, "S": None},
+        [{"axes": {"B": 8, "S": 1024}}],
+        folder=folder,
+    )
+
+
+@pytest.mark.parametrize("reference", [TOKENS, PAIRS])
+def test_counts_that_follow_the_product_of_the_axes_share_traces_across_splits(
+    tmp_path, monkeypatch, reference
+):
+    from solgym import opcount
+
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    p = batch_by_seq(tmp_path, reference, folder=f"split{len(reference)}")
+    traced = []
+    trace_on_data = opcount._trace_on_data
+    monkeypatch.setattr(
+        opcount, "_trace_on_data", lambda pr, w: traced.append(dict(w.axes)) or trace_on_data(pr, w)
+    )
+    splits = [(8, 1024), (16, 512), (4, 2048), (32, 256)]
+    counted = {}
+    for b, s in splits:
+        traced.clear()
+        counted[b, s] = opcount.count_on_data(p, p.workloads[0].with_axes(B=b, S=s), max_bytes=1 << 20)
+    by_product = ["product of the var axes" in " ".join(c.notes) for c in counted.values()]
+    if reference is TOKENS:
+        # Two splits agree at two products (4 x 512 and 8 x 256; 2 x 256 and 4 x 128), three products
+        # lie on one line below 8192 tokens: the last split is not traced at all, and its count is exact.
+        assert by_product == [False, False, False, True] and traced == []
+        for (b, s), c in counted.items():
+            assert c.macs == {"fp32": pytest.approx(b * s * 64 * 32, rel=1e-12)}
+    else:
+        # batch x seq^2 MACs differ between splits of one product: never fitted along the product.
+        assert not any(by_product) and traced
+        for (b, s), c in counted.items():  # the fits through its own pairs err low, never high
+            assert c.macs["fp32"] <= b * s * s * 64 * 2 + b * s * 64 * 32
+
+
+def test_shrunk_pairs_scale_every_shrunk_axis_by_the_ratio_it_names(tmp_path):
+    from solgym.opcount import _shrunk_pairs
+
+    p = batch_by_seq(tmp_path, TOKENS, folder="odd_sizes")
+    w = p.workloads[0].with_axes(B=64, S=613)  # 613 is prime: halving it is never exact
+    pairs = _shrunk_pairs(p, w, 1 << 20, {})
+    assert pairs
+    for pair in pairs:
+        for small, t in pair:
+            ratios = {k: small.axes[k] / w.axes[k] for k in w.axes if small.axes[k] != w.axes[k]}
+            assert set(ratios.values()) == {t}, (small.axes, t)
+
+
 def test_the_entry_point_memo_holds_at_most_its_budget_dropping_the_least_recently_used():
     from solgym.opcount import _EntryMemo
 
