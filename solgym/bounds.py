@@ -25,14 +25,13 @@ A bound must never exceed what a correct kernel can do, so wherever a count is u
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from solgym import count_cache
 from solgym.dtypes import DTYPES
 from solgym.hardware import Profile
-from solgym.opcount import OpCounts, count
+from solgym.opcount import OpCounts, count, source_key
 from solgym.problem import Problem, ProblemError, Workload
 
 CONVENTIONS = ("physical", "solar")
@@ -80,30 +79,16 @@ _COUNTS: dict[tuple, OpCounts] = {}
 _NEEDS_DATA: set[str] = set()
 
 
-def _problem_key(problem: Problem) -> str:
-    d = problem.definition
-    text = repr((d.name, d.reference, d.inputs, d.outputs, d.custom_inputs_entrypoint))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def counts(problem: Problem, workload: Workload) -> OpCounts:
     """The op counts of a workload, cached per (problem, axes, input sources) for meta traces and per
     workload for traces on data (whose inputs depend on the workload's seed and data files): in this
     process, and on disk across processes (`solgym.count_cache`)."""
-    from solgym import count_cache
-
-    pkey = _problem_key(problem)
+    pkey = count_cache.problem_key(problem)
     axes = tuple(sorted(problem.axes(workload).items()))
-    sources = tuple(sorted((n, s.kind, repr(s.value), s.tensor_key) for n, s in workload.inputs.items()))
-    meta_key = (pkey, axes, sources)
+    meta_key = (pkey, axes, source_key(workload))
     if meta_key in _COUNTS:
         return _COUNTS[meta_key]
-    data_key = (
-        pkey,
-        axes,
-        workload.uuid,
-        json.dumps({k: v.path for k, v in workload.inputs.items()}, sort_keys=True),
-    )
+    data_key = (*meta_key, workload.uuid)
     if data_key in _COUNTS:
         return _COUNTS[data_key]
     on_data = pkey in _NEEDS_DATA

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from solgym.opcount import OpCounts
+from solgym.opcount import OpCounts, source_key
 from solgym.problem import Problem, Workload
 
 SWITCH_ENV = "SOLGYM_COUNT_CACHE"
@@ -51,22 +51,25 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def problem_key(problem: Problem) -> str:
+    """A digest of what a problem's counts follow from in its definition: name, reference, inputs, outputs
+    and input entry point."""
+    d = problem.definition
+    text = repr((d.name, d.reference, d.inputs, d.outputs, d.custom_inputs_entrypoint))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def key(problem: Problem, workload: Workload, *, on_data: bool) -> str | None:
     """The entry's name for a workload counted on meta tensors (`on_data` False: the counts follow from the
     axes and the input sources) or on data (also the workload's own seed); None when it must not be cached."""
     if any(source.kind == "safetensors" for source in workload.inputs.values()):
         return None
-    d = problem.definition
     parts = [
         FORMAT,
         _code_fingerprint(),
-        d.name,
-        d.reference,
-        d.inputs,
-        d.outputs,
-        d.custom_inputs_entrypoint,
+        problem_key(problem),
         sorted(problem.axes(workload).items()),
-        sorted((n, s.kind, repr(s.value), s.tensor_key) for n, s in workload.inputs.items()),
+        source_key(workload),
         workload.uuid if on_data else None,
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()

@@ -1261,6 +1261,12 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     return counts
 
 
+def source_key(workload: Workload) -> tuple:
+    """Where each input of a workload comes from (kind, scalar value, data file): what changes what a
+    reference does, unlike the seed of random data."""
+    return tuple(sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items()))
+
+
 # Traces of a problem along one var axis with the other axes fixed, by the axis' value: (problem, axis,
 # other axes, input sources) -> {value: counts}.
 _LINES: dict[tuple, dict[int, OpCounts]] = {}
@@ -1274,9 +1280,7 @@ def _line(problem: Problem, workload: Workload, small: Workload) -> tuple | None
         return None
     if len(_LINES) >= _LINES_MAX:
         _LINES.pop(next(iter(_LINES)))
-    sources = tuple(
-        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
-    )
+    sources = source_key(workload)
     others = tuple(sorted((k, v) for k, v in workload.axes.items() if k != moved[0]))
     return (problem.name, hash(problem.definition.reference), moved[0], others, sources)
 
@@ -1328,9 +1332,7 @@ _SPLITS_MAX = 64
 def _product_key(problem: Problem, workload: Workload) -> tuple | None:
     if len(workload.axes) < 2:
         return None
-    sources = tuple(
-        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
-    )
+    sources = source_key(workload)
     return (problem.name, hash(problem.definition.reference), tuple(sorted(workload.axes)), sources)
 
 
@@ -1410,9 +1412,7 @@ _SHRUNK_TRACES_MAX = 256
 
 def _trace_on_data(problem: Problem, workload: Workload) -> OpCounts:
     # Scalar values and data files change what the reference does; the seed of random data does not.
-    sources = tuple(
-        sorted((n, s.kind, repr(s.value), s.path, s.tensor_key) for n, s in workload.inputs.items())
-    )
+    sources = source_key(workload)
     key = (
         problem.name,
         hash(problem.definition.reference),
