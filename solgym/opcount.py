@@ -614,8 +614,9 @@ class _Recorder(TorchDispatchMode):
         return ranked[-1] if ranked else classes[0]
 
     def _propagate_tag(self, ins: list, outs: list, name: str = "") -> None:
-        """Quantized provenance survives views, casts and scaling by a smaller (broadcast) tensor."""
-        if not outs:
+        """Quantized provenance survives views, casts and scaling by a smaller (broadcast) tensor; the result
+        of a contraction is a sum of products at full precision, whatever its operands were."""
+        if not outs or name in _CONTRACTING:
             return
         tagged = [(self.tags.get(_key(t)) or _quantized_of(t.dtype), t) for t in ins]
         tagged = [(tag, t) for tag, t in tagged if tag]

@@ -450,6 +450,26 @@ def test_fp8_operands_dequantized_in_the_reference_are_priced_at_the_fp8_rate(tm
     assert b.macs_by_precision == {"fp8": 64 * 1024 * 1024} and b.priced_as == {"fp8": "fp8"}
 
 
+def test_the_result_of_an_fp8_product_is_not_itself_fp8(tmp_path):
+    # The first product's result is larger than its fp8 weight: it is still a full-precision sum of
+    # products, so the product that consumes it is priced at the bf16 rate.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, b, w):\n"
+        "    h = a.to(torch.bfloat16) @ b.to(torch.bfloat16).T\n"
+        "    return h @ w\n",
+        {
+            "a": (["M", 64], "float8_e4m3fn"),
+            "b": ([64, 64], "float8_e4m3fn"),
+            "w": ([64, 64], "bfloat16"),
+        },
+        {"c": (["M", 64], "bfloat16")},
+        {"M": None},
+        [{"axes": {"M": 256}}],
+    )
+    assert one(p).macs_by_precision == {"fp8": 256 * 64 * 64, "bf16": 256 * 64 * 64}
+
+
 def test_derive_all_returns_one_bound_per_workload_in_order(tmp_path):
     p = make_problem(
         tmp_path,
