@@ -35,6 +35,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from solgym import value_range
 from solgym.dtypes import DTYPES, of_torch
 from solgym.problem import Problem, ProblemError, Workload
 
@@ -230,6 +231,8 @@ _SCATTERED_ZEROS = set(
     """relu relu_ threshold threshold_backward native_dropout native_dropout_backward clamp clamp_
     clamp_min clamp_max hardtanh floor ceil round trunc sign frac""".split()
 )
+# Ops that move or reshape values without changing them (a cast that overflows aside).
+_COPIES = set("_unsafe_view clone _to_copy contiguous copy copy_ lift_fresh_copy".split())
 _NONZERO = set("exp exp_ exp2 cos cosh sigmoid softplus erfc".split())
 # In-place ops that overwrite (part of) their destination without reading what was there.
 _OVERWRITES = _WRITE_ONLY | set(
@@ -281,6 +284,28 @@ class OpCounts:
 
 class DataDependent(RuntimeError):
     """The reference reads tensor values to decide what to do, so it cannot run on meta tensors."""
+
+
+class _Undecided(DataDependent):
+    """A value read on meta that no range decides."""
+
+
+# A meta trace whose reads were decided by value ranges stops here and counts on data instead: a reference
+# that loops this long (per head, per expert) runs its loop faster on shrunk data than on meta at full size.
+META_OPS_WITH_READS = 8_000
+
+
+def _holds_inf(dtype: torch.dtype) -> bool:
+    """Whether a dtype can encode an infinity (float8_e4m3fn, e8m0 and packed fp4 cannot)."""
+    return dtype.is_floating_point and dtype not in _NO_INF
+
+
+def _holds_non_finite(dtype: torch.dtype) -> bool:
+    """Whether a dtype can encode an infinity or a NaN (integers, bools and packed fp4 cannot)."""
+    return dtype.is_floating_point and dtype != torch.float4_e2m1fn_x2 or dtype.is_complex
+
+
+_NO_INF = (torch.float8_e4m3fn, torch.float8_e8m0fnu, torch.float4_e2m1fn_x2, torch.float8_e4m3fnuz)
 
 
 # ------------------------------------------------------------------------------------------------ recording
@@ -352,12 +377,19 @@ class _Recorder(TorchDispatchMode):
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
+        # On meta: storage -> (dtype, value range) where known (`solgym.value_range`); reads it decides.
+        self.ranges: dict[int, tuple[torch.dtype, value_range.Range]] = {}
+        self.decided = 0
+        # With `unread`, an undecided float read returns NaN instead of raising (a custom entry point's
+        # scales); `trusted` then keeps the ranges known before the first such read.
+        self.unread = False
+        self.trusted: dict[int, tuple[torch.dtype, value_range.Range]] | None = None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
-        if name == "_local_scalar_dense" and not self.with_data:
-            raise DataDependent(f"the reference reads a tensor value ({func})")
+        if name == "_local_scalar_dense" and not self.with_data and args[0].device.type == "meta":
+            return self._read(func, args, kwargs)
         try:
             if self.with_data and name in _CONTRACTIONS and not self.suspended:
                 out = _stand_in(func, name, args, kwargs)
@@ -376,6 +408,48 @@ class _Recorder(TorchDispatchMode):
             return out
         self._record(func, name, args, kwargs, out)
         return out
+
+    def _read(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """A tensor value read on meta: answered where its range decides it, else it needs data (or, with
+        `unread`, is NaN)."""
+        t = args[0]
+        value = value_range.decided(self.range_of(t), t.dtype)
+        if value is None:
+            if not (self.unread and t.is_floating_point()):
+                raise _Undecided(f"the reference reads a tensor value ({func})")
+            if self.trusted is None:
+                self.trusted = dict(self.ranges)
+            value = math.nan
+        else:
+            self.decided += 1
+        self._record(func, "_local_scalar_dense", args, kwargs, value)
+        return value
+
+    def range_of(self, v: Any) -> value_range.Range | None:
+        """The range of a tensor's values (its dtype's, finite unless an op may have put an infinity in,
+        where no op carried one) or of a Python number."""
+        if not isinstance(v, torch.Tensor):
+            return value_range.of_number(v)
+        key = _key(v)
+        known = self.ranges.get(key)
+        if known is not None and known[0] == v.dtype:
+            return known[1]
+        return value_range.unknown(v.dtype, infinite=key in self.infinite and _holds_inf(v.dtype))
+
+    def _carry_range(self, name: str, args: tuple, kwargs: dict, outs: list, written: list) -> None:
+        if not outs or not isinstance(outs[0], torch.Tensor):
+            return
+        r = value_range.transfer(name, args, kwargs, outs[0], self.range_of)
+        for t in written:
+            # A write to part of a storage keeps what the rest held.
+            key = _key(t)
+            if r is not None and t.numel() * t.element_size() < self.storage_bytes.get(key, 0):
+                old = self.range_of(t)
+                r = None if old is None else value_range.union(old, r)
+            if r is None:
+                self.ranges.pop(key, None)
+        if r is not None:
+            self.ranges[_key(outs[0])] = (outs[0].dtype, r)
 
     def _remember(self, t: torch.Tensor) -> int:
         key = _key(t)
@@ -412,6 +486,19 @@ class _Recorder(TorchDispatchMode):
         self._propagate_tag(tensors_in, tensors_out, name)
         self._causal(op, name, args, tensors_in, tensors_out)
         self.ops.append(op)
+        if not self.with_data:
+            if written or value_range.covers(name):
+                self._carry_range(name, args, kwargs, [*written, *outs], written)
+            for t in (*outs, *written) if self.ranges else ():
+                # A finite range (carried here, or by the storage this result aliases) rules out what the
+                # op-by-op taint assumes, e.g. a clamped quotient by a possible zero.
+                known = self.ranges.get(_key(t))
+                if known is not None and known[0] == t.dtype and value_range.finite(known[1]):
+                    self.infinite.discard(_key(t))
+            if self.decided and len(self.ops) > META_OPS_WITH_READS:
+                raise DataDependent(
+                    f"more than {META_OPS_WITH_READS} ops after a value read on meta: traced on data instead"
+                )
 
     def _necessity(self, op: _Op, name: str, args: tuple, leaves: list, outs: list) -> None:
         """Mark the reads that every correct kernel must make for the op's result, and track which results
@@ -449,12 +536,16 @@ class _Recorder(TorchDispatchMode):
             out_zeros, out_blocks, out_inf = inf, blocks and inf, inf
         elif name in ("_softmax", "softmax"):
             out_zeros, out_blocks, out_inf = zeros or inf, blocks, False
+        elif name in _COPIES:
+            out_zeros, out_blocks, out_inf = zeros, blocks, inf
         else:
             out_zeros = out_inf = zeros or inf
             out_blocks = blocks
-        for flag, tainted in ((out_zeros, self.zeros), (out_blocks, self.blocks), (out_inf, self.infinite)):
+        for flag, tainted in ((out_zeros, self.zeros), (out_blocks, self.blocks)):
             if flag:
                 tainted.update(_key(t) for t in outs)
+        if out_inf:
+            self.infinite.update(_key(t) for t in outs if _holds_non_finite(t.dtype))
         if name in ("where", "masked_fill", "masked_fill_"):
             # Only the condition is needed everywhere: which of the other operands is, depends on it.
             condition = args[0] if name == "where" else args[1]
@@ -764,10 +855,11 @@ def _quantized_of(dt: torch.dtype) -> str | None:
     return p if p in QUANTIZED else None
 
 
-class _Attention(TorchFunctionMode):
-    """Counts `scaled_dot_product_attention` as one op: the backend it would lower to on meta or CPU is
-    an implementation detail, and only at this level is a causal mask visible (half the work can be
-    skipped)."""
+class _TorchFunctions(TorchFunctionMode):
+    """What only the torch function level shows. `scaled_dot_product_attention` is counted as one op: the
+    backend it would lower to on meta or CPU is an implementation detail, and only here is a causal mask
+    visible (half the work can be skipped). And a constant made from Python numbers on the meta device
+    (`torch.tensor(448.0, device=x.device)`) keeps its values' range, which no ATen op carries."""
 
     def __init__(self, recorder: _Recorder):
         super().__init__()
@@ -775,6 +867,10 @@ class _Attention(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        if func in _CONSTANT_MAKERS and not self.recorder.with_data:
+            out = func(*args, **kwargs)
+            self._constant(out, args[0] if args else kwargs.get("data"))
+            return out
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
             return func(*args, **kwargs)
         self.recorder.suspended += 1
@@ -819,6 +915,16 @@ class _Attention(TorchFunctionMode):
                 tainted.add(_key(out))
         rec.ops.append(op)
         return out
+
+    def _constant(self, out: Any, data: Any) -> None:
+        if not isinstance(out, torch.Tensor) or out.device.type != "meta" or out.numel() > 4096:
+            return
+        r = value_range.of_data(data, out.dtype)
+        if r is not None:
+            self.recorder.ranges[self.recorder._remember(out)] = (out.dtype, r)
+
+
+_CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
 
 
 # ------------------------------------------------------------------------------------------------- demand
@@ -1026,17 +1132,21 @@ def trace(
     with_data: bool,
     generic: Collection[str] = (),
     finite: Collection[str] = (),
+    ranges: Mapping[str, value_range.Range] | None = None,
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
     by construction); `finite` those known to hold no infinity (zeros maybe). On data, each input's values
     are checked for both. Every other input may be structured (masks, padding, infinities), which limits
-    what `needed_read_bytes` can claim. Raises DataDependent when meta tensors cannot carry the reference
-    through."""
+    what `needed_read_bytes` can claim. On meta, `ranges` bounds the values of inputs (from the custom
+    entry point, `meta_inputs`), so that reads of values they decide need no data. Raises DataDependent
+    when meta tensors cannot carry the reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
-        return _trace(problem, inputs, with_data=with_data, generic=generic, finite=finite)
+        return _trace(
+            problem, inputs, with_data=with_data, generic=generic, finite=finite, ranges=ranges or {}
+        )
 
 
 def _trace(
@@ -1046,6 +1156,7 @@ def _trace(
     with_data: bool,
     generic: Collection[str],
     finite: Collection[str],
+    ranges: Mapping[str, value_range.Range],
 ) -> OpCounts:
     from solgym.inputs import as_outputs, reference_module
 
@@ -1059,16 +1170,22 @@ def _trace(
         input_keys[key] = name
         # A window input's storage is smaller than the tensor it stands for.
         recorder.storage_bytes[key] = max(recorder.storage_bytes[key], _unique_elements(t) * t.element_size())
+        if name in ranges and not with_data:
+            recorder.ranges[key] = (t.dtype, ranges[name])
         if name in generic and t.is_floating_point() and not _quantized_of(t.dtype):
             continue
-        zeros, infinite = _special_values(t) if with_data else (True, name not in finite)
+        if with_data:
+            zeros, infinite = _special_values(t)
+        else:
+            bounded = name in ranges and not any(map(math.isinf, ranges[name][:2]))
+            zeros, infinite = True, name not in finite and not bounded and _holds_non_finite(t.dtype)
         if zeros:
             recorder.zeros.add(key)
             recorder.blocks.add(key)
         if infinite:
             recorder.infinite.add(key)
     try:
-        with torch.no_grad(), _without_gc(), _Attention(recorder), recorder:
+        with torch.no_grad(), _without_gc(), _TorchFunctions(recorder), recorder:
             returned = run(*(inputs[name] for name in definition.inputs))
     except DataDependent:
         raise
@@ -1100,19 +1217,19 @@ def _trace(
                 f"run returned {type(t).__name__}, not a tensor",
             )
     counts.op_count = len(recorder.ops)
+    if recorder.decided:
+        counts.notes.append(
+            f"{recorder.decided} tensor value(s) the reference reads follow from how they were made "
+            "(value ranges); traced without data"
+        )
     return counts
 
 
 def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_BYTES) -> OpCounts:
     """Count a workload: on meta tensors when the reference allows it, else on seeded CPU data (see
     `count_on_data`)."""
-    notes: list[str] = []
     try:
-        counts = trace(
-            problem, meta_inputs(problem, workload, notes), with_data=False, generic=_generic(workload)
-        )
-        counts.notes.extend(notes)
-        return counts
+        return count_on_meta(problem, workload)
     except DataDependent as e:
         reason = str(e).splitlines()[0][:200]
     counts = count_on_data(problem, workload, max_bytes=max_bytes)
@@ -1120,35 +1237,108 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
     return counts
 
 
-def meta_inputs(problem: Problem, workload: Workload, notes: list[str] | None = None) -> dict[str, Any]:
+def count_on_meta(problem: Problem, workload: Workload) -> OpCounts:
+    """Count a workload on meta tensors. Where the reference reads a value of a custom input's making, what
+    the entry point's tensors hold is learnt from a run of it on meta (`entry_ranges`). Raises
+    DataDependent where the reference needs values that `solgym.value_range` cannot decide, or loops
+    through more than `META_OPS_WITH_READS` ops after such a read."""
+    notes: list[str] = []
+    ranges: dict[str, value_range.Range] = {}
+    inputs = meta_inputs(problem, workload, notes, ranges)
+    generic = _generic(workload)
+    try:
+        counts = trace(problem, inputs, with_data=False, generic=generic, ranges=ranges)
+    except _Undecided:
+        if ranges or not (ranges := entry_ranges(problem, workload, inputs)):
+            raise
+        counts = trace(problem, inputs, with_data=False, generic=generic, ranges=ranges)
+    counts.notes.extend(notes)
+    return counts
+
+
+def meta_inputs(
+    problem: Problem,
+    workload: Workload,
+    notes: list[str] | None = None,
+    ranges: dict[str, value_range.Range] | None = None,
+) -> dict[str, Any]:
     """The inputs of a workload as meta tensors, with Python scalars produced by a custom entry point
-    taken from that entry point run on the meta device (it then allocates nothing)."""
+    taken from that entry point run on the meta device (it then allocates nothing); that run also fills
+    `ranges` (see `entry_ranges`)."""
     from solgym.inputs import make_inputs
 
     inputs = make_inputs(problem, workload, device="meta")
     notes = notes if notes is not None else []
     definition = problem.definition
     wanted = [n for n, s in definition.inputs.items() if s.is_scalar and workload.inputs[n].kind == "custom"]
-    if wanted:
-        from solgym.inputs import reference_module
-
-        entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
-        scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
-        try:
-            with torch.no_grad():
-                produced = entry({**problem.axes(workload), **scalars}, torch.device("meta"))
-            for name in wanted:
-                value = produced[name]
-                inputs[name] = value.item() if isinstance(value, torch.Tensor) else value
-        except Exception as e:  # noqa: BLE001 - the entry point needs real data for its scalars
-            if not all(DTYPES[definition.inputs[n].dtype].is_float for n in wanted):
-                raise DataDependent(
-                    f"{definition.custom_inputs_entrypoint} cannot produce scalar inputs on meta: {e}"
-                ) from None
-            # Float scalars (scales, epsilons) change values, not the work; counting needs none of them.
-            inputs.update({n: 1.0 for n in wanted})
-            notes.append(f"scalar inputs {', '.join(wanted)} need data to generate; counted with 1.0")
+    if not wanted:
+        return inputs
+    try:
+        produced, known = _entry_on_meta(problem, workload, inputs)
+    except Exception as e:  # noqa: BLE001 - the entry point needs real data for its scalars
+        if not all(DTYPES[definition.inputs[n].dtype].is_float for n in wanted):
+            raise DataDependent(
+                f"{definition.custom_inputs_entrypoint} cannot produce scalar inputs on meta: {e}"
+            ) from None
+        produced, known = {}, {}
+    if ranges is not None:
+        ranges.update(known)
+    unread = [n for n in wanted if not isinstance(v := produced.get(n), int | float) or math.isnan(v)]
+    inputs.update({n: produced[n] for n in wanted if n not in unread})
+    if unread:
+        # Float scalars (scales, epsilons) change values, not the work; counting needs none of them.
+        inputs.update({n: 1.0 for n in unread})
+        notes.append(f"scalar inputs {', '.join(unread)} need data to generate; counted with 1.0")
     return inputs
+
+
+def entry_ranges(
+    problem: Problem, workload: Workload, inputs: Mapping[str, Any]
+) -> dict[str, value_range.Range]:
+    """What the values of the tensors a custom entry point makes lie in (`solgym.value_range`), from a run
+    of it on meta tensors; empty where there is none or it fails."""
+    try:
+        return _entry_on_meta(problem, workload, inputs)[1]
+    except Exception:  # noqa: BLE001 - the entry point needs data: its inputs stay unknown
+        return {}
+
+
+def _entry_on_meta(
+    problem: Problem, workload: Workload, inputs: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, value_range.Range]]:
+    """Run the custom entry point on the meta device under a recorder: what it returns (its scalar inputs
+    as Python numbers) and the ranges of its tensor inputs. A float it reads from a tensor no range
+    decides (a scale it returns) comes back as NaN, and only ranges known before the first such read are
+    kept: after it, control flow may have gone astray."""
+    from solgym.inputs import reference_module
+
+    definition = problem.definition
+    entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
+    if entry is None:
+        raise DataDependent("no custom input entry point")
+    custom = [n for n, s in workload.inputs.items() if s.kind == "custom"]
+    scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
+    recorder = _Recorder(with_data=False)
+    recorder.unread = True
+    with _without_gc(), torch.no_grad(), _TorchFunctions(recorder), recorder:
+        produced = dict(entry({**problem.axes(workload), **scalars}, torch.device("meta")))
+        for name in custom:
+            if definition.inputs[name].is_scalar and isinstance(produced.get(name), torch.Tensor):
+                produced[name] = produced[name].item()
+    known = recorder.ranges if recorder.trusted is None else recorder.trusted
+    ranges = {}
+    for name in custom:
+        value = produced.get(name)
+        if not isinstance(value, torch.Tensor):
+            continue
+        entry_range = known.get(_key(value))
+        if (
+            entry_range is not None
+            and entry_range == recorder.ranges.get(_key(value))
+            and entry_range[0] == value.dtype
+        ):
+            ranges[name] = entry_range[1]
+    return produced, ranges
 
 
 def check_data(problem: Problem, workload: Workload, data_root: str | None = None) -> None:
@@ -1183,7 +1373,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     check_data(problem, workload)
     _check_memory(problem, workload)
     if _variable_bytes(problem, workload) <= max_bytes:
-        counts = _trace_on_data(problem, workload)
+        counts = _trace_on_data(problem, workload, meta=False)
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
@@ -1222,7 +1412,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     if a is not None and b is not None and t_smaller > t_small:
         (small, t_small, a), (smaller, t_smaller, b) = (smaller, t_smaller, b), (small, t_small, a)
     if a is None or b is None:
-        counts = _trace_on_data(problem, workload)
+        counts = _trace_on_data(problem, workload, meta=False)
         counts.traced_on = "cpu data, scaled x1"
         counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
         return counts
@@ -1233,7 +1423,8 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         return _extrapolate(t_smaller, other, t_small, value)
 
     counts = a.scaled(extrapolate)
-    counts.traced_on = f"cpu data at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
+    on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
+    counts.traced_on = f"{on} at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
     counts.notes.append(
         f"counts fitted through {dict(small.axes)} and {dict(smaller.axes)} and extrapolated to {dict(workload.axes)}"
     )
@@ -1411,7 +1602,9 @@ _SHRUNK_TRACES: dict[tuple, OpCounts | Exception] = {}
 _SHRUNK_TRACES_MAX = 256
 
 
-def _trace_on_data(problem: Problem, workload: Workload) -> OpCounts:
+def _trace_on_data(problem: Problem, workload: Workload, *, meta: bool = True) -> OpCounts:
+    """Count a (shrunk) workload for `count_on_data`: on meta tensors where `count_on_meta` carries the
+    reference through (and `meta`), else on seeded CPU data."""
     # Scalar values and data files change what the reference does; the seed of random data does not.
     sources = source_key(workload)
     key = (
@@ -1427,6 +1620,13 @@ def _trace_on_data(problem: Problem, workload: Workload) -> OpCounts:
         return cached.scaled(lambda _k, v: v)
     if len(_SHRUNK_TRACES) >= _SHRUNK_TRACES_MAX:
         _SHRUNK_TRACES.pop(next(iter(_SHRUNK_TRACES)))
+    if meta:
+        # A reference that loops too long at full size may still run on meta at a shrunk one.
+        with contextlib.suppress(DataDependent):
+            counts = count_on_meta(problem, workload)
+            _SHRUNK_TRACES[key] = counts
+            _note_product(problem, workload, counts)
+            return counts.scaled(lambda _k, v: v)
     inputs = data_inputs(problem, workload)
     try:
         try:

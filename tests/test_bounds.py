@@ -867,14 +867,15 @@ def test_workloads_whose_counts_lie_on_one_line_of_an_axis_share_their_traces(tm
     monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
     traced = []
     trace = opcount.trace
-    monkeypatch.setattr(opcount, "trace", lambda *a, **k: traced.append(1) or trace(*a, **k))
+    # Traces on data (each shrunk size first tries meta tensors, which this reference rejects at once).
+    monkeypatch.setattr(opcount, "trace", lambda *a, **k: traced.append(k["with_data"]) or trace(*a, **k))
     shared = {}
     for rows in sizes:
         traced.clear()
         shared[rows] = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
         # Two traces for the first; one for the second, whose first trace is on the line of the first
         # two; none once three traces make the line (none where a count is on no line).
-        assert len(traced) == (2 if mixed else {0: 2, 1: 1}.get(sizes.index(rows), 0))
+        assert sum(traced) == (2 if mixed else {0: 2, 1: 1}.get(sizes.index(rows), 0))
     for rows in sizes:  # each on its own pair
         monkeypatch.setattr(opcount, "_LINES", {})
         alone = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
@@ -924,7 +925,7 @@ def test_counts_that_follow_the_product_of_the_axes_share_traces_across_splits(
     traced = []
     trace_on_data = opcount._trace_on_data
     monkeypatch.setattr(
-        opcount, "_trace_on_data", lambda pr, w: traced.append(dict(w.axes)) or trace_on_data(pr, w)
+        opcount, "_trace_on_data", lambda pr, w, **k: traced.append(dict(w.axes)) or trace_on_data(pr, w, **k)
     )
     splits = [(8, 1024), (16, 512), (4, 2048), (32, 256)]
     counted = {}
@@ -1046,3 +1047,95 @@ def test_a_described_multiple_of_n_steers_the_shrunk_sizes(tmp_path, monkeypatch
     # With it: sizes that keep to the rule first; once the reference bears the rule out, no other size
     # against it is tried.
     assert len(rejected[True]) <= 1 < len(rejected[False])
+
+
+GUARDED = (
+    "import torch\ndef run(x, w):\n"
+    "    top = torch.tensor(448.0, device=x.device)\n"
+    "    scale = torch.clamp(top / x.abs().amax().float(), max=torch.tensor(3.0e38, device=x.device))\n"
+    "    if scale == 0:\n"
+    "        scale = torch.ones_like(scale)\n"
+    "{loop}"
+    "    return (x * scale) @ w\n"
+)
+
+
+def guarded(tmp_path: Path, loop: str = "", rows: int = 64) -> object:
+    return make_problem(
+        tmp_path,
+        GUARDED.format(loop=loop),
+        {"x": (["M", 32], "float32"), "w": ([32, 16], "float32")},
+        {"o": (["M", 16], "float32")},
+        {"M": None},
+        [{"axes": {"M": rows}}],
+    )
+
+
+def test_a_guard_that_follows_from_how_the_value_was_made_needs_no_data(tmp_path):
+    from solgym.opcount import count
+
+    p = guarded(tmp_path)
+    counted = count(p, p.workloads[0])
+    assert counted.traced_on == "meta"
+    assert any("value ranges" in n for n in counted.notes)
+    on_data = count_on_data(p, p.workloads[0])
+    assert counted.macs == on_data.macs and counted.read_bytes == on_data.read_bytes
+    assert counted.flops_other == pytest.approx(on_data.flops_other)
+
+
+def test_a_guard_on_a_value_no_range_decides_still_needs_data(tmp_path):
+    from solgym.opcount import count
+
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x, w):\n    if x.sum() > 0:\n        return x @ w\n    return -(x @ w)\n",
+        {"x": (["M", 32], "float32"), "w": ([32, 16], "float32")},
+        {"o": (["M", 16], "float32")},
+        {"M": None},
+        [{"axes": {"M": 64}}],
+    )
+    counted = count(p, p.workloads[0])
+    assert "data" in counted.traced_on and "meta tracing failed" in counted.notes[0]
+
+
+def test_custom_inputs_carry_the_ranges_their_entry_point_gives_them(tmp_path):
+    from solgym.opcount import count
+
+    reference = (
+        "import torch\ndef get_inputs(axes, device):\n"
+        "    x = torch.randn(axes['N'], 16, device=device)\n"
+        "    return {'x': x, 's': x.abs().amax().item()}\n"
+        "def run(x, s):\n"
+        "    if x.abs().amax() == float('inf'):\n"
+        "        raise ValueError('infinite input')\n"
+        "    return x * s\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["N", 16], "float32"), "s": (None, "float32")},
+        {"o": (["N", 16], "float32")},
+        {"N": None},
+        [{"axes": {"N": 8}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    counted = count(p, p.workloads[0])
+    # randn is finite, so the guard is decided; the scale is read from a tensor no range pins down.
+    assert counted.traced_on == "meta"
+    assert any("counted with 1.0" in n for n in counted.notes)
+    assert counted.read_bytes == {"x": 8 * 16 * 4}
+
+
+def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    loop = "    for i in range(x.shape[0]):\n        x = x * 1.0\n"
+    p = guarded(tmp_path, loop, rows=4000)
+    monkeypatch.setattr(opcount, "META_OPS_WITH_READS", 200)
+    monkeypatch.setattr(opcount, "_LINES", {})
+    monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+    counted = opcount.count(p, p.workloads[0], max_bytes=1 << 14)
+    assert counted.traced_on.startswith("meta at var axes")
+    assert counted.macs["fp32"] == pytest.approx(4000 * 32 * 16, rel=0.02)
+    # The loop's products (rows x rows x 32, with a linear term) are fitted, erring low, never high.
+    assert 0.5 * 4000 * 4000 * 32 < counted.flops_other <= 4000 * 4000 * 32 + 2 * 4000 * 32

@@ -1,0 +1,524 @@
+"""Value ranges of tensors traced without data.
+
+A reference that branches on a tensor (`if scale == 0:`) or reads one (`.item()`) cannot run on meta
+tensors, which hold no values. Many such reads are guards whose answer follows from how the value was made:
+the global scale of a block quantizer is a positive constant over the absolute maximum of its input,
+clamped to the largest float, so it is never zero. This module carries, for a tensor, an interval that
+holds every element (and whether one may be NaN) through the few ops such guards are made of; a read that
+the interval decides is answered without data, and any other still needs data.
+
+Everything here is a pure function of ranges. A `Range` is `(lo, hi, nan)`: every element is in
+[lo, hi] (bounds may be infinite) or, where `nan`, NaN. Arithmetic is done in float64 and then widened by
+the result dtype's rounding (a relative epsilon each way, and zero for a magnitude that may underflow), so
+an interval never claims more than the rounded values allow.
+
+Assumption, shared with the needed-reads analysis: finite arithmetic neither overflows nor leaves its
+domain. An infinity or a NaN comes only from where an op puts one by construction (an infinite constant or
+fill, a division by a possible zero), and a float tensor that no op made so holds none (`unknown`). Integer
+and bool tensors are bounded by their dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+Range = tuple[float, float, bool]
+Lookup = Callable[[Any], "Range | None"]
+
+INF = math.inf
+_TRUE: Range = (1.0, 1.0, False)
+_FALSE: Range = (0.0, 0.0, False)
+_EITHER: Range = (0.0, 1.0, False)
+NOTHING: Range = (INF, -INF, False)  # no element yet
+
+
+def of_number(v: Any) -> Range | None:
+    """A Python number (or bool) as a range of one point; None for anything else."""
+    if isinstance(v, bool | int | float):
+        v = float(v)
+        return (v, v, False) if not math.isnan(v) else (INF, -INF, True)
+    return None
+
+
+def of_data(data: Any, dtype: torch.dtype) -> Range | None:
+    """The range of the values of `torch.tensor(data, dtype=dtype)`, for data made of Python numbers (nested
+    lists and tuples of them); None for anything else. Pure Python: no tensor op runs."""
+    stack, r = [data], None
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list | tuple):
+            stack.extend(v)
+            continue
+        point = of_number(v)
+        if point is None:
+            return None
+        r = point if r is None else union(r, point)
+    return None if r is None else fit(r, dtype)
+
+
+def unknown(dtype: torch.dtype, *, infinite: bool) -> Range | None:
+    """What is known of a tensor no interval was carried for: its dtype's bounds (finite floats, without
+    NaN, unless `infinite`: may hold either); None for dtypes without them (packed fp4, complex)."""
+    if dtype == torch.bool:
+        return _EITHER
+    if dtype.is_floating_point:
+        big = _finfo_max(dtype)
+        if big is None:
+            return None
+        return (-INF, INF, True) if infinite else (-big, big, False)
+    if dtype.is_complex:
+        return None
+    info = torch.iinfo(dtype)
+    return (float(info.min), float(info.max), False)
+
+
+def union(a: Range, b: Range) -> Range:
+    """The range of a tensor holding elements of both."""
+    return (min(a[0], b[0]), max(a[1], b[1]), a[2] or b[2])
+
+
+def finite(r: Range) -> bool:
+    """Whether every element is a finite number (no infinity, no NaN)."""
+    return not (r[2] or math.isinf(r[0]) or math.isinf(r[1]))
+
+
+def covers(name: str) -> bool:
+    """Whether ATen op `name` (in-place or not) is modelled."""
+    return _rule_name(name) in _RULES
+
+
+def _rule_name(name: str) -> str:
+    return name[:-1] if name.endswith("_") and not name.startswith("_") else name
+
+
+def decided(r: Range | None, dtype: torch.dtype) -> bool | int | float | None:
+    """The Python value every element of a tensor with range `r` has, or None when `r` does not decide it."""
+    if r is None or r[2] or r[0] != r[1] or math.isinf(r[0]):
+        return None
+    if dtype == torch.bool:
+        return bool(r[0])
+    if dtype.is_floating_point:
+        return r[0]
+    return int(r[0])
+
+
+def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """The range of `out`, the (first) result of ATen op `name` on `args`; None where this module does not
+    model the op or the inputs' ranges do not bound it."""
+    rule = _RULES.get(_rule_name(name))
+    if rule is None:
+        return None
+    try:
+        r = rule(args, kwargs, out, lookup)
+    except (IndexError, TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return None
+    return fit(r, out.dtype) if r is not None else None
+
+
+def fit(r: Range, dtype: torch.dtype) -> Range | None:
+    """`r` as values of `dtype`: widened by one rounding each way, zero where a magnitude may underflow,
+    and within the dtype's finite range where finite arithmetic went beyond it (no overflow: the module's
+    assumption); bools and integers as a conversion makes them."""
+    lo, hi, nan = r
+    if dtype == torch.bool:  # nonzero (NaN included) is True
+        if lo == hi == 0 and not nan:
+            return _FALSE
+        return _TRUE if lo > 0 or hi < 0 or lo > hi else _EITHER
+    if lo > hi:  # only NaN
+        return r
+    if not dtype.is_floating_point:
+        if nan or math.isinf(lo) or math.isinf(hi):
+            return unknown(dtype, infinite=False)
+        info = torch.iinfo(dtype)
+        lo, hi = float(math.trunc(lo)), float(math.trunc(hi))
+        if lo < info.min or hi > info.max:
+            return unknown(dtype, infinite=False)
+        return (lo, hi, False)
+    big = _finfo_max(dtype)
+    if big is None:
+        return None
+    finfo = torch.finfo(dtype)
+    eps = 2 * max(finfo.eps, 2.0**-52)
+
+    def widen(v: float, down: bool) -> float:
+        if math.isinf(v) or _exact(v, dtype):
+            return v
+        if abs(v) < finfo.tiny:
+            return 0.0 if (v > 0) == down or v == 0 else math.copysign(finfo.tiny, v)
+        out = v - abs(v) * eps if down else v + abs(v) * eps
+        # Finite arithmetic is taken not to overflow (the module's assumption): a finite bound beyond the
+        # dtype's largest value means values up to that largest one.
+        return max(-big, min(big, out))
+
+    return (widen(lo, True), widen(hi, False), nan)
+
+
+def _exact(v: float, dtype: torch.dtype) -> bool:
+    """Whether `v` is a value of `dtype` (then rounding to it leaves it as it is)."""
+    if dtype == torch.float64:
+        return True
+    code = {torch.float32: "f", torch.float16: "e", torch.bfloat16: "f"}.get(dtype)
+    if code is None:
+        return False
+    try:
+        packed = struct.pack(code, v)
+    except OverflowError:
+        return False
+    if struct.unpack(code, packed)[0] != v:
+        return False
+    return dtype != torch.bfloat16 or struct.unpack("<I", struct.pack("<f", v))[0] & 0xFFFF == 0
+
+
+def _finfo_max(dtype: torch.dtype) -> float | None:
+    try:
+        return float(torch.finfo(dtype).max)
+    except (TypeError, NotImplementedError, RuntimeError):  # packed fp4 has no finfo
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------- rules
+
+
+def _same(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return lookup(args[0])
+
+
+def _abs(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    if r is None:
+        return None
+    lo, hi, nan = r
+    if lo > hi:
+        return r
+    if lo >= 0:
+        return r
+    if hi <= 0:
+        return (-hi, -lo, nan)
+    return (0.0, max(-lo, hi), nan)
+
+
+def _neg(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    return None if r is None else (-r[1], -r[0], r[2])
+
+
+def _maximum(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return _pairwise(lookup(args[0]), lookup(args[1]), max)
+
+
+def _minimum(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return _pairwise(lookup(args[0]), lookup(args[1]), min)
+
+
+def _pairwise(a: Range | None, b: Range | None, pick: Callable[[float, float], float]) -> Range | None:
+    if a is None or b is None or a[0] > a[1] or b[0] > b[1]:
+        return None
+    return (pick(a[0], b[0]), pick(a[1], b[1]), a[2] or b[2])
+
+
+def _corners(a: Range, b: Range, op: Callable[[float, float], float]) -> Range | None:
+    if a[0] > a[1] or b[0] > b[1]:
+        return None
+    values, nan = [], a[2] or b[2]
+    for x in (a[0], a[1]):
+        for y in (b[0], b[1]):
+            v = op(x, y)
+            if math.isnan(v):
+                nan = True
+            else:
+                values.append(v)
+    if not values:
+        return None
+    return (min(values), max(values), nan)
+
+
+def _scaled(args: tuple, kwargs: dict, lookup: Lookup) -> Range | None:
+    """The second operand of add/sub, times `alpha`."""
+    b = lookup(args[1])
+    alpha = of_number(kwargs.get("alpha", args[2] if len(args) > 2 else 1))
+    if b is None or alpha is None:
+        return None
+    return _corners(b, alpha, _times)
+
+
+def _add(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    a, b = lookup(args[0]), _scaled(args, kwargs, lookup)
+    return None if a is None or b is None else _corners(a, b, lambda x, y: x + y)
+
+
+def _sub(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    a, b = lookup(args[0]), _scaled(args, kwargs, lookup)
+    return None if a is None or b is None else _corners(a, b, lambda x, y: x - y)
+
+
+def _times(x: float, y: float) -> float:
+    if (x == 0 and math.isinf(y)) or (y == 0 and math.isinf(x)):
+        return math.nan
+    return x * y
+
+
+def _mul(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    a, b = lookup(args[0]), lookup(args[1])
+    return None if a is None or b is None else _corners(a, b, _times)
+
+
+def _quotient(a: Range | None, b: Range | None) -> Range | None:
+    if a is None or b is None or a[0] > a[1] or b[0] > b[1]:
+        return None
+    nan = a[2] or b[2]
+    if b[0] > 0 or b[1] < 0:
+        return _corners(a, b, _over)
+    if b[0] == 0 and b[1] >= 0 and a[0] >= 0:
+        # A non-negative quotient over a divisor that may be zero: x / 0 is +inf, 0 / 0 NaN.
+        low = 0.0 if math.isinf(b[1]) or b[1] == 0 else a[0] / b[1]
+        return (low, INF, nan or a[0] == 0)
+    return None
+
+
+def _over(x: float, y: float) -> float:
+    if math.isinf(x) and math.isinf(y):
+        return math.nan
+    if math.isinf(y):
+        return 0.0
+    return x / y
+
+
+def _div(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    if kwargs.get("rounding_mode") is not None or len(args) > 2:
+        return None
+    return _quotient(lookup(args[0]), lookup(args[1]))
+
+
+def _reciprocal(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return _quotient((1.0, 1.0, False), lookup(args[0]))
+
+
+def _clamp(
+    args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup, lower: Any, upper: Any
+) -> Range | None:
+    r = lookup(args[0])
+    if r is None or r[0] > r[1]:
+        return None
+    lo, hi, nan = r
+    if lower is not None:
+        m = lookup(lower)
+        if m is None or m[0] > m[1]:
+            return None
+        lo, hi, nan = max(lo, m[0]), max(hi, m[1]), nan or m[2]
+    if upper is not None:
+        m = lookup(upper)
+        if m is None or m[0] > m[1]:
+            return None
+        lo, hi, nan = min(lo, m[0]), min(hi, m[1]), nan or m[2]
+    return (lo, hi, nan)
+
+
+def _clamp_both(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    lower = kwargs.get("min", args[1] if len(args) > 1 else None)
+    upper = kwargs.get("max", args[2] if len(args) > 2 else None)
+    return _clamp(args, kwargs, out, lookup, lower, upper)
+
+
+def _clamp_min(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return _clamp(args, kwargs, out, lookup, args[1], None)
+
+
+def _clamp_max(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return _clamp(args, kwargs, out, lookup, None, args[1])
+
+
+def _sqrt(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    if r is None or r[0] > r[1]:
+        return None
+    return (math.sqrt(max(r[0], 0.0)), math.sqrt(r[1]) if r[1] >= 0 else 0.0, r[2] or r[0] < 0)
+
+
+def _compare(decide: Callable[[Range, Range], bool | None]) -> Callable:
+    def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+        a, b = lookup(args[0]), lookup(args[1])
+        if a is None or b is None:
+            return _EITHER
+        if a[0] > a[1] or b[0] > b[1]:  # all NaN: every ordered comparison is False, != True
+            return None
+        answer = decide(a, b)
+        return _EITHER if answer is None else (_TRUE if answer else _FALSE)
+
+    return rule
+
+
+def _eq(a: Range, b: Range) -> bool | None:
+    if a[1] < b[0] or b[1] < a[0]:
+        return False  # NaN == x is False too
+    if a[0] == a[1] == b[0] == b[1] and not (a[2] or b[2]):
+        return True
+    return None
+
+
+def _ne(a: Range, b: Range) -> bool | None:
+    answer = _eq(a, b)
+    return None if answer is None else not answer
+
+
+def _ordered(strict: bool, flip: bool) -> Callable[[Range, Range], bool | None]:
+    """a < b (strict) or a <= b; with `flip`, b < a or b <= a. NaN compares False."""
+
+    def decide(a: Range, b: Range) -> bool | None:
+        if flip:
+            a, b = b, a
+        nan = a[2] or b[2]
+        always = a[1] < b[0] if strict else a[1] <= b[0]
+        never = a[0] >= b[1] if strict else a[0] > b[1]
+        if always and not nan:
+            return True
+        if never:
+            return False
+        return None
+
+    return decide
+
+
+def _logical_not(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = fit(lookup(args[0]) or _EITHER, torch.bool)
+    return None if r is None else (1.0 - r[1], 1.0 - r[0], False)
+
+
+def _logical(conjunction: bool) -> Callable:
+    def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+        if out.dtype != torch.bool:
+            return None
+        a, b = (fit(lookup(v) or _EITHER, torch.bool) for v in args[:2])
+        if a is None or b is None:
+            return None
+        if conjunction:
+            return (min(a[0], b[0]), min(a[1], b[1]), False)
+        return (max(a[0], b[0]), max(a[1], b[1]), False)
+
+    return rule
+
+
+def _all(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    t = args[0]
+    r = fit(lookup(t) or _EITHER, torch.bool)
+    if r is None or not isinstance(t, torch.Tensor):
+        return None
+    if r == _TRUE or t.numel() == 0:
+        return _TRUE
+    return _FALSE if r == _FALSE and len(args) == 1 else _EITHER
+
+
+def _any(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    t = args[0]
+    r = fit(lookup(t) or _EITHER, torch.bool)
+    if r is None or not isinstance(t, torch.Tensor):
+        return None
+    if r == _FALSE or t.numel() == 0:
+        return _FALSE
+    return _TRUE if r == _TRUE and len(args) == 1 else _EITHER
+
+
+def _where(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    if len(args) < 3:
+        return None
+    condition = fit(lookup(args[0]) or _EITHER, torch.bool)
+    a, b = lookup(args[1]), lookup(args[2])
+    if condition == _TRUE:
+        return a
+    if condition == _FALSE:
+        return b
+    return None if a is None or b is None else union(a, b)
+
+
+def _full(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return of_number(args[1] if len(args) > 1 else kwargs.get("fill_value"))
+
+
+def _fill(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return lookup(args[1]) if len(args) > 1 else None
+
+
+def _scalar_tensor(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return of_number(args[0])
+
+
+def _finite(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """Normal noise: any finite value."""
+    big = _finfo_max(out.dtype) if out.dtype.is_floating_point else None
+    return None if big is None else (-big, big, False)
+
+
+def _uniform(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    low = kwargs.get("from", args[1] if len(args) > 1 else 0.0)
+    high = kwargs.get("to", args[2] if len(args) > 2 else 1.0)
+    return (float(low), float(high), False)
+
+
+def _const(value: float) -> Callable:
+    def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+        return (value, value, False)
+
+    return rule
+
+
+_RULES: dict[str, Callable[..., Range | None]] = {
+    **dict.fromkeys(("_to_copy", "clone", "contiguous", "lift_fresh", "lift_fresh_copy"), _same),
+    "copy": lambda args, kwargs, out, lookup: lookup(args[1]),
+    **dict.fromkeys(("amax", "amin"), _same),
+    "max": lambda args, kwargs, out, lookup: (
+        _maximum(args, kwargs, out, lookup)
+        if len(args) > 1 and isinstance(args[1], torch.Tensor)
+        else lookup(args[0])
+    ),
+    "min": lambda args, kwargs, out, lookup: (
+        _minimum(args, kwargs, out, lookup)
+        if len(args) > 1 and isinstance(args[1], torch.Tensor)
+        else lookup(args[0])
+    ),
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "abs": _abs,
+    "neg": _neg,
+    "add": _add,
+    "sub": _sub,
+    "mul": _mul,
+    "div": _div,
+    "reciprocal": _reciprocal,
+    "sqrt": _sqrt,
+    "clamp": _clamp_both,
+    "clamp_min": _clamp_min,
+    "clamp_max": _clamp_max,
+    "eq": _compare(_eq),
+    "ne": _compare(_ne),
+    "lt": _compare(_ordered(strict=True, flip=False)),
+    "le": _compare(_ordered(strict=False, flip=False)),
+    "gt": _compare(_ordered(strict=True, flip=True)),
+    "ge": _compare(_ordered(strict=False, flip=True)),
+    "logical_not": _logical_not,
+    "bitwise_not": _logical_not,
+    "logical_and": _logical(conjunction=True),
+    "bitwise_and": _logical(conjunction=True),
+    "logical_or": _logical(conjunction=False),
+    "bitwise_or": _logical(conjunction=False),
+    "all": _all,
+    "any": _any,
+    "where": _where,
+    **dict.fromkeys(("full", "full_like", "new_full"), _full),
+    "fill": _fill,
+    "scalar_tensor": _scalar_tensor,
+    # Not written yet: a deterministic reference reads only what it wrote, so a buffer holds the union of
+    # what is written into it.
+    **dict.fromkeys(
+        ("empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided"),
+        lambda args, kwargs, out, lookup: NOTHING,
+    ),
+    **dict.fromkeys(("randn", "randn_like", "normal"), _finite),
+    **dict.fromkeys(("rand", "rand_like"), lambda args, kwargs, out, lookup: (0.0, 1.0, False)),
+    "uniform": _uniform,
+    **dict.fromkeys(("zeros", "zeros_like", "new_zeros", "zero"), _const(0.0)),
+    **dict.fromkeys(("ones", "ones_like", "new_ones"), _const(1.0)),
+}

@@ -1,0 +1,134 @@
+"""Value ranges carried through the ops that guards are made of (`solgym.value_range`)."""
+
+import math
+
+import pytest
+import torch
+
+from solgym import value_range as vr
+
+INF = math.inf
+F32 = float(torch.finfo(torch.float32).max)
+
+
+def point(v: float) -> vr.Range:
+    return (v, v, False)
+
+
+def through(name: str, *args, out_dtype=torch.float32, **kwargs) -> vr.Range | None:
+    """Apply one rule to Python stand-ins: a tuple is a tensor's range, a number is a number."""
+    tensors = [torch.empty(1, dtype=out_dtype, device="meta") if isinstance(a, tuple) else a for a in args]
+    ranges = {id(t): a for t, a in zip(tensors, args, strict=True) if isinstance(a, tuple)}
+
+    def lookup(v):
+        return ranges.get(id(v)) if isinstance(v, torch.Tensor) else vr.of_number(v)
+
+    return vr.transfer(name, tuple(tensors), kwargs, torch.empty(1, dtype=out_dtype, device="meta"), lookup)
+
+
+def test_a_block_quantizer_global_scale_is_never_zero():
+    # global_encode = clamp(448 * 6 / amax(|x|), max=finfo.max) for finite x: positive, so `== 0` is False.
+    x = vr.unknown(torch.float32, infinite=False)
+    amax = through("max", through("abs", x))
+    assert amax == (0.0, F32, False)
+    scale = through("div", point(2688.0), amax)
+    assert scale[0] > 0 and scale[1] == INF
+    clamped = through("clamp", scale, None, point(F32))
+    assert clamped[1] == F32
+    assert vr.decided(through("eq", clamped, 0.0, out_dtype=torch.bool), torch.bool) is False
+
+
+def test_an_input_that_may_hold_infinities_leaves_the_guard_open():
+    amax = through("max", through("abs", vr.unknown(torch.float32, infinite=True)))
+    scale = through("div", point(2688.0), amax)
+    assert scale[0] == 0  # 2688 / inf
+    assert vr.decided(through("eq", scale, 0.0, out_dtype=torch.bool), torch.bool) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "b", "answer"),
+    [
+        ("eq", (1.0, 2.0, False), 3.0, False),
+        ("eq", (1.0, 2.0, True), 3.0, False),  # NaN == 3 is False too
+        ("ne", (1.0, 2.0, False), 3.0, True),
+        ("eq", (1.0, 2.0, False), 1.5, None),
+        ("lt", (1.0, 2.0, False), 3.0, True),
+        ("lt", (1.0, 2.0, True), 3.0, None),  # NaN < 3 is False: not always True
+        ("ge", (1.0, 2.0, True), 3.0, False),
+        ("gt", (1.0, 2.0, False), 2.0, False),
+        ("le", (1.0, 2.0, False), 2.0, True),
+        ("eq", point(7.0), 7.0, True),
+    ],
+)
+def test_comparisons_decide_only_what_every_element_agrees_on(name, a, b, answer):
+    assert vr.decided(through(name, a, b, out_dtype=torch.bool), torch.bool) is answer
+
+
+def test_division_by_a_possible_zero_may_be_infinite_and_zero_over_zero_nan():
+    assert through("div", point(1.0), (0.0, 4.0, False)) == (0.25, INF, False)
+    assert through("div", (0.0, 1.0, False), (0.0, 4.0, False))[2] is True
+    assert through("div", (-1.0, 1.0, False), (-1.0, 1.0, False)) is None  # not modelled: no claim
+    assert through("div", (2.0, 4.0, False), (-2.0, -1.0, False)) == pytest.approx(
+        (-4.0, -1.0, False), rel=1e-6
+    )
+
+
+def test_rounding_widens_inexact_bounds_and_keeps_exact_ones():
+    assert vr.fit(point(448.0), torch.float32) == point(448.0)
+    assert vr.fit(point(F32), torch.float32) == point(F32)
+    lo, hi, _ = vr.fit(point(0.1), torch.bfloat16)
+    assert lo < 0.1 < hi
+    # A positive bound below the smallest normal may round to zero; one past the largest value is
+    # taken to saturate (no overflow: the module's assumption).
+    assert vr.fit((1e-40, 1.0, False), torch.float32)[0] == 0.0
+    assert vr.fit((1.0, 1e39, False), torch.float32)[1] == F32
+    assert vr.fit((1.0, INF, False), torch.float32)[1] == INF
+
+
+def test_conversions_to_bool_and_integers():
+    assert vr.fit((0.5, 3.0, False), torch.bool) == (1.0, 1.0, False)
+    assert vr.fit((0.0, 3.0, False), torch.bool) == (0.0, 1.0, False)
+    assert vr.fit((-2.7, 3.9, False), torch.int32) == (-2.0, 3.0, False)
+    assert vr.fit((0.0, 1.0, True), torch.int32) == (
+        float(torch.iinfo(torch.int32).min),
+        float(2**31 - 1),
+        False,
+    )
+
+
+def test_a_value_is_decided_only_by_one_point_without_nan():
+    assert vr.decided(point(2.0), torch.float32) == 2.0
+    assert vr.decided(point(3.0), torch.int64) == 3 and isinstance(vr.decided(point(3.0), torch.int64), int)
+    assert vr.decided((2.0, 2.0, True), torch.float32) is None
+    assert vr.decided((1.0, 2.0, False), torch.float32) is None
+    assert vr.decided(vr.NOTHING, torch.float32) is None
+    assert vr.decided(None, torch.float32) is None
+
+
+def test_a_buffer_holds_the_union_of_what_is_written_into_it():
+    buffer = through("empty")
+    assert buffer == vr.NOTHING
+    assert vr.union(buffer, (1.0, 2.0, False)) == (1.0, 2.0, False)
+    assert vr.union((1.0, 2.0, False), (-3.0, 0.0, True)) == (-3.0, 2.0, True)
+
+
+def test_constants_from_python_data():
+    assert vr.of_data([1.0, [2.0, -3.0]], torch.float32) == (-3.0, 2.0, False)
+    assert vr.of_data(float("nan"), torch.float32)[2] is True
+    assert vr.of_data("text", torch.float32) is None
+
+
+def test_logic_and_reductions_of_masks():
+    true, false, either = (1.0, 1.0, False), (0.0, 0.0, False), (0.0, 1.0, False)
+    assert through("logical_and", false, either, out_dtype=torch.bool) == false
+    assert through("logical_or", true, either, out_dtype=torch.bool) == true
+    assert through("logical_not", true, out_dtype=torch.bool) == false
+    assert through("any", false, out_dtype=torch.bool) == false
+    assert through("all", either, out_dtype=torch.bool) == either
+    assert through("where", true, (1.0, 2.0, False), (5.0, 6.0, False)) == (1.0, 2.0, False)
+    assert through("where", either, (1.0, 2.0, False), (5.0, 6.0, False)) == (1.0, 6.0, False)
+
+
+def test_unmodelled_ops_make_no_claim():
+    assert through("exp", (0.0, 1.0, False)) is None
+    assert not vr.covers("exp") and vr.covers("mul_") and vr.covers("clamp_min")
