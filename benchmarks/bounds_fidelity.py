@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the SOL-ExecBench dev problems")
     parser.add_argument("--only", help="only problems whose name contains this")
     parser.add_argument(
-        "--meta-only", action="store_true", help="only problems that trace without data (fast)"
+        "--meta-only", action="store_true", help="only problems that trace without reading a value (fast)"
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")

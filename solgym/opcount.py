@@ -290,8 +290,9 @@ class _Undecided(DataDependent):
     """A value read on meta that no range decides."""
 
 
-# A meta trace whose reads were decided by value ranges stops here and counts on data instead: a reference
-# that loops this long (per head, per expert) runs its loop faster on shrunk data than on meta at full size.
+# A meta trace whose reads were decided by value ranges stops after this many ops, and the workload is
+# counted from shrunk sizes instead (`count_on_data`, whose traces try meta first): a reference that loops
+# this long (per head, per expert) is cheaper to trace at a few smaller sizes than once at full size.
 META_OPS_WITH_READS = 8_000
 
 
@@ -426,8 +427,8 @@ class _Recorder(TorchDispatchMode):
         return value
 
     def range_of(self, v: Any) -> value_range.Range | None:
-        """The range of a tensor's values (its dtype's, finite unless an op may have put an infinity in,
-        where no op carried one) or of a Python number."""
+        """The range of a tensor's values: the one carried for its storage, else its dtype's (finite
+        unless an op may have put an infinity in); or of a Python number."""
         if not isinstance(v, torch.Tensor):
             return value_range.of_number(v)
         key = _key(v)
