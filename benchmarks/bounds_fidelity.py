@@ -71,7 +71,9 @@ def needed_counts(problem: Problem, workload: Workload) -> OpCounts:
         floats = {  # as float32: fp8 has no isfinite on the CPU; packed fp4 holds no infinity anyway
             n: v.float()
             for n, v in values.items()
-            if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dtype != torch.float4_e2m1fn_x2
+            if isinstance(v, torch.Tensor)
+            and v.is_floating_point()
+            and v.dtype != getattr(torch, "float4_e2m1fn_x2", None)
         }
         finite = [n for n, v in floats.items() if bool(torch.isfinite(v).all())]
         _CONTINUOUS[problem.name] = (

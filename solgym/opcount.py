@@ -303,10 +303,16 @@ def _holds_inf(dtype: torch.dtype) -> bool:
 
 def _holds_non_finite(dtype: torch.dtype) -> bool:
     """Whether a dtype can encode an infinity or a NaN (integers, bools and packed fp4 cannot)."""
-    return dtype.is_floating_point and dtype != torch.float4_e2m1fn_x2 or dtype.is_complex
+    return dtype.is_floating_point and dtype != _FP4 or dtype.is_complex
 
 
-_NO_INF = (torch.float8_e4m3fn, torch.float8_e8m0fnu, torch.float4_e2m1fn_x2, torch.float8_e4m3fnuz)
+# By name: older torch builds lack some of these dtypes.
+_FP4 = getattr(torch, "float4_e2m1fn_x2", None)
+_NO_INF = tuple(
+    getattr(torch, n)
+    for n in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2")
+    if hasattr(torch, n)
+)
 
 
 # ------------------------------------------------------------------------------------------------ recording
