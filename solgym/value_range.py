@@ -126,9 +126,11 @@ def fit(r: Range, dtype: torch.dtype) -> Range | None:
     assumption); bools and integers as a conversion makes them."""
     lo, hi, nan = r
     if dtype == torch.bool:  # nonzero (NaN included) is True
+        if lo > hi:
+            return _TRUE if nan else r  # only NaN, or nothing written yet
         if lo == hi == 0 and not nan:
             return _FALSE
-        return _TRUE if lo > 0 or hi < 0 or lo > hi else _EITHER
+        return _TRUE if lo > 0 or hi < 0 else _EITHER
     if lo > hi:  # only NaN
         return r
     if not dtype.is_floating_point:
@@ -438,6 +440,10 @@ def _full(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range
     return of_number(args[1] if len(args) > 1 else kwargs.get("fill_value"))
 
 
+def _new_full(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return of_number(args[2] if len(args) > 2 else kwargs.get("fill_value"))
+
+
 def _fill(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
     return lookup(args[1]) if len(args) > 1 else None
 
@@ -507,7 +513,8 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     "all": _all,
     "any": _any,
     "where": _where,
-    **dict.fromkeys(("full", "full_like", "new_full"), _full),
+    **dict.fromkeys(("full", "full_like"), _full),
+    "new_full": _new_full,
     "fill": _fill,
     "scalar_tensor": _scalar_tensor,
     # Not written yet: a deterministic reference reads only what it wrote, so a buffer holds the union of

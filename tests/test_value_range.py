@@ -112,6 +112,15 @@ def test_a_buffer_holds_the_union_of_what_is_written_into_it():
     assert vr.union((1.0, 2.0, False), (-3.0, 0.0, True)) == (-3.0, 2.0, True)
 
 
+def test_fills_and_factories():
+    assert through("full", [2, 3], 7.0) == point(7.0)
+    assert through("new_full", (1.0, 2.0, False), [2], -1.5) == point(-1.5)
+    assert through("ones_like", (5.0, 9.0, False)) == point(1.0)
+    assert through("fill_", (5.0, 9.0, False), 0.0) == point(0.0)
+    assert through("rand") == (0.0, 1.0, False)
+    assert through("randn") == (-F32, F32, False)
+
+
 def test_constants_from_python_data():
     assert vr.of_data([1.0, [2.0, -3.0]], torch.float32) == (-3.0, 2.0, False)
     assert vr.of_data(float("nan"), torch.float32)[2] is True
