@@ -466,14 +466,22 @@ class _Recorder(TorchDispatchMode):
         return key
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
+        if func.is_view or name in ("detach", "alias", "lift_fresh"):
+            # A view shares its base's storage: nothing to record but the base (kept alive, so that its key
+            # stays unique) and its quantized provenance. Most ops of a loop of small ops are views.
+            base = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if base is not None:
+                self._remember(base)
+                tag = self.tags.get(_key(base)) or _quantized_of(base.dtype)
+                if tag:
+                    outs = out if isinstance(out, list | tuple) else (out,)
+                    self._propagate_tag([base], [t for t in outs if isinstance(t, torch.Tensor)])
+            return
         leaves = _leaves((args, tuple(kwargs.values())))
         tensors_in = [t for t in leaves if isinstance(t, torch.Tensor)]
         tensors_out = [t for t in _leaves(out) if isinstance(t, torch.Tensor)]
         for t in (*tensors_in, *tensors_out):
             self._remember(t)
-        if func.is_view or name in ("detach", "alias", "lift_fresh"):
-            self._propagate_tag(tensors_in[:1], tensors_out)
-            return
         written = _mutated(func, args, kwargs)
         reads = []
         for i, t in enumerate(tensors_in):
