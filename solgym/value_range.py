@@ -386,6 +386,8 @@ def _ordered(strict: bool, flip: bool) -> Callable[[Range, Range], bool | None]:
 
 
 def _logical_not(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    if out.dtype != torch.bool:  # bitwise_not of an integer is ~x, not a negation
+        return None
     r = fit(lookup(args[0]) or _EITHER, torch.bool)
     return None if r is None else (1.0 - r[1], 1.0 - r[0], False)
 

@@ -132,6 +132,7 @@ def test_logic_and_reductions_of_masks():
     assert through("logical_and", false, either, out_dtype=torch.bool) == false
     assert through("logical_or", true, either, out_dtype=torch.bool) == true
     assert through("logical_not", true, out_dtype=torch.bool) == false
+    assert through("bitwise_not", (0.0, 255.0, False), out_dtype=torch.uint8) is None  # ~x, not a negation
     assert through("any", false, out_dtype=torch.bool) == false
     assert through("all", either, out_dtype=torch.bool) == either
     assert through("where", true, (1.0, 2.0, False), (5.0, 6.0, False)) == (1.0, 2.0, False)
