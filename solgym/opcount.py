@@ -19,6 +19,7 @@ element for pointwise ops, one per input element for reductions, 5 N log2 N for 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import math
@@ -231,6 +232,7 @@ _SCATTERED_ZEROS = set(
     """relu relu_ threshold threshold_backward native_dropout native_dropout_backward clamp clamp_
     clamp_min clamp_max hardtanh floor ceil round trunc sign frac""".split()
 )
+_NORMAL_DRAWS = {"randn", "randn_like", "normal", "normal_"}
 # Ops that move or reshape values without changing them (a cast that overflows aside).
 _COPIES = set("_unsafe_view clone _to_copy contiguous copy copy_ lift_fresh_copy".split())
 _NONZERO = set("exp exp_ exp2 cos cosh sigmoid softplus erfc".split())
@@ -294,6 +296,25 @@ class _Undecided(DataDependent):
 # counted from shrunk sizes instead (`count_on_data`, whose traces try meta first): a reference that loops
 # this long (per head, per expert) is cheaper to trace at a few smaller sizes than once at full size.
 META_OPS_WITH_READS = 8_000
+
+
+# In mixed mode, tensors above this size live on meta.
+MIXED_BYTES = 64 << 20
+# Ops whose result's shape depends on the values they read.
+_VALUE_SHAPED = set(
+    """nonzero argwhere masked_select unique _unique _unique2 unique_dim unique_consecutive bincount
+    repeat_interleave histc""".split()
+)
+
+
+def _bool_index(name: str, tensors: list[torch.Tensor]) -> bool:
+    return name in ("index", "_unsafe_index", "index_put", "index_put_") and any(
+        t.dtype in (torch.bool, torch.uint8) for t in tensors
+    )
+
+
+def _meta_like(t: torch.Tensor) -> torch.Tensor:
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
 
 
 def _holds_inf(dtype: torch.dtype) -> bool:
@@ -391,12 +412,27 @@ class _Recorder(TorchDispatchMode):
         # scales); `trusted` then keeps the ranges known before the first such read.
         self.unread = False
         self.trusted: dict[int, tuple[torch.dtype, value_range.Range]] | None = None
+        # Mixed (`count_on_data` where the const-size tensors do not fit memory): tensors over MIXED_BYTES
+        # live on meta, the rest on the CPU with values; an op touching both runs on meta. `stale` holds the
+        # CPU storages whose values an op on meta should have changed: no shape may depend on them.
+        self.mixed = False
+        self.stale: set[int] = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
-        if name == "_local_scalar_dense" and not self.with_data and args[0].device.type == "meta":
+        if (
+            name == "_local_scalar_dense"
+            and (not self.with_data or self.mixed)
+            and args[0].device.type == "meta"
+        ):
             return self._read(func, args, kwargs)
+        if self.mixed:
+            out = self._on_meta(func, name, args, kwargs)
+            if out is not None:
+                if not self.suspended:
+                    self._record(func, name, args, kwargs, out)
+                return out
         try:
             if self.with_data and name in _CONTRACTIONS and not self.suspended:
                 out = _stand_in(func, name, args, kwargs)
@@ -411,9 +447,40 @@ class _Recorder(TorchDispatchMode):
                 raise DataDependent(f"{func} cannot run without data: {e}") from None
             else:
                 raise
+        if self.stale and any(_key(t) in self.stale for t in _tensors((args, kwargs))):
+            self.stale.update(_key(t) for t in _tensors(out))
         if self.suspended:
             return out
         self._record(func, name, args, kwargs, out)
+        return out
+
+    def _on_meta(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+        """In mixed mode: run on meta an op that reads a meta tensor (CPU operands as meta stand-ins of the
+        same layout) or would make a tensor over MIXED_BYTES, and return its result; None for an op the
+        CPU runs. An op on meta that writes a CPU tensor leaves its values stale."""
+        tensors = _tensors((args, kwargs))
+        if not any(t.device.type == "meta" for t in tensors):
+            stale = [t for t in tensors if _key(t) in self.stale]
+            if stale and (name in _VALUE_SHAPED or name == "_local_scalar_dense" or _bool_index(name, stale)):
+                raise DataDependent(f"{func} depends on values that were counted without data")
+            if not _is_factory(name) or kwargs.get("device") is None:
+                return None
+            out = func(*args, **{**kwargs, "device": torch.device("meta")})
+            if sum(t.numel() * t.element_size() for t in _tensors(out)) <= MIXED_BYTES:
+                return None
+            return out
+        as_meta = {id(t): _meta_like(t) for t in tensors if t.device.type != "meta"}
+
+        def swap(v: Any) -> Any:
+            if isinstance(v, list | tuple):
+                return type(v)(swap(x) for x in v)
+            return as_meta.get(id(v), v) if isinstance(v, torch.Tensor) else v
+
+        out = func(*swap(args), **{k: swap(v) for k, v in kwargs.items()})
+        written = [w for w in _mutated(func, args, kwargs) if w.device.type != "meta"]
+        if written:
+            self.stale.update(_key(w) for w in written)
+            return written[0] if len(written) == 1 else tuple(written)
         return out
 
     def _read(self, func: Any, args: tuple, kwargs: dict) -> Any:
@@ -501,7 +568,7 @@ class _Recorder(TorchDispatchMode):
         self._propagate_tag(tensors_in, tensors_out, name)
         self._causal(op, name, args, tensors_in, tensors_out)
         self.ops.append(op)
-        if not self.with_data:
+        if not self.with_data or self.mixed:
             if written or value_range.covers(name):
                 self._carry_range(name, args, kwargs, [*written, *outs], written)
             for t in (*outs, *written) if self.ranges else ():
@@ -528,7 +595,10 @@ class _Recorder(TorchDispatchMode):
         inf = any(r.key in self.infinite for r in reads)
         scalars = [v for v in leaves if isinstance(v, int | float) and not isinstance(v, bool)]
         degenerate = name in _SCALAR_SENSITIVE and any(v == 0 or not math.isfinite(v) for v in scalars)
-        if (
+        if name in _NORMAL_DRAWS:
+            # Continuous: no exact zero or infinity, as the random inputs of an evaluation.
+            out_zeros = out_blocks = out_inf = False
+        elif (
             degenerate
             or (name in _STRUCTURED and name not in _SCATTERED_ZEROS)
             or _is_factory(name)
@@ -647,7 +717,7 @@ class _Recorder(TorchDispatchMode):
             n = max((i.numel() for _, i in groups), default=0)
             bytes_ = min(full, n * source.element_size()) if groups[0][1].dtype != torch.bool else full
             values = None
-            if self.with_data and name in ("take", "gather") and groups[0][1].dtype != torch.bool:
+            if self._valued(groups[0][1]) and name in ("take", "gather") and groups[0][1].dtype != torch.bool:
                 values = ("flat", _flat_positions(source, groups[0][0], groups[0][1]))
             return [
                 _Read(
@@ -660,9 +730,13 @@ class _Recorder(TorchDispatchMode):
         dim, index = groups[0]
         size = source.shape[dim] if source.dim() else 1
         row_bytes = full / size if size else 0
-        values = index.reshape(-1).to(torch.int64) % max(size, 1) if self.with_data else None
+        values = index.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
         estimate = min(index.numel(), size)
         return [_Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))]
+
+    def _valued(self, t: torch.Tensor) -> bool:
+        """Whether `t` holds the values a run on data would give it."""
+        return self.with_data and t.device.type != "meta" and _key(t) not in self.stale
 
     def _arithmetic(self, op: _Op, name: str, args: tuple, kwargs: dict, ins: list, outs: list) -> None:
         if name in (
@@ -1148,19 +1222,30 @@ def trace(
     generic: Collection[str] = (),
     finite: Collection[str] = (),
     ranges: Mapping[str, value_range.Range] | None = None,
+    mixed: bool = False,
+    stale: Collection[str] = (),
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
     by construction); `finite` those known to hold no infinity (zeros maybe). On data, each input's values
     are checked for both. Every other input may be structured (masks, padding, infinities), which limits
     what `needed_read_bytes` can claim. On meta, `ranges` bounds the values of inputs (from the custom
-    entry point, `meta_inputs`), so that reads of values they decide need no data. Raises DataDependent
-    when meta tensors cannot carry the reference through."""
+    entry point, `meta_inputs`), so that reads of values they decide need no data. With `mixed` (and
+    `with_data`), inputs may be on meta and on the CPU at once (`mixed_inputs`; `stale` names those whose
+    values are not what a run on data gives them). Raises DataDependent when meta tensors cannot carry the
+    reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
         return _trace(
-            problem, inputs, with_data=with_data, generic=generic, finite=finite, ranges=ranges or {}
+            problem,
+            inputs,
+            with_data=with_data,
+            generic=generic,
+            finite=finite,
+            ranges=ranges or {},
+            mixed=mixed,
+            stale=stale,
         )
 
 
@@ -1172,12 +1257,15 @@ def _trace(
     generic: Collection[str],
     finite: Collection[str],
     ranges: Mapping[str, value_range.Range],
+    mixed: bool,
+    stale: Collection[str],
 ) -> OpCounts:
     from solgym.inputs import as_outputs, reference_module
 
     definition = problem.definition
     run = reference_module(problem).run
     recorder = _Recorder(with_data)
+    recorder.mixed = mixed
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
     for name, t in tensor_inputs.items():
@@ -1187,9 +1275,11 @@ def _trace(
         recorder.storage_bytes[key] = max(recorder.storage_bytes[key], _unique_elements(t) * t.element_size())
         if name in ranges and not with_data:
             recorder.ranges[key] = (t.dtype, ranges[name])
+        if name in stale:
+            recorder.stale.add(key)
         if name in generic and t.is_floating_point() and not _quantized_of(t.dtype):
             continue
-        if with_data:
+        if with_data and t.device.type != "meta" and name not in stale:
             zeros, infinite = _special_values(t)
         else:
             bounded = name in ranges and not any(map(math.isinf, ranges[name][:2]))
@@ -1382,13 +1472,38 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     extrapolated to full size by the larger of a power-law and an affine fit through the two points. For
     counts that are polynomials in the axes with non-negative coefficients both fits err low, never
     high, and either is exact when the count is a monomial (power law) or affine (affine fit). The
-    needed reads are extrapolated as the smaller of their two shares of each input."""
+    needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
+    inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
+    counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
+    sizes."""
+    check_data(problem, workload)
+    try:
+        _check_memory(problem, workload)
+    except ProblemError as refusal:
+        if any(source.kind == "safetensors" for source in workload.inputs.values()):
+            raise
+        # Too large for data: tensors over MIXED_BYTES on meta, the rest (indices, routing) on data.
+        try:
+            return _count_on_data(problem, workload, max_bytes, refusal)
+        except Exception as e:  # noqa: BLE001 - the reference needs the values of a large tensor
+            raise ProblemError(
+                refusal.file,
+                refusal.where,
+                f"{refusal.message} (counted with its tensors over {MIXED_BYTES >> 20} MB on meta, it fails: "
+                f"{type(e).__name__}: {str(e)[:200]})",
+            ) from None
+    return _count_on_data(problem, workload, max_bytes, None)
+
+
+def _count_on_data(
+    problem: Problem, workload: Workload, max_bytes: int, refused: ProblemError | None
+) -> OpCounts:
     from solgym.inputs import make_inputs
 
-    check_data(problem, workload)
-    _check_memory(problem, workload)
+    mixed = refused is not None
+    trace_on_data = functools.partial(_trace_on_data, mixed=mixed)
     if _variable_bytes(problem, workload) <= max_bytes:
-        counts = _trace_on_data(problem, workload, meta=False)
+        counts = _mixed_note(trace_on_data(problem, workload, meta=False), refused)
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
@@ -1402,7 +1517,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         if against and hint_held:
             continue
         try:
-            a = _trace_on_data(problem, small)
+            a = trace_on_data(problem, small)
             line = _line(problem, workload, small)
             points = _LINES.setdefault(line, {}) if line else {}
             found = _on_a_line(points, line, workload, small, a)
@@ -1411,7 +1526,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
                 # The axis' own ratio: t is rounded where halving the axis is not exact (3889 -> 1944).
                 t_small = small.axes[line[2]] / workload.axes[line[2]]
             else:
-                b = _trace_on_data(problem, smaller)
+                b = trace_on_data(problem, smaller)
                 if line:
                     points[smaller.axes[line[2]]] = b
             if line:
@@ -1427,7 +1542,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     if a is not None and b is not None and t_smaller > t_small:
         (small, t_small, a), (smaller, t_smaller, b) = (smaller, t_smaller, b), (small, t_small, a)
     if a is None or b is None:
-        counts = _trace_on_data(problem, workload, meta=False)
+        counts = _mixed_note(trace_on_data(problem, workload, meta=False), refused)
         counts.traced_on = "cpu data, scaled x1"
         counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
         return counts
@@ -1437,7 +1552,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         other = values_b.get(key, 0.0)
         return _extrapolate(t_smaller, other, t_small, value)
 
-    counts = a.scaled(extrapolate)
+    counts = _mixed_note(a.scaled(extrapolate), refused)
     on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
     counts.traced_on = f"{on} at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
     counts.notes.append(
@@ -1466,6 +1581,61 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         counts.needed_read_elements[name] = counts.needed_read_bytes[name] / element
     counts.write_bytes, counts.write_elements = _output_sizes(problem, workload)
     return counts
+
+
+def _mixed_note(counts: OpCounts, refusal: ProblemError | None) -> OpCounts:
+    if refusal is not None:
+        counts.notes.append(
+            f"tensors over {MIXED_BYTES >> 20} MB counted on meta, the rest on data ({refusal.message})"
+        )
+    return counts
+
+
+def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Inputs for a mixed trace (`trace(..., mixed=True)`): random inputs over MIXED_BYTES as meta tensors,
+    the others seeded CPU data; a custom entry point runs on the CPU, seeded as for an evaluation, under a
+    mixed recorder, so that what it makes over MIXED_BYTES is made on meta. Returns the inputs, the names
+    of those whose values an op on meta should have changed (stale), and of the meta ones made of normal
+    draws by the entry point (no exact zero or infinity: continuous)."""
+    from solgym.inputs import derive_seed, make_inputs, random_tensor, reference_module
+
+    definition = problem.definition
+    inputs = make_inputs(problem, workload, device="meta")
+    custom = [n for n, source in workload.inputs.items() if source.kind == "custom"]
+    stale, continuous = [], []
+    if custom:
+        entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "")
+        scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
+        recorder = _Recorder(with_data=True)
+        recorder.mixed = recorder.unread = True
+        with _without_gc(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(0, workload.uuid, "custom"))
+            with torch.no_grad(), recorder:
+                produced = dict(entry({**problem.axes(workload), **scalars}, torch.device("cpu")))
+                for name in custom:
+                    if definition.inputs[name].is_scalar and isinstance(produced.get(name), torch.Tensor):
+                        produced[name] = produced[name].item()
+            for name in custom:
+                value = produced[name]
+                if isinstance(value, float) and math.isnan(value):
+                    value = 1.0  # a scale read from a tensor on meta: scales change values, not the work
+                inputs[name] = value
+                if not isinstance(value, torch.Tensor):
+                    continue
+                key = _key(value)
+                if key in recorder.stale:
+                    stale.append(name)
+                if value.device.type == "meta" and key not in recorder.zeros and key not in recorder.infinite:
+                    continuous.append(name)
+    for index, (name, spec) in enumerate(definition.inputs.items()):
+        value = inputs[name]
+        if workload.inputs[name].kind != "random" or not isinstance(value, torch.Tensor):
+            continue
+        if value.numel() * value.element_size() <= MIXED_BYTES:
+            inputs[name] = random_tensor(
+                tuple(value.shape), spec.dtype, seed=derive_seed(0, workload.uuid, index, name)
+            )
+    return inputs, stale, continuous
 
 
 def source_key(workload: Workload) -> tuple:
@@ -1617,7 +1787,9 @@ _SHRUNK_TRACES: dict[tuple, OpCounts | Exception] = {}
 _SHRUNK_TRACES_MAX = 256
 
 
-def _trace_on_data(problem: Problem, workload: Workload, *, meta: bool = True) -> OpCounts:
+def _trace_on_data(
+    problem: Problem, workload: Workload, *, meta: bool = True, mixed: bool = False
+) -> OpCounts:
     """Count a (shrunk) workload for `count_on_data`: on meta tensors where `count_on_meta` carries the
     reference through (and `meta`), else on seeded CPU data."""
     # Scalar values and data files change what the reference does; the seed of random data does not.
@@ -1627,6 +1799,7 @@ def _trace_on_data(problem: Problem, workload: Workload, *, meta: bool = True) -
         hash(problem.definition.reference),
         tuple(sorted(problem.axes(workload).items())),
         sources,
+        mixed,
     )
     if key in _SHRUNK_TRACES:
         cached = _SHRUNK_TRACES[key]
@@ -1642,6 +1815,17 @@ def _trace_on_data(problem: Problem, workload: Workload, *, meta: bool = True) -
             _SHRUNK_TRACES[key] = counts
             _note_product(problem, workload, counts)
             return counts.scaled(lambda _k, v: v)
+    if mixed:
+        try:
+            inputs, stale, continuous = mixed_inputs(problem, workload)
+            generic = [*_generic(workload), *continuous]
+            counts = trace(problem, inputs, with_data=True, generic=generic, mixed=True, stale=stale)
+        except Exception as e:
+            _SHRUNK_TRACES[key] = RuntimeError(f"{type(e).__name__}: {e}")
+            raise
+        _SHRUNK_TRACES[key] = counts
+        _note_product(problem, workload, counts)
+        return counts.scaled(lambda _k, v: v)
     inputs = data_inputs(problem, workload)
     try:
         try:

@@ -699,18 +699,37 @@ def test_a_large_weight_traced_on_data_counts_the_rows_read_whether_or_not_it_ca
     assert 1024 * 2 <= c.needed_read_bytes["table"] <= c.read_bytes["table"]
 
 
-def test_a_data_trace_too_large_for_this_machine_fails_with_the_sizes(tmp_path):
-    from solgym.problem import ProblemError
-
+def test_a_data_trace_too_large_for_this_machine_keeps_the_large_tensors_on_meta(tmp_path):
     p = make_problem(
         tmp_path,
-        "import torch\ndef run(n, w):\n    return w[: int(n.sum())].sum(0)\n",
+        "import torch\ndef run(n, w):\n    return w[: int(n.sum()) % 1000 + 1].sum(0)\n",
         {"n": (["N"], "int32"), "w": ([1 << 22, 1 << 14], "float32")},  # 256 GiB of weight
         {"o": ([1 << 14], "float32")},
         {"N": None},
         [{"axes": {"N": 2}}],
     )
-    with pytest.raises(ProblemError, match=r"take 256\.0 GiB, more than the"):
+    counted = count_on_data(p, p.workloads[0])
+    assert any("counted on meta, the rest on data" in n and "256.0 GiB" in n for n in counted.notes)
+    from solgym.opcount import mixed_inputs
+
+    inputs, _, _ = mixed_inputs(p, p.workloads[0])
+    assert inputs["w"].device.type == "meta"
+    assert counted.read_bytes["w"] == (int(inputs["n"].sum()) % 1000 + 1) * (1 << 14) * 4
+
+
+def test_a_data_trace_too_large_for_this_machine_fails_with_the_sizes(tmp_path):
+    from solgym.problem import ProblemError
+
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(n, w):\n    return w[: int(w.sum()) % 7].sum(0) + n.sum()\n",
+        {"n": (["N"], "int32"), "w": ([1 << 22, 1 << 14], "float32")},  # 256 GiB of weight
+        {"o": ([1 << 14], "float32")},
+        {"N": None},
+        [{"axes": {"N": 2}}],
+    )
+    # A value of the large tensor decides a shape: neither data nor meta can count it here.
+    with pytest.raises(ProblemError, match=r"take 256\.0 GiB, more than the .*on meta, it fails"):
         count_on_data(p, p.workloads[0])
 
 
@@ -1139,3 +1158,75 @@ def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatc
     assert counted.macs["fp32"] == pytest.approx(4000 * 32 * 16, rel=0.02)
     # The loop's products (rows x rows x 32, with a linear term) are fitted, erring low, never high.
     assert 0.5 * 4000 * 4000 * 32 < counted.flops_other <= 4000 * 4000 * 32 + 2 * 4000 * 32
+
+
+ROUTED = (
+    "import torch\n"
+    "def get_inputs(axes, device):\n"
+    "    t, e = axes['T'], axes['E']\n"
+    "    return {'x': torch.randn(t, 32, device=device), 'idx': torch.randint(0, e, (t,), device=device),\n"
+    "            'w': torch.randn(e, 32, 16, device=device) * 0.1}\n"
+    "def run(x, idx, w):\n"
+    "    out = torch.zeros(x.shape[0], w.shape[2], device=x.device)\n"
+    "    for e in range(w.shape[0]):\n"
+    "        rows = torch.where(idx == e)[0]\n"
+    "        if rows.numel() == 0:\n"
+    "            continue\n"
+    "        out.index_add_(0, rows, x[rows] @ w[e])\n"
+    "    return out\n"
+)
+
+
+def test_a_trace_too_large_for_data_keeps_the_large_tensors_on_meta(tmp_path, monkeypatch):
+    from solgym import opcount
+    from solgym.problem import ProblemError
+
+    p = make_problem(
+        tmp_path,
+        ROUTED,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
+        {"o": (["T", 16], "float32")},
+        {"T": None, "E": 8},
+        [{"axes": {"T": 64}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    w = p.workloads[0]
+    plain = count_on_data(p, w)
+    monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+    monkeypatch.setattr(opcount, "MIXED_BYTES", 4096)  # w (16 KB) on meta, x (8 KB) too; idx on data
+
+    def refuse(problem, workload):
+        raise ProblemError("problem", "workload", "const-size inputs too large")
+
+    monkeypatch.setattr(opcount, "_check_memory", refuse)
+    mixed = count_on_data(p, w)
+    assert any("counted on meta, the rest on data" in n for n in mixed.notes)
+    assert mixed.macs == plain.macs == {"fp32": 64 * 32 * 16}
+    assert mixed.read_bytes == plain.read_bytes
+    inputs, stale, continuous = opcount.mixed_inputs(p, w)
+    assert inputs["w"].device.type == "meta" and inputs["idx"].device.type == "cpu"
+    assert continuous == ["x", "w"] and stale == []
+
+
+def test_a_value_computed_on_meta_never_decides_a_shape(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    reference = (
+        "import torch\ndef run(x, idx, w):\n"
+        "    idx = idx.clone()\n"
+        "    idx.add_((x @ w).sum().long())\n"  # written from meta: idx's values are unknown now
+        "    return x[torch.where(idx == 0)[0]]\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([32, 4096], "float32")},
+        {"o": ([1, 32], "float32")},
+        {"T": None},
+        [{"axes": {"T": 8}}],
+    )
+    monkeypatch.setattr(opcount, "MIXED_BYTES", 4096)
+    inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
+    assert inputs["w"].device.type == "meta" and inputs["idx"].device.type == "cpu"
+    with pytest.raises(opcount.DataDependent, match="counted without data"):
+        opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
