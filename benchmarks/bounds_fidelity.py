@@ -50,7 +50,7 @@ KNOWN_DEFECTS = {
 # weights are counted without values); the defect test then counts them whole (docs/bounds.md).
 NEEDED_BY_HAND = {
     # grad_hidden_states needs the gate, up and down weights of every expert that receives a token, and
-    # the routing (8 of 256 experts for each of 2080 or more tokens) leaves none without one.
+    # the routing (8 of 256 experts for each of 2048 or more tokens) leaves none without one.
     "025_moe_expert_parallel_execution_backward": ("gate_weights", "up_weights", "down_weights"),
 }
 # A bound is flagged only when more than 10% below the needed time: robust to the published pricing's exact
