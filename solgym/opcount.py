@@ -960,6 +960,9 @@ class _TorchFunctions(TorchFunctionMode):
             out = func(*args, **kwargs)
             self._constant(out, args[0] if args else kwargs.get("data"))
             return out
+        if func in _VALUE_READERS and self.recorder.stale and _key(args[0]) in self.recorder.stale:
+            # These read memory without an ATen op the recorder would see.
+            raise DataDependent(f"{func.__name__} reads values that were counted without data")
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
             return func(*args, **kwargs)
         self.recorder.suspended += 1
@@ -1014,6 +1017,7 @@ class _TorchFunctions(TorchFunctionMode):
 
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
+_VALUE_READERS = (torch.Tensor.tolist, torch.Tensor.numpy)
 
 
 # ------------------------------------------------------------------------------------------------- demand

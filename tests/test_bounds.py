@@ -1230,3 +1230,17 @@ def test_a_value_computed_on_meta_never_decides_a_shape(tmp_path, monkeypatch):
     assert inputs["w"].device.type == "meta" and inputs["idx"].device.type == "cpu"
     with pytest.raises(opcount.DataDependent, match="counted without data"):
         opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
+    # Nor does one read through a method that bypasses ATen.
+    reference = reference.replace("x[torch.where(idx == 0)[0]]", "x[: len(set(idx.tolist()))]")
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([32, 4096], "float32")},
+        {"o": ([1, 32], "float32")},
+        {"T": None},
+        [{"axes": {"T": 8}}],
+        folder="tolist",
+    )
+    inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
+    with pytest.raises(opcount.DataDependent, match="tolist reads values"):
+        opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
