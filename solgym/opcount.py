@@ -463,8 +463,9 @@ class _Recorder(TorchDispatchMode):
             stale = [t for t in tensors if _key(t) in self.stale]
             if stale and (name in _VALUE_SHAPED or name == "_local_scalar_dense" or _bool_index(name, stale)):
                 raise DataDependent(f"{func} depends on values that were counted without data")
-            if not _is_factory(name) or kwargs.get("device") is None:
-                return None
+            makes = name.startswith("new_") or _is_factory(name) and not name.endswith("_like")
+            if not makes:
+                return None  # a `*_like` of a CPU tensor is as small as it
             out = func(*args, **{**kwargs, "device": torch.device("meta")})
             if sum(t.numel() * t.element_size() for t in _tensors(out)) <= MIXED_BYTES:
                 return None

@@ -1244,3 +1244,16 @@ def test_a_value_computed_on_meta_never_decides_a_shape(tmp_path, monkeypatch):
     inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
     with pytest.raises(opcount.DataDependent, match="tolist reads values"):
         opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
+
+
+def test_a_mixed_trace_makes_large_tensors_on_meta_whatever_device_they_ask_for():
+    from solgym import opcount
+
+    recorder = opcount._Recorder(with_data=True)
+    recorder.mixed = True
+    with recorder:
+        large = torch.zeros(1 << 15, 1 << 12)  # 512 MB, no device given
+        small = torch.ones(4, 4)
+        also_large = small.new_zeros((1 << 15, 1 << 12))
+        like = torch.zeros_like(small)
+    assert [t.device.type for t in (large, small, also_large, like)] == ["meta", "cpu", "meta", "cpu"]
