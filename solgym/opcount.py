@@ -1813,38 +1813,14 @@ def _trace_on_data(
         return cached.scaled(lambda _k, v: v)
     if len(_SHRUNK_TRACES) >= _SHRUNK_TRACES_MAX:
         _SHRUNK_TRACES.pop(next(iter(_SHRUNK_TRACES)))
+    counts = None
     if meta:
         # A reference that loops too long at full size may still run on meta at a shrunk one.
         with contextlib.suppress(DataDependent):
             counts = count_on_meta(problem, workload)
-            _SHRUNK_TRACES[key] = counts
-            _note_product(problem, workload, counts)
-            return counts.scaled(lambda _k, v: v)
-    if mixed:
-        try:
-            inputs, stale, continuous = mixed_inputs(problem, workload)
-            generic = [*_generic(workload), *continuous]
-            counts = trace(problem, inputs, with_data=True, generic=generic, mixed=True, stale=stale)
-        except Exception as e:
-            _SHRUNK_TRACES[key] = RuntimeError(f"{type(e).__name__}: {e}")
-            raise
-        _SHRUNK_TRACES[key] = counts
-        _note_product(problem, workload, counts)
-        return counts.scaled(lambda _k, v: v)
-    inputs = data_inputs(problem, workload)
     try:
-        try:
-            counts = trace(problem, inputs, with_data=True, generic=_generic(workload))
-        except Exception:
-            windows = any(
-                isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() < t.numel() * t.element_size()
-                for t in inputs.values()
-            )
-            if not windows:
-                raise
-            # The reference wrote into or reshaped a window input: trace again on copies.
-            inputs = data_inputs(problem, workload, windows=False)
-            counts = trace(problem, inputs, with_data=True, generic=_generic(workload))
+        if counts is None:
+            counts = _trace_mixed(problem, workload) if mixed else _trace_data(problem, workload)
     except Exception as e:
         # Kept as text: the exception's traceback holds frames that keep the inputs alive.
         _SHRUNK_TRACES[key] = RuntimeError(f"{type(e).__name__}: {e}")
@@ -1852,6 +1828,28 @@ def _trace_on_data(
     _SHRUNK_TRACES[key] = counts
     _note_product(problem, workload, counts)
     return counts.scaled(lambda _k, v: v)
+
+
+def _trace_mixed(problem: Problem, workload: Workload) -> OpCounts:
+    inputs, stale, continuous = mixed_inputs(problem, workload)
+    generic = [*_generic(workload), *continuous]
+    return trace(problem, inputs, with_data=True, generic=generic, mixed=True, stale=stale)
+
+
+def _trace_data(problem: Problem, workload: Workload) -> OpCounts:
+    inputs = data_inputs(problem, workload)
+    try:
+        return trace(problem, inputs, with_data=True, generic=_generic(workload))
+    except Exception:
+        windows = any(
+            isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() < t.numel() * t.element_size()
+            for t in inputs.values()
+        )
+        if not windows:
+            raise
+    # The reference wrote into or reshaped a window input: trace again on copies.
+    inputs = data_inputs(problem, workload, windows=False)
+    return trace(problem, inputs, with_data=True, generic=_generic(workload))
 
 
 def _generic(workload: Workload) -> list[str]:
