@@ -1192,11 +1192,14 @@ def _disjoint_total(views: Mapping[tuple, float]) -> float:
     """Bytes of a set of pairwise disjoint views: a lower bound of their union. The set is chosen
     greedily twice, largest first and lowest address first, and the larger total kept."""
     best = 0.0
+    spans = {sig: _span(sig) for sig in views}
     for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
         chosen: list[tuple] = []
         total = 0.0
         for sig, nbytes in sorted(views.items(), key=order):
-            if all(_disjoint(sig, c) for c in chosen):
+            start, end = spans[sig]
+            # Separate byte ranges (the common case) are checked here; overlapping ones by their lanes.
+            if all(spans[c][1] <= start or end <= spans[c][0] or _disjoint(sig, c) for c in chosen):
                 chosen.append(sig)
                 total += nbytes
         best = max(best, total)
