@@ -313,8 +313,9 @@ def _bool_index(name: str, tensors: list[torch.Tensor]) -> bool:
     )
 
 
-def _meta_like(t: torch.Tensor) -> torch.Tensor:
-    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+def _tensor_args(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensors among an ATen op's arguments (a flat walk: cheaper than a pytree flatten per op)."""
+    return [t for t in _leaves((args, tuple(kwargs.values()))) if isinstance(t, torch.Tensor)]
 
 
 def _holds_inf(dtype: torch.dtype) -> bool:
@@ -428,7 +429,7 @@ class _Recorder(TorchDispatchMode):
         ):
             return self._read(func, args, kwargs)
         if self.mixed:
-            out = self._on_meta(func, name, args, kwargs)
+            out = self._mixed_op(func, name, args, kwargs)
             if out is not None:
                 if not self.suspended:
                     self._record(func, name, args, kwargs, out)
@@ -447,18 +448,18 @@ class _Recorder(TorchDispatchMode):
                 raise DataDependent(f"{func} cannot run without data: {e}") from None
             else:
                 raise
-        if self.stale and any(_key(t) in self.stale for t in _tensors((args, kwargs))):
+        if self.stale and any(_key(t) in self.stale for t in _tensor_args(args, kwargs)):
             self.stale.update(_key(t) for t in _tensors(out))
         if self.suspended:
             return out
         self._record(func, name, args, kwargs, out)
         return out
 
-    def _on_meta(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+    def _mixed_op(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
         """In mixed mode: run on meta an op that reads a meta tensor (CPU operands as meta stand-ins of the
-        same layout) or would make a tensor over MIXED_BYTES, and return its result; None for an op the
-        CPU runs. An op on meta that writes a CPU tensor leaves its values stale."""
-        tensors = _tensors((args, kwargs))
+        same layout, `_on_meta`) or would make a tensor over MIXED_BYTES, and return its result; None for an
+        op the CPU runs. An op on meta that writes a CPU tensor leaves its values stale."""
+        tensors = _tensor_args(args, kwargs)
         if not any(t.device.type == "meta" for t in tensors):
             stale = [t for t in tensors if _key(t) in self.stale]
             if stale and (name in _VALUE_SHAPED or name == "_local_scalar_dense" or _bool_index(name, stale)):
@@ -470,14 +471,7 @@ class _Recorder(TorchDispatchMode):
             if sum(t.numel() * t.element_size() for t in _tensors(out)) <= MIXED_BYTES:
                 return None
             return out
-        as_meta = {id(t): _meta_like(t) for t in tensors if t.device.type != "meta"}
-
-        def swap(v: Any) -> Any:
-            if isinstance(v, list | tuple):
-                return type(v)(swap(x) for x in v)
-            return as_meta.get(id(v), v) if isinstance(v, torch.Tensor) else v
-
-        out = func(*swap(args), **{k: swap(v) for k, v in kwargs.items()})
+        out = func(*_on_meta(args), **_on_meta(kwargs))
         written = [w for w in _mutated(func, args, kwargs) if w.device.type != "meta"]
         if written:
             self.stale.update(_key(w) for w in written)
@@ -1423,21 +1417,10 @@ def _entry_on_meta(
     as Python numbers) and the ranges of its tensor inputs. A float it reads from a tensor no range
     decides (a scale it returns) comes back as NaN, and only ranges known before the first such read are
     kept: after it, control flow may have gone astray."""
-    from solgym.inputs import reference_module
-
-    definition = problem.definition
-    entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
-    if entry is None:
-        raise DataDependent("no custom input entry point")
-    custom = [n for n, s in workload.inputs.items() if s.kind == "custom"]
-    scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
     recorder = _Recorder(with_data=False)
     recorder.unread = True
-    with _without_gc(), torch.no_grad(), _TorchFunctions(recorder), recorder:
-        produced = dict(entry({**problem.axes(workload), **scalars}, torch.device("meta")))
-        for name in custom:
-            if definition.inputs[name].is_scalar and isinstance(produced.get(name), torch.Tensor):
-                produced[name] = produced[name].item()
+    produced = _run_entry(problem, workload, inputs, recorder, torch.device("meta"))
+    custom = [n for n, s in workload.inputs.items() if s.kind == "custom"]
     known = recorder.ranges if recorder.trusted is None else recorder.trusted
     ranges = {}
     for name in custom:
@@ -1452,6 +1435,34 @@ def _entry_on_meta(
         ):
             ranges[name] = entry_range[1]
     return produced, ranges
+
+
+def _run_entry(
+    problem: Problem, workload: Workload, inputs: Mapping[str, Any], recorder: _Recorder, device: torch.device
+) -> dict[str, Any]:
+    """Run the custom entry point on `device` under `recorder`, seeded as for an evaluation, with the
+    workload's axes and scalar inputs; its scalar inputs come back as Python numbers (read under the
+    recorder, where a float no range decides is NaN)."""
+    from solgym.inputs import derive_seed, reference_module
+
+    definition = problem.definition
+    entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
+    if entry is None:
+        raise DataDependent("no custom input entry point")
+    scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
+    with _without_gc(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(0, workload.uuid, "custom"))
+        with torch.no_grad(), _TorchFunctions(recorder), recorder:
+            produced = dict(entry({**problem.axes(workload), **scalars}, device))
+            for name, source in workload.inputs.items():
+                value = produced.get(name)
+                if (
+                    source.kind == "custom"
+                    and definition.inputs[name].is_scalar
+                    and isinstance(value, torch.Tensor)
+                ):
+                    produced[name] = value.item()
+    return produced
 
 
 def check_data(problem: Problem, workload: Workload, data_root: str | None = None) -> None:
@@ -1605,36 +1616,28 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
     mixed recorder, so that what it makes over MIXED_BYTES is made on meta. Returns the inputs, the names
     of those whose values an op on meta should have changed (stale), and of the meta ones made of normal
     draws by the entry point (no exact zero or infinity: continuous)."""
-    from solgym.inputs import derive_seed, make_inputs, random_tensor, reference_module
+    from solgym.inputs import derive_seed, make_inputs, random_tensor
 
     definition = problem.definition
     inputs = make_inputs(problem, workload, device="meta")
     custom = [n for n, source in workload.inputs.items() if source.kind == "custom"]
     stale, continuous = [], []
     if custom:
-        entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "")
-        scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
         recorder = _Recorder(with_data=True)
         recorder.mixed = recorder.unread = True
-        with _without_gc(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(0, workload.uuid, "custom"))
-            with torch.no_grad(), recorder:
-                produced = dict(entry({**problem.axes(workload), **scalars}, torch.device("cpu")))
-                for name in custom:
-                    if definition.inputs[name].is_scalar and isinstance(produced.get(name), torch.Tensor):
-                        produced[name] = produced[name].item()
-            for name in custom:
-                value = produced[name]
-                if isinstance(value, float) and math.isnan(value):
-                    value = 1.0  # a scale read from a tensor on meta: scales change values, not the work
-                inputs[name] = value
-                if not isinstance(value, torch.Tensor):
-                    continue
-                key = _key(value)
-                if key in recorder.stale:
-                    stale.append(name)
-                if value.device.type == "meta" and key not in recorder.zeros and key not in recorder.infinite:
-                    continuous.append(name)
+        produced = _run_entry(problem, workload, inputs, recorder, torch.device("cpu"))
+        for name in custom:
+            value = produced[name]
+            if isinstance(value, float) and math.isnan(value):
+                value = 1.0  # a scale read from a tensor on meta: scales change values, not the work
+            inputs[name] = value
+            if not isinstance(value, torch.Tensor):
+                continue
+            key = _key(value)
+            if key in recorder.stale:
+                stale.append(name)
+            if value.device.type == "meta" and key not in recorder.zeros and key not in recorder.infinite:
+                continuous.append(name)
     for index, (name, spec) in enumerate(definition.inputs.items()):
         value = inputs[name]
         if workload.inputs[name].kind != "random" or not isinstance(value, torch.Tensor):

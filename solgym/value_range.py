@@ -217,6 +217,13 @@ def _minimum(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Ra
     return _pairwise(lookup(args[0]), lookup(args[1]), min)
 
 
+def _extreme(args: tuple, lookup: Lookup, pick: Callable[[float, float], float]) -> Range | None:
+    """max/min: elementwise against a second tensor, else a reduction (its values lie in the input's)."""
+    if len(args) > 1 and isinstance(args[1], torch.Tensor):
+        return _pairwise(lookup(args[0]), lookup(args[1]), pick)
+    return lookup(args[0])
+
+
 def _pairwise(a: Range | None, b: Range | None, pick: Callable[[float, float], float]) -> Range | None:
     if a is None or b is None or a[0] > a[1] or b[0] > b[1]:
         return None
@@ -406,24 +413,20 @@ def _logical(conjunction: bool) -> Callable:
     return rule
 
 
-def _all(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
-    t = args[0]
-    r = fit(lookup(t) or _EITHER, torch.bool)
-    if r is None or not isinstance(t, torch.Tensor):
-        return None
-    if r == _TRUE or t.numel() == 0:
-        return _TRUE
-    return _FALSE if r == _FALSE and len(args) == 1 else _EITHER
+def _quantifier(every: bool) -> Callable:
+    """`all` (`every`) or `any`: decided by an empty input, and by one whose elements all agree."""
+    unanimous, other = (_TRUE, _FALSE) if every else (_FALSE, _TRUE)
 
+    def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+        t = args[0]
+        r = fit(lookup(t) or _EITHER, torch.bool)
+        if r is None or not isinstance(t, torch.Tensor):
+            return None
+        if r == unanimous or t.numel() == 0:
+            return unanimous
+        return other if r == other and len(args) == 1 else _EITHER
 
-def _any(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
-    t = args[0]
-    r = fit(lookup(t) or _EITHER, torch.bool)
-    if r is None or not isinstance(t, torch.Tensor):
-        return None
-    if r == _FALSE or t.numel() == 0:
-        return _FALSE
-    return _TRUE if r == _TRUE and len(args) == 1 else _EITHER
+    return rule
 
 
 def _where(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
@@ -477,16 +480,8 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("_to_copy", "clone", "contiguous", "lift_fresh", "lift_fresh_copy"), _same),
     "copy": lambda args, kwargs, out, lookup: lookup(args[1]),
     **dict.fromkeys(("amax", "amin"), _same),
-    "max": lambda args, kwargs, out, lookup: (
-        _maximum(args, kwargs, out, lookup)
-        if len(args) > 1 and isinstance(args[1], torch.Tensor)
-        else lookup(args[0])
-    ),
-    "min": lambda args, kwargs, out, lookup: (
-        _minimum(args, kwargs, out, lookup)
-        if len(args) > 1 and isinstance(args[1], torch.Tensor)
-        else lookup(args[0])
-    ),
+    "max": lambda args, kwargs, out, lookup: _extreme(args, lookup, max),
+    "min": lambda args, kwargs, out, lookup: _extreme(args, lookup, min),
     "maximum": _maximum,
     "minimum": _minimum,
     "abs": _abs,
@@ -512,8 +507,8 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     "bitwise_and": _logical(conjunction=True),
     "logical_or": _logical(conjunction=False),
     "bitwise_or": _logical(conjunction=False),
-    "all": _all,
-    "any": _any,
+    "all": _quantifier(every=True),
+    "any": _quantifier(every=False),
     "where": _where,
     **dict.fromkeys(("full", "full_like"), _full),
     "new_full": _new_full,

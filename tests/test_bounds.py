@@ -1079,10 +1079,11 @@ GUARDED = (
 )
 
 
-def guarded(tmp_path: Path, loop: str = "", rows: int = 64) -> object:
+def guarded(tmp_path: Path, loop: str = "", rows: int = 64, reference: str | None = None) -> object:
+    """A problem of x (M x 32) and w (32 x 16) whose reference reads a value: GUARDED's by default."""
     return make_problem(
         tmp_path,
-        GUARDED.format(loop=loop),
+        reference or GUARDED.format(loop=loop),
         {"x": (["M", 32], "float32"), "w": ([32, 16], "float32")},
         {"o": (["M", 16], "float32")},
         {"M": None},
@@ -1105,14 +1106,10 @@ def test_a_guard_that_follows_from_how_the_value_was_made_needs_no_data(tmp_path
 def test_a_guard_on_a_value_no_range_decides_still_needs_data(tmp_path):
     from solgym.opcount import count
 
-    p = make_problem(
-        tmp_path,
-        "import torch\ndef run(x, w):\n    if x.sum() > 0:\n        return x @ w\n    return -(x @ w)\n",
-        {"x": (["M", 32], "float32"), "w": ([32, 16], "float32")},
-        {"o": (["M", 16], "float32")},
-        {"M": None},
-        [{"axes": {"M": 64}}],
+    reference = (
+        "import torch\ndef run(x, w):\n    if x.sum() > 0:\n        return x @ w\n    return -(x @ w)\n"
     )
+    p = guarded(tmp_path, reference=reference)
     counted = count(p, p.workloads[0])
     assert "data" in counted.traced_on and "meta tracing failed" in counted.notes[0]
 
@@ -1211,39 +1208,31 @@ def test_a_trace_too_large_for_data_keeps_the_large_tensors_on_meta(tmp_path, mo
 def test_a_value_computed_on_meta_never_decides_a_shape(tmp_path, monkeypatch):
     from solgym import opcount
 
-    reference = (
-        "import torch\ndef run(x, idx, w):\n"
-        "    idx = idx.clone()\n"
-        "    idx.add_((x @ w).sum().long())\n"  # written from meta: idx's values are unknown now
-        "    return x[torch.where(idx == 0)[0]]\n"
-    )
-    p = make_problem(
-        tmp_path,
-        reference,
-        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([32, 4096], "float32")},
-        {"o": ([1, 32], "float32")},
-        {"T": None},
-        [{"axes": {"T": 8}}],
-    )
     monkeypatch.setattr(opcount, "MIXED_BYTES", 4096)
-    inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
-    assert inputs["w"].device.type == "meta" and inputs["idx"].device.type == "cpu"
-    with pytest.raises(opcount.DataDependent, match="counted without data"):
-        opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
-    # Nor does one read through a method that bypasses ATen.
-    reference = reference.replace("x[torch.where(idx == 0)[0]]", "x[: len(set(idx.tolist()))]")
-    p = make_problem(
-        tmp_path,
-        reference,
-        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([32, 4096], "float32")},
-        {"o": ([1, 32], "float32")},
-        {"T": None},
-        [{"axes": {"T": 8}}],
-        folder="tolist",
-    )
-    inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
-    with pytest.raises(opcount.DataDependent, match="tolist reads values"):
-        opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
+    # Read through an ATen op, and through a method that bypasses ATen.
+    for read, error in (
+        ("x[torch.where(idx == 0)[0]]", "counted without data"),
+        ("x[: len(set(idx.tolist()))]", "tolist reads values"),
+    ):
+        reference = (
+            "import torch\ndef run(x, idx, w):\n"
+            "    idx = idx.clone()\n"
+            "    idx.add_((x @ w).sum().long())\n"  # written from meta: idx's values are unknown now
+            f"    return {read}\n"
+        )
+        p = make_problem(
+            tmp_path,
+            reference,
+            {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([32, 4096], "float32")},
+            {"o": ([1, 32], "float32")},
+            {"T": None},
+            [{"axes": {"T": 8}}],
+            folder=error.split()[0],
+        )
+        inputs, stale, _ = opcount.mixed_inputs(p, p.workloads[0])
+        assert inputs["w"].device.type == "meta" and inputs["idx"].device.type == "cpu"
+        with pytest.raises(opcount.DataDependent, match=error):
+            opcount.trace(p, inputs, with_data=True, mixed=True, stale=stale)
 
 
 def test_a_mixed_trace_makes_large_tensors_on_meta_whatever_device_they_ask_for():
