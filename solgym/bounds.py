@@ -17,7 +17,7 @@ Two conventions price the same counts (every `Bound` names its own):
 - `solar`: SOL-ExecBench's published pricing. Every tensor of a non-quantized problem at 2 bytes per
   element and every MAC at the BF16 tensor-core rate; a quantized problem (FP8 / NVFP4 in its name or
   dtypes) at 1 byte (FP8) or 0.5 byte (NVFP4) per element and its MACs at the FP8 / FP4 rate; plus a
-  constant 0.4 us (dropped with `floor=False`).
+  constant 0.4 us (dropped with `floor=False`), except where a quantized problem is compute-bound.
 
 Non-contraction arithmetic adds no compute time in either convention; it is reported as `flops_other`.
 A bound must never exceed what a correct kernel can do, so wherever a count is uncertain it errs low.
@@ -222,7 +222,10 @@ def price(
     bound_by = "compute" if compute_ms > memory_ms else "memory"
     floor_ms = 0.0
     if convention == "solar":
-        floor_ms = SOLAR_CONSTANT_MS if floor else 0.0
+        # The published bounds of quantized problems add no constant where compute binds: on every such
+        # workload of the FP8 and NVFP4 dev problems they are their compute time times one factor per problem.
+        constant = not (quantized and compute_ms > memory_ms)
+        floor_ms = SOLAR_CONSTANT_MS if floor and constant else 0.0
         t_sol = roofline + floor_ms
     else:
         if floor:

@@ -25,7 +25,7 @@ import hashlib
 import math
 import re
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,8 @@ _FACTORIES_CONST = {
     "scalar_tensor",
 }
 # Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
+# Ops whose result has the shape of their (broadcast) operands, element by element, besides pointwise ones.
+_ALIGNED = {"_to_copy", "clone", "copy_", "constant_pad_nd"}
 _MASK_PRESERVING = {
     "_softmax",
     "softmax",
@@ -400,9 +402,14 @@ class _Recorder(TorchDispatchMode):
         self.tags: dict[int, str] = {}  # storage -> quantized provenance ("fp8"/"fp4")
         self.suspended = 0
         self.storage_bytes: dict[int, int] = {}
-        self.constant: set[int] = set()  # storages filled with one value
-        self.mask_of: dict[int, float] = {}  # causal mask storage -> fraction of positions kept
-        self.masked: dict[int, float] = {}  # scores/probabilities with masked positions -> fraction kept
+        self.constant: dict[int, Any] = {}  # storages filled with one value -> the value (None: unknown)
+        # A triangular mask: storage -> (fraction of positions outside the triangle, the value inside it)
+        self.mask_of: dict[int, tuple[float, Any]] = {}
+        # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0")
+        self.masked: dict[int, tuple[float, str]] = {}
+        # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
+        # as (stride, size) of the result that holds them.
+        self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
@@ -439,6 +446,8 @@ class _Recorder(TorchDispatchMode):
                 out = _stand_in(func, name, args, kwargs)
             elif self.with_data and name in ("index_add", "index_add_") and args[0].dim():
                 out = _index_add(name, args, kwargs)
+            elif not self.with_data:
+                out = _on_meta_cached(func, args, kwargs)
             else:
                 out = func(*args, **kwargs)
         except (NotImplementedError, RuntimeError, ValueError) as e:
@@ -562,6 +571,8 @@ class _Recorder(TorchDispatchMode):
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
         self._causal(op, name, args, tensors_in, tensors_out)
+        if self.repeated or any(0 in t.stride() for t in tensors_in):
+            self._repeats(func, name, tensors_in, tensors_out)
         self.ops.append(op)
         if not self.with_data or self.mixed:
             if written or value_range.covers(name):
@@ -655,41 +666,114 @@ class _Recorder(TorchDispatchMode):
             r.necessary = not (others & infinite if r.key == bias else others)
 
     def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
-        """Follow a causal mask built in the reference (`triu` of a constant with diagonal >= 1, added to
-        or `masked_fill`ed into the scores) so that, as a flash kernel does, the masked scores are neither
-        computed nor multiplied by V: the scores are demanded only where unmasked, and a contraction with
-        masked (zero) probabilities counts only the unmasked part."""
+        """Follow a triangular mask built in the reference (`triu` or `tril` of a constant, or its negation,
+        added to or `masked_fill`ed into a tensor) so that, as a flash kernel does, masked scores are
+        neither computed nor multiplied: a masked tensor is demanded only where unmasked, a product with a
+        masked zero factor demands the other factor only there, and a contraction with masked zeros counts
+        only the unmasked part. Masked positions hold -inf (an exponential or softmax makes them zero) or
+        zero (a product keeps them zero); any other fill demands less of the masked tensor and no more."""
         key_outs = [_key(t) for t in outs]
         if name in _FACTORIES_CONST:
-            self.constant.update(key_outs)
+            self.constant.update(dict.fromkeys(key_outs, _fill_value(name, args)))
             return
-        if name == "triu" and _key(args[0]) in self.constant and ins[0].dim() >= 2:
-            diagonal = args[1] if len(args) > 1 else 0
-            if diagonal >= 1:
-                rows, cols = ins[0].shape[-2], ins[0].shape[-1]
-                kept = (
-                    sum(min(cols, i + diagonal) for i in range(rows)) / (rows * cols)
-                    if rows <= 1 << 16
-                    else 0.5
+        for key in key_outs:
+            self.constant.pop(key, None)  # written into by another op
+        if name in ("triu", "tril") and _key(args[0]) in self.constant and ins[0].dim() >= 2:
+            rows, cols = ins[0].shape[-2], ins[0].shape[-1]
+            if rows * cols:
+                outside = _outside_triangle(name, rows, cols, args[1] if len(args) > 1 else 0)
+                self.mask_of.update(
+                    dict.fromkeys(key_outs, (outside / (rows * cols), self.constant[_key(args[0])]))
                 )
-                self.mask_of.update(dict.fromkeys(key_outs, kept))
+            return
+        if name in ("bitwise_not", "logical_not") and ins and _key(ins[0]) in self.mask_of:
+            kept, inside = self.mask_of[_key(ins[0])]
+            if inside is True or inside == 1:
+                self.mask_of.update(dict.fromkeys(key_outs, (1.0 - kept, True)))
             return
         masks = [self.mask_of[_key(t)] for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
         if name in ("add", "add_", "masked_fill", "masked_fill_") and masks and outs:
-            kept = masks[0]
+            kept, inside = masks[0]
+            if name.startswith("add"):
+                fill = inside if _number(inside) and inside <= _MASKED else None
+                if fill is None:
+                    return  # adding anything else needs every score
+            else:
+                if not (inside is True or _number(inside) and inside != 0):
+                    return
+                fill = args[2] if len(args) > 2 and _number(args[2]) else None
             scores = next((t for t in ins if _key(t) not in self.mask_of), ins[0])
             for read in op.reads:
                 if read.key == _key(scores) and read.rows is None:
+                    # Where not masked, the result is the scores themselves: needed there, whatever the
+                    # masked part holds.
                     read.nbytes *= kept
-            self.masked.update(dict.fromkeys(key_outs, kept))
+                    read.necessary = True
+            state = "-inf" if fill is not None and fill <= _MASKED else "0" if fill == 0 else None
+            if state is not None:
+                self.masked.update(dict.fromkeys(key_outs, (kept, state)))
             return
-        masked = [self.masked[_key(t)] for t in ins if _key(t) in self.masked]
+        masked = [(_key(t), t, *self.masked[_key(t)]) for t in ins if _key(t) in self.masked]
         if not masked:
             return
+        zeros = [(key, t, kept) for key, t, kept, state in masked if state == "0"]
         if name in ("mm", "bmm", "addmm", "baddbmm"):
-            op.macs *= masked[0]
-        elif name in _MASK_PRESERVING:
-            self.masked.update(dict.fromkeys(key_outs, masked[0]))
+            if zeros:
+                op.macs *= zeros[0][2]
+            return
+        _, _, kept, state = masked[0]
+        if name in ("_softmax", "softmax", "exp"):
+            state = "0" if state == "-inf" else None
+        elif name == "_log_softmax":
+            state = "-inf" if state == "-inf" else None
+        elif name not in _MASK_PRESERVING:
+            return
+        if name == "mul" and zeros and outs:
+            # A product is zero where a factor of its own shape is: the other factors are demanded only
+            # where it is not.
+            key, t, kept = zeros[0]
+            shape = outs[0].shape
+            others = {
+                _key(o)
+                for o in ins
+                if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
+            }
+            if t.shape == shape:
+                for read in op.reads:
+                    if read.key in others and read.rows is None:
+                        read.nbytes *= kept
+            state = "0"
+        if state is not None:
+            self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+
+    def _repeats(self, func: Any, name: str, ins: list, outs: list) -> None:
+        """Track the axes along which a result repeats its values: an elementwise op, copy or pad whose
+        every operand repeats along an axis (expanded there, stride 0, or itself a repeating result) or
+        does not vary along it, repeats along it too."""
+        for t in outs:
+            self.repeated.pop(_key(t), None)
+        if len(outs) != 1 or not (name in _ALIGNED or torch.Tag.pointwise in func.tags):
+            return
+        out = outs[0]
+        if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
+            return  # a write into part of a storage
+        if name == "copy_":
+            ins = ins[1:2]
+        axes = set()
+        for d in range(out.dim()):
+            size, stride = out.shape[d], out.stride(d)
+            if size == 1 or stride == 0:
+                continue
+            shift = out.dim() - d
+            if all(t.dim() < shift or t.shape[-shift] == 1 or self.repeats(t, t.dim() - shift) for t in ins):
+                axes.add((stride, size))
+        if axes:
+            self.repeated[_key(out)] = frozenset(axes)
+
+    def repeats(self, t: torch.Tensor, dim: int) -> bool:
+        """Whether a tensor's values repeat along a dimension."""
+        stride = t.stride(dim)
+        return stride == 0 or (stride, t.shape[dim]) in self.repeated.get(_key(t), ())
 
     def _gather_reads(self, name: str, args: tuple, kwargs: dict) -> list[_Read]:
         """The source of a gather is read only at the rows its indices name."""
@@ -860,6 +944,81 @@ _PRODUCTS = {
 }
 
 
+# Result layouts of ops run on meta tensors, by the op and its arguments' layouts and values: running an op
+# on meta costs more than recording it (torch's meta kernels are Python for most ops), and the same op on
+# the same layouts recurs across a problem's workloads (its const-size weights) and in loops.
+_META_RESULTS: dict[tuple, tuple] = {}
+_META_RESULTS_MAX = 1 << 16
+
+
+def _on_meta_cached(func: Any, args: tuple, kwargs: dict) -> Any:
+    """`func(*args, **kwargs)` on meta tensors, with fresh results of a known layout made directly."""
+    key = _meta_key(func, args, kwargs) if _cacheable(func) else None
+    if key is None:
+        return func(*args, **kwargs)
+    known = _META_RESULTS.get(key)
+    if known is not None:
+        made = [
+            torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+            for shape, stride, dtype in known[1]
+        ]
+        return made[0] if known[0] else tuple(made)
+    out = func(*args, **kwargs)
+    single = isinstance(out, torch.Tensor)
+    outs = (out,) if single else out
+    if (
+        isinstance(outs, tuple | list)
+        and all(
+            isinstance(t, torch.Tensor) and t.device.type == "meta" and t.storage_offset() == 0 for t in outs
+        )
+        # Some ops return their input's storage without saying so in their schema (`_unsafe_view`).
+        and len(keys := {_key(t) for t in outs}) == len(outs)
+        and not keys & {_key(t) for t in _tensor_args(args, kwargs)}
+    ):
+        if len(_META_RESULTS) >= _META_RESULTS_MAX:
+            _META_RESULTS.clear()
+        _META_RESULTS[key] = (single, tuple((tuple(t.shape), t.stride(), t.dtype) for t in outs))
+    return out
+
+
+@functools.cache
+def _cacheable(func: Any) -> bool:
+    """Ops whose every result is a fresh tensor: no view, no in-place or out= write, no alias returned."""
+    schema = func._schema
+    return not (
+        func.is_view
+        or any(r.alias_info is not None for r in schema.returns)
+        or any(a.alias_info is not None for a in schema.arguments)
+    )
+
+
+def _meta_key(func: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """The op with the layout of each tensor argument and every other argument's type and value; None where
+    an argument is a tensor off the meta device (its values may decide the result) or of another kind."""
+    key: list = [func]
+    stack = [iter((args, tuple(sorted(kwargs.items()))))]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, torch.Tensor):
+                if v.device.type != "meta":
+                    return None
+                key.append((tuple(v.shape), v.stride(), v.storage_offset(), v.dtype))
+            elif isinstance(v, list | tuple):
+                key.append(len(v))
+                stack.append(iter(v))
+                break
+            elif v is None or isinstance(
+                v, bool | int | float | str | torch.dtype | torch.device | torch.layout | torch.memory_format
+            ):
+                key.append((type(v), v))
+            else:
+                return None
+        else:
+            stack.pop()
+            key.append(")")
+    return tuple(key)
+
+
 def _product_shape(func: Any, args: tuple, kwargs: dict) -> tuple[int, ...] | None:
     """The result shape of a plain (batched) matrix product, without running it on the meta device (a
     quarter of the time of a data trace of a loop of small products); None for anything else, including
@@ -900,6 +1059,38 @@ def _index_add(name: str, args: tuple, kwargs: dict) -> torch.Tensor:
 def _is_factory(name: str) -> bool:
     """Ops that create a tensor without computing on inputs."""
     return name.endswith("_like") or name.startswith(("empty", "zeros", "ones", "full", "rand", "arange"))
+
+
+# A fill at or below this is masked out by a softmax or exponential (whose float32 result underflows to 0).
+_MASKED = -1e4
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _fill_value(name: str, args: tuple) -> Any:
+    """The value a constant factory fills with, or None where it is not a Python number."""
+    if name in ("ones", "ones_like", "new_ones"):
+        return 1
+    position = {"full": 1, "full_like": 1, "fill_": 1, "new_full": 2, "scalar_tensor": 0}[name]
+    value = args[position] if len(args) > position else None
+    return value if isinstance(value, int | float | bool) else None
+
+
+def _outside_triangle(name: str, rows: int, cols: int, diagonal: int) -> int:
+    """Positions (i, j) of a rows x cols matrix that `triu` (j - i >= diagonal) or `tril` (j - i <=
+    diagonal) sets to zero."""
+    if name == "triu":
+        return _clamped_sum(diagonal, diagonal + rows - 1, cols)  # per row i: the j < i + diagonal
+    return rows * cols - _clamped_sum(diagonal + 1, diagonal + rows, cols)
+
+
+def _clamped_sum(first: int, last: int, cap: int) -> int:
+    """sum of min(max(x, 0), cap) for x from first to last."""
+    lo, hi = max(first, 1), min(last, cap)
+    linear = (lo + hi) * (hi - lo + 1) // 2 if hi >= lo else 0
+    return linear + cap * max(0, last - max(first, cap + 1) + 1)
 
 
 def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
@@ -958,6 +1149,8 @@ class _TorchFunctions(TorchFunctionMode):
         if func in _VALUE_READERS and self.recorder.stale and _key(args[0]) in self.recorder.stale:
             # These read memory without an ATen op the recorder would see.
             raise DataDependent(f"{func.__name__} reads values that were counted without data")
+        if func is torch.einsum and not self.recorder.suspended:
+            return self._einsum(args, kwargs)
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
             return func(*args, **kwargs)
         self.recorder.suspended += 1
@@ -1003,12 +1196,53 @@ class _TorchFunctions(TorchFunctionMode):
         rec.ops.append(op)
         return out
 
+    def _einsum(self, args: tuple, kwargs: dict) -> Any:
+        """An einsum whose operands all repeat their values along one index (expanded, stride 0: `B` of
+        one group broadcast to every head) makes the same products for each value of that index: they are
+        counted once, as a kernel that computes them once and broadcasts the result does."""
+        ops = self.recorder.ops
+        start = len(ops)
+        out = torch.einsum(*args, **kwargs)
+        repeats = _einsum_repeats(args, self.recorder.repeats)
+        if repeats > 1:
+            for op in ops[start:]:
+                op.macs /= repeats
+        return out
+
     def _constant(self, out: Any, data: Any) -> None:
         if not isinstance(out, torch.Tensor) or out.device.type != "meta" or out.numel() > 4096:
             return
         r = value_range.of_data(data, out.dtype)
         if r is not None:
             self.recorder.ranges[self.recorder._remember(out)] = (out.dtype, r)
+
+
+def _einsum_repeats(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -> int:
+    """How many times each product of an einsum is repeated: the product of the sizes of the indices that
+    every operand has, and along which each repeats its values (1 for an equation with an ellipsis or a
+    repeated index)."""
+    if not args or not isinstance(args[0], str):
+        return 1
+    operands = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
+    subscripts = args[0].replace(" ", "").split("->")[0].split(",")
+    if (
+        "." in args[0]
+        or len(subscripts) != len(operands)
+        or len(operands) < 2
+        or not all(
+            isinstance(t, torch.Tensor) and t.dim() == len(s)
+            for t, s in zip(operands, subscripts, strict=True)
+        )
+        or any(len(set(s)) != len(s) for s in subscripts)
+    ):
+        return 1
+    product = 1
+    for letter in set(subscripts[0]).intersection(*subscripts[1:]):
+        dims = [(t, s.index(letter)) for t, s in zip(operands, subscripts, strict=True)]
+        size = dims[0][0].shape[dims[0][1]]
+        if size > 1 and all(repeats(t, d) for t, d in dims):
+            product *= size
+    return product
 
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)

@@ -433,6 +433,21 @@ def test_solar_prices_a_quantized_problem_at_its_rate_and_width(tmp_path):
     assert b.compute_ms == pytest.approx(2 * 256 * 4096 * 4096 / B200.peak("fp8") * 1e3)
 
 
+def test_solar_adds_no_constant_to_a_compute_bound_quantized_workload(tmp_path):
+    # As published for the FP8 and NVFP4 problems: their compute-bound bounds are their compute time.
+    compute_bound = gemm(tmp_path, m=8192, folder="fp8_gemm")
+    memory_bound = gemm(tmp_path, m=16, folder="fp8_skinny")
+    plain = gemm(tmp_path, m=8192, folder="gemm")
+    for p, bound_by, constant in (
+        (compute_bound, "compute", 0.0),
+        (memory_bound, "memory", 0.0004),
+        (plain, "compute", 0.0004),
+    ):
+        b = one(p, convention="solar")
+        assert b.bound_by == bound_by
+        assert b.t_sol_ms == pytest.approx(b.roofline_ms + constant)
+
+
 def test_fp8_operands_dequantized_in_the_reference_are_priced_at_the_fp8_rate(tmp_path):
     p = make_problem(
         tmp_path,
@@ -580,6 +595,60 @@ def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_ca
         [{"axes": {"L": 1}}],
     )
     assert one(spelled).macs_by_precision == {"fp16": 2 * (64 * 65 // 2) * (32 + 32)}
+
+
+def chunk_scan(tmp_path: Path, body: str, folder: str = "problem") -> object:
+    """Mamba-2's intra-chunk product: scores of C and B (one group for all heads), decayed by a lower
+    triangular mask, applied to x."""
+    return make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(x, a, b, c):\n"
+        "    n = x.shape[1]\n"
+        "    ones = torch.ones(n, n, dtype=torch.bool)\n" + body,
+        {
+            "x": ([1, 64, 4, 16], "float32"),
+            "a": ([1, 4, 64], "float32"),
+            "b": ([1, 64, 1, 32], "float32"),
+            "c": ([1, 64, 1, 32], "float32"),
+        },
+        {"y": ([1, 64, 4, 16], "float32")},
+        {"L": None},
+        [{"axes": {"L": 1}}],
+        folder=folder,
+    )
+
+
+SEGSUM = (
+    "    s = torch.cumsum(a, -1)[..., :, None] - torch.cumsum(a, -1)[..., None, :]\n"
+    "    decay = torch.exp(s.masked_fill(~torch.tril(ones), {fill}))\n"  # b h i j
+    "    g = torch.einsum('bihs,bjhs->bhij', {c}, {b})\n"
+    "    return torch.einsum('bhij,bjhd->bihd', g * decay, x)\n"
+)
+HEADS = "c.expand(1, 64, 4, 32)", "b.expand(1, 64, 4, 32)"
+
+
+def test_a_lower_triangular_mask_built_with_tril_and_a_negation_halves_the_masked_products(tmp_path):
+    lower = 64 * 65 // 2  # the pairs (i, j) with j <= i
+    full = chunk_scan(tmp_path, SEGSUM.format(fill="0.0", c=HEADS[0], b=HEADS[1]))  # exp(0) = 1: no mask
+    masked = chunk_scan(tmp_path, SEGSUM.format(fill="float('-inf')", c=HEADS[0], b=HEADS[1]), "masked")
+    # g is computed once for the four heads (b and c repeat along them), for the pairs the mask keeps.
+    assert one(full).macs_by_precision == {"fp32": 64 * 64 * 32 + 4 * 64 * 64 * 16}
+    assert one(masked).macs_by_precision == {"fp32": lower * 32 + 4 * lower * 16}
+
+
+def test_einsum_products_repeated_along_a_broadcast_index_are_counted_once(tmp_path):
+    fill = "float('-inf')"
+    lower = 64 * 65 // 2
+    # Padding copies the expanded operands; the copies still repeat along the heads.
+    padded = [f"F.pad({t}, (0, 0, 0, 0, 0, 0))" for t in HEADS]
+    # One operand differs per head: nothing repeats.
+    varied = [f"({HEADS[0]} * x[..., :1])", HEADS[1]]
+    assert one(
+        chunk_scan(tmp_path, SEGSUM.format(fill=fill, c=padded[0], b=padded[1]))
+    ).macs_by_precision == {"fp32": lower * 32 + 4 * lower * 16}
+    assert one(
+        chunk_scan(tmp_path, SEGSUM.format(fill=fill, c=varied[0], b=varied[1]), "varied")
+    ).macs_by_precision == {"fp32": 4 * lower * 32 + 4 * lower * 16}
 
 
 def needed(problem) -> dict[str, float]:
@@ -1246,3 +1315,29 @@ def test_a_mixed_trace_makes_large_tensors_on_meta_whatever_device_they_ask_for(
         also_large = small.new_zeros((1 << 15, 1 << 12))
         like = torch.zeros_like(small)
     assert [t.device.type for t in (large, small, also_large, like)] == ["meta", "cpu", "meta", "cpu"]
+
+
+def test_ops_run_on_meta_again_reuse_the_result_layout_and_never_an_alias(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x, w):\n"
+        "    h = (x.transpose(0, 1).reshape(64, -1) @ w).relu()\n"  # a reshape that copies, then views
+        "    return torch.softmax(h.float(), -1).to(x.dtype).reshape(-1)\n",
+        {"x": ([32, 64, 8], "bfloat16"), "w": ([256, 128], "bfloat16")},
+        {"y": ([64 * 128], "bfloat16")},
+        {},
+        [{"axes": {}}],
+    )
+    opcount._META_RESULTS.clear()
+    first = opcount.count_on_meta(p, p.workloads[0])
+    assert opcount._META_RESULTS  # the second trace makes its results from these
+    again = opcount.count_on_meta(p, p.workloads[0])
+    monkeypatch.setattr(opcount, "_cacheable", lambda func: False)
+    plain = opcount.count_on_meta(p, p.workloads[0])
+    assert first == again == plain
+    # `_unsafe_view` returns its input's storage without saying so in its schema: never made afresh.
+    t = torch.empty(4, 6, device="meta").t().contiguous()
+    views = [opcount._on_meta_cached(torch.ops.aten._unsafe_view.default, (t, [24]), {}) for _ in range(2)]
+    assert all(v.untyped_storage()._cdata == t.untyped_storage()._cdata for v in views)
