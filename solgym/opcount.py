@@ -171,6 +171,10 @@ _REDUCTIONS = {
     "count_nonzero",
 }
 _FACTORIES_CONST = {
+    "zero_",
+    "zeros",
+    "zeros_like",
+    "new_zeros",
     "full",
     "full_like",
     "ones",
@@ -674,8 +678,14 @@ class _Recorder(TorchDispatchMode):
         zero (a product keeps them zero); any other fill demands less of the masked tensor and no more."""
         key_outs = [_key(t) for t in outs]
         if name in _FACTORIES_CONST:
-            self.constant.update(dict.fromkeys(key_outs, _fill_value(name, args)))
+            value = _fill_value(name, args)
+            for t, key in zip(outs, key_outs, strict=True):
+                if _unique_elements(t) * t.element_size() == self.storage_bytes.get(key):
+                    self.constant[key] = value
+                else:
+                    self.constant.pop(key, None)  # a fill of part of a storage
             return
+        filled = self.constant.get(_key(args[0])) if ins and args[0] is ins[0] else None
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
         if name in ("triu", "tril") and _key(args[0]) in self.constant and ins[0].dim() >= 2:
@@ -686,33 +696,34 @@ class _Recorder(TorchDispatchMode):
                     dict.fromkeys(key_outs, (outside / (rows * cols), self.constant[_key(args[0])]))
                 )
             return
-        if name in ("bitwise_not", "logical_not") and ins and _key(ins[0]) in self.mask_of:
-            kept, inside = self.mask_of[_key(ins[0])]
-            if inside is True or inside == 1:
-                self.mask_of.update(dict.fromkeys(key_outs, (1.0 - kept, True)))
+        source = self.mask_of.get(_key(ins[0])) if ins else None
+        if source is not None and name in _MASK_TRANSFORMS:
+            made = _transformed_mask(name, args, source, outs[0].dtype if outs else None)
+            if made is not None:
+                self.mask_of.update(dict.fromkeys(key_outs, made))
             return
-        masks = [self.mask_of[_key(t)] for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
-        if name in ("add", "add_", "masked_fill", "masked_fill_") and masks and outs:
-            kept, inside = masks[0]
-            if name.startswith("add"):
-                fill = inside if _number(inside) and inside <= _MASKED else None
-                if fill is None:
-                    return  # adding anything else needs every score
-            else:
-                if not (inside is True or _number(inside) and inside != 0):
-                    return
-                fill = args[2] if len(args) > 2 and _number(args[2]) else None
-            scores = next((t for t in ins if _key(t) not in self.mask_of), ins[0])
-            for read in op.reads:
-                if read.key == _key(scores) and read.rows is None:
-                    # Where not masked, the result is the scores themselves: needed there, whatever the
-                    # masked part holds.
-                    read.nbytes *= kept
-                    read.necessary = True
-            state = "-inf" if fill is not None and fill <= _MASKED else "0" if fill == 0 else None
-            if state is not None:
-                self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+        applied = self._applied_mask(name, args, ins)
+        if applied is None or not outs:
+            self._masked_through(op, name, ins, outs, key_outs)
             return
+        scores, kept, fill = applied
+        if filled == 0 and scores is ins[0] and _number(fill):
+            # A constant zero tensor with a fill where the mask is: an additive mask of its own.
+            self.mask_of.update(dict.fromkeys(key_outs, (kept, fill)))
+            return
+        for read in op.reads:
+            if read.key == _key(scores) and read.rows is None:
+                # Where not masked, the result is the scores themselves: needed there, whatever the masked
+                # part holds.
+                read.nbytes *= kept
+                read.necessary = True
+        state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
+        if state is not None:
+            self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+
+    def _masked_through(self, op: _Op, name: str, ins: list, outs: list, key_outs: list) -> None:
+        """Carry masked positions through an op: -inf becomes zero through an exponential or softmax, zero
+        stays zero through a product, and a contraction with masked zeros counts only the unmasked part."""
         masked = [(_key(t), t, *self.masked[_key(t)]) for t in ins if _key(t) in self.masked]
         if not masked:
             return
@@ -745,6 +756,39 @@ class _Recorder(TorchDispatchMode):
             state = "0"
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+
+    def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple[torch.Tensor, float, Any] | None:
+        """(the tensor masked, the fraction of it kept, what the masked positions become) for an op that
+        applies a triangular mask: added (-inf or a large negative inside), `masked_fill`, or `where`."""
+        masks = [(t, *self.mask_of[_key(t)]) for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
+        if not masks:
+            return None
+        mask, kept, inside = masks[0]
+        nonzero = inside is True or _number(inside) and inside != 0
+        others = [t for t in ins if t is not mask]
+        if name in ("add", "add_"):
+            if not (_number(inside) and inside <= _MASKED) or len(others) != 1:
+                return None  # adding anything else needs every score
+            return others[0], kept, inside
+        if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
+            return args[0], kept, self._number_of(args[2])
+        if name == "where" and nonzero and args[0] is mask and len(args) == 3:
+            chosen, other = args[1], args[2]
+            if isinstance(chosen, torch.Tensor) and chosen.dim() >= 2:
+                return chosen, 1.0 - kept, self._number_of(other)  # kept inside the triangle
+            if isinstance(other, torch.Tensor) and other.dim() >= 2:
+                return other, kept, self._number_of(chosen)
+        return None
+
+    def _number_of(self, v: Any) -> float | None:
+        """A Python number, or the one value of a single-element tensor where it is known."""
+        if _number(v) or isinstance(v, bool):
+            return v
+        if not isinstance(v, torch.Tensor) or v.numel() != 1:
+            return None
+        if v.device.type == "meta":
+            return value_range.decided(self.range_of(v), v.dtype)
+        return v.item()
 
     def _repeats(self, func: Any, name: str, ins: list, outs: list) -> None:
         """Track the axes along which a result repeats its values: an elementwise op, copy or pad whose
@@ -1073,9 +1117,34 @@ def _fill_value(name: str, args: tuple) -> Any:
     """The value a constant factory fills with, or None where it is not a Python number."""
     if name in ("ones", "ones_like", "new_ones"):
         return 1
+    if name in ("zeros", "zeros_like", "new_zeros", "zero_"):
+        return 0
     position = {"full": 1, "full_like": 1, "fill_": 1, "new_full": 2, "scalar_tensor": 0}[name]
     value = args[position] if len(args) > position else None
     return value if isinstance(value, int | float | bool) else None
+
+
+_MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne"}
+
+
+def _transformed_mask(name: str, args: tuple, source: tuple[float, Any], dtype: torch.dtype | None) -> Any:
+    """A triangular mask (fraction outside the triangle, value inside; zero outside) after a negation, a
+    cast or a comparison with zero; None where the result is no such mask."""
+    kept, inside = source
+    nonzero = inside is True or _number(inside) and inside != 0
+    if name in ("_to_copy", "clone"):
+        if inside is None:
+            return None
+        if dtype == torch.bool:
+            return kept, bool(inside)
+        return kept, float(inside) if dtype is not None and dtype.is_floating_point else inside
+    if not nonzero:
+        return None
+    if name in ("bitwise_not", "logical_not"):
+        return 1.0 - kept, True
+    if len(args) > 1 and (_number(args[1]) or isinstance(args[1], bool)) and args[1] == 0:
+        return (1.0 - kept, True) if name == "eq" else (kept, True)
+    return None
 
 
 def _outside_triangle(name: str, rows: int, cols: int, diagonal: int) -> int:

@@ -552,8 +552,8 @@ def test_fidelity_against_published_bounds_on_meta_traceable_dev_problems():
     assert math.isclose(summary["median_ratio"], 1.0, abs_tol=0.01)
     assert summary["within_10pct"] >= FIDELITY_WITHIN_10
     assert summary["within_25pct"] >= FIDELITY_WITHIN_25
-    # The defect test marks the published bounds below the traffic every correct kernel needs (51 here).
-    assert result["summary"]["published_below_needed"] >= 45
+    # The defect test marks the published bounds below the traffic every correct kernel needs (53 here).
+    assert result["summary"]["published_below_needed"] >= 48
 
 
 def test_the_fidelity_benchmark_sets_torchs_intra_op_threads(tmp_path):
@@ -572,19 +572,29 @@ def test_the_fidelity_benchmark_sets_torchs_intra_op_threads(tmp_path):
         fidelity(["--threads", "0"])
 
 
-# The figures docs/bounds.md reports for the meta-traceable problems, less a margin (measured: 494
-# workloads without known defects, 81.4% within 10%, 86.6% within 25%).
-FIDELITY_WITHIN_10 = 0.80
-FIDELITY_WITHIN_25 = 0.85
+# The figures docs/bounds.md reports for the meta-traceable problems, less a margin (measured: 492
+# workloads without known defects, 84.6% within 10%, 90.0% within 25%).
+FIDELITY_WITHIN_10 = 0.83
+FIDELITY_WITHIN_25 = 0.88
 
 
-def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path):
+CAUSAL_MASKS = [
+    "mask = torch.triu(torch.full((64, 64), float('-inf')), diagonal=1)\n    s = s + mask",
+    "mask = torch.tril(torch.ones(64, 64)).view(1, 1, 64, 64)\n    s = s.masked_fill(mask == 0, float('-inf'))",
+    "keep = torch.tril(torch.ones(64, 64)).bool()\n    s = torch.where(keep, s, torch.finfo(s.dtype).min)",
+    "keep = torch.ones(64, 64, dtype=torch.bool).tril()\n    s = s.masked_fill(keep.logical_not(), float('-inf'))",
+    "upper = torch.ones(64, 64, dtype=torch.bool).triu(1)\n    s = s + torch.zeros(64, 64).masked_fill(upper, -1e9)",
+]
+
+
+@pytest.mark.parametrize("mask", CAUSAL_MASKS)
+def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path, mask):
     spelled = make_problem(
         tmp_path,
         "import torch\ndef run(q, k, v):\n"
         "    s = q @ k.transpose(-1, -2)\n"
-        "    mask = torch.triu(torch.full((64, 64), float('-inf')), diagonal=1)\n"
-        "    return torch.softmax((s + mask).float(), -1).to(q.dtype) @ v\n",
+        f"    {mask}\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
         {
             "q": ([1, 2, 64, 32], "float16"),
             "k": ([1, 2, 64, 32], "float16"),
