@@ -409,6 +409,7 @@ class _Recorder(TorchDispatchMode):
         self.constant: dict[int, Any] = {}  # storages filled with one value -> the value (None: unknown)
         # A triangular mask: storage -> (fraction of positions outside the triangle, the value inside it)
         self.mask_of: dict[int, tuple[float, Any]] = {}
+        self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0")
         self.masked: dict[int, tuple[float, str]] = {}
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
@@ -696,6 +697,14 @@ class _Recorder(TorchDispatchMode):
                     dict.fromkeys(key_outs, (outside / (rows * cols), self.constant[_key(args[0])]))
                 )
             return
+        if name == "arange" or name in ("add", "sub") and ins and _key(ins[0]) in self.aranges:
+            self._arange(name, args, key_outs)
+            return
+        if name in _ORDERS and len(ins) == 2 and all(_key(t) in self.aranges for t in ins) and outs:
+            made = self._arange_order(name, ins, outs[0])
+            if made is not None:
+                self.mask_of.update(dict.fromkeys(key_outs, made))
+            return
         source = self.mask_of.get(_key(ins[0])) if ins else None
         if source is not None and name in _MASK_TRANSFORMS:
             made = _transformed_mask(name, args, source, outs[0].dtype if outs else None)
@@ -707,9 +716,11 @@ class _Recorder(TorchDispatchMode):
             self._masked_through(op, name, ins, outs, key_outs)
             return
         scores, kept, fill = applied
-        if filled == 0 and scores is ins[0] and _number(fill):
-            # A constant zero tensor with a fill where the mask is: an additive mask of its own.
-            self.mask_of.update(dict.fromkeys(key_outs, (kept, fill)))
+        if _number(filled) and scores is ins[0] and _number(fill) and (filled == 0 or fill == 0):
+            # A constant tensor with a fill where the mask is (or is not): an additive mask of its own, zero
+            # outside its triangle.
+            made = (kept, fill) if filled == 0 else (1.0 - kept, filled)
+            self.mask_of.update(dict.fromkeys(key_outs, made))
             return
         for read in op.reads:
             if read.key == _key(scores) and read.rows is None:
@@ -756,6 +767,53 @@ class _Recorder(TorchDispatchMode):
             state = "0"
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+
+    def _arange(self, name: str, args: tuple, key_outs: list) -> None:
+        """Track the values of an `arange` (start + step * i) and of it plus or minus a number."""
+        if name == "arange":
+            numbers = [a for a in args if _number(a)]
+            start, step = (numbers[0] if len(numbers) > 1 else 0), (numbers[2] if len(numbers) > 2 else 1)
+            self.aranges.update(dict.fromkeys(key_outs, (start, step)))
+            return
+        shift = args[1] if len(args) > 1 and _number(args[1]) else None
+        if shift is not None and len(args) == 2:
+            start, step = self.aranges[_key(args[0])]
+            self.aranges.update(
+                dict.fromkeys(key_outs, (start + shift if name == "add" else start - shift, step))
+            )
+
+    def _arange_order(self, name: str, ins: list, out: torch.Tensor) -> tuple[float, Any] | None:
+        """A comparison of an arange along the rows with one along the columns (`i[:, None] >= j[None, :]`)
+        is a triangular mask: its (fraction outside the triangle, True)."""
+        if out.dim() < 2:
+            return None
+        lines = []
+        for t in ins:
+            start, step = self.aranges[_key(t)]
+            varying = [d for d in range(t.dim()) if t.shape[d] > 1]
+            if len(varying) != 1 or step * t.stride(varying[0]) != 1:
+                return None
+            axis = varying[0] - t.dim()  # from the right, as broadcasting aligns
+            lines.append((axis, start + step * t.storage_offset()))
+        (axis_a, first_a), (axis_b, first_b) = lines
+        if {axis_a, axis_b} != {-1, -2}:
+            return None
+        if axis_a == -2:  # written as row OP column: turn it round
+            name = _FLIPPED[name]
+            first_a, first_b = first_b, first_a
+        # column j OP row i, with values first_a + j and first_b + i
+        gap = first_b - first_a
+        if gap != int(gap):
+            return None
+        gap = int(gap)
+        kind, diagonal = {
+            "lt": ("tril", gap - 1),
+            "le": ("tril", gap),
+            "gt": ("triu", gap + 1),
+            "ge": ("triu", gap),
+        }[name]
+        rows, cols = out.shape[-2], out.shape[-1]
+        return _outside_triangle(kind, rows, cols, diagonal) / (rows * cols), True
 
     def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple[torch.Tensor, float, Any] | None:
         """(the tensor masked, the fraction of it kept, what the masked positions become) for an op that
@@ -1124,6 +1182,8 @@ def _fill_value(name: str, args: tuple) -> Any:
     return value if isinstance(value, int | float | bool) else None
 
 
+_ORDERS = {"lt", "le", "gt", "ge"}
+_FLIPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne"}
 
 

@@ -584,6 +584,9 @@ CAUSAL_MASKS = [
     "keep = torch.tril(torch.ones(64, 64)).bool()\n    s = torch.where(keep, s, torch.finfo(s.dtype).min)",
     "keep = torch.ones(64, 64, dtype=torch.bool).tril()\n    s = s.masked_fill(keep.logical_not(), float('-inf'))",
     "upper = torch.ones(64, 64, dtype=torch.bool).triu(1)\n    s = s + torch.zeros(64, 64).masked_fill(upper, -1e9)",
+    "keep = torch.arange(64)[:, None] >= torch.arange(64)[None, :]\n    s = s.masked_fill(~keep, float('-inf'))",
+    "mask = torch.full((64, 64), torch.finfo(s.dtype).min)\n    i = torch.arange(64)\n"
+    "    mask.masked_fill_(i < (i + 1).view(64, 1), 0)\n    s = s + mask",
 ]
 
 
@@ -659,6 +662,37 @@ def test_einsum_products_repeated_along_a_broadcast_index_are_counted_once(tmp_p
     assert one(
         chunk_scan(tmp_path, SEGSUM.format(fill=fill, c=varied[0], b=varied[1]), "varied")
     ).macs_by_precision == {"fp32": 4 * lower * 32 + 4 * lower * 16}
+
+
+def test_a_mask_that_is_no_triangle_keeps_all_the_work_and_a_shifted_one_counts_its_own(tmp_path):
+    def macs(mask: str, folder: str) -> float:
+        p = make_problem(
+            tmp_path,
+            "import torch\ndef run(q, k, v):\n"
+            "    s = q @ k.transpose(-1, -2)\n"
+            f"    {mask}\n"
+            "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+            {
+                "q": ([1, 2, 64, 32], "float16"),
+                "k": ([1, 2, 64, 32], "float16"),
+                "v": ([1, 2, 64, 32], "float16"),
+            },
+            {"o": ([1, 2, 64, 32], "float16")},
+            {"L": None},
+            [{"axes": {"L": 1}}],
+            folder=folder,
+        )
+        return one(p).macs_by_precision["fp16"]
+
+    full = 2 * 64 * 64 * 32 * 2
+    assert macs("s = s.masked_fill(torch.arange(64)[None, :] >= 32, float('-inf'))", "columns") == full
+    # A finite fill: the masked scores are not needed, but their probabilities are not zero (exp(5) != 0).
+    lower = 64 * 65 // 2
+    finite = "s = s.masked_fill(torch.ones(64, 64).triu(1).bool(), 5.0)"
+    assert macs(finite, "finite") == 2 * lower * 32 + 2 * 64 * 64 * 32
+    kept = sum(min(64, i + 9) for i in range(64))  # j <= i + 8
+    shifted = "s = s.masked_fill(torch.arange(64)[:, None] + 8 < torch.arange(64)[None, :], float('-inf'))"
+    assert macs(shifted, "shifted") == 2 * 2 * kept * 32
 
 
 def needed(problem) -> dict[str, float]:
