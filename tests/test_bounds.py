@@ -590,9 +590,9 @@ CAUSAL_MASKS = [
 ]
 
 
-@pytest.mark.parametrize("mask", CAUSAL_MASKS)
-def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path, mask):
-    spelled = make_problem(
+def masked_attention_macs(tmp_path: Path, mask: str, folder: str = "problem") -> float:
+    """The MACs of a spelled-out attention (2 heads of 64 positions, head size 32) with a mask line."""
+    p = make_problem(
         tmp_path,
         "import torch\ndef run(q, k, v):\n"
         "    s = q @ k.transpose(-1, -2)\n"
@@ -606,8 +606,14 @@ def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_ca
         {"o": ([1, 2, 64, 32], "float16")},
         {"L": None},
         [{"axes": {"L": 1}}],
+        folder=folder,
     )
-    assert one(spelled).macs_by_precision == {"fp16": 2 * (64 * 65 // 2) * (32 + 32)}
+    return one(p).macs_by_precision["fp16"]
+
+
+@pytest.mark.parametrize("mask", CAUSAL_MASKS)
+def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path, mask):
+    assert masked_attention_macs(tmp_path, mask) == 2 * (64 * 65 // 2) * (32 + 32)
 
 
 def chunk_scan(tmp_path: Path, body: str, folder: str = "problem") -> object:
@@ -666,23 +672,7 @@ def test_einsum_products_repeated_along_a_broadcast_index_are_counted_once(tmp_p
 
 def test_a_mask_that_is_no_triangle_keeps_all_the_work_and_a_shifted_one_counts_its_own(tmp_path):
     def macs(mask: str, folder: str) -> float:
-        p = make_problem(
-            tmp_path,
-            "import torch\ndef run(q, k, v):\n"
-            "    s = q @ k.transpose(-1, -2)\n"
-            f"    {mask}\n"
-            "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
-            {
-                "q": ([1, 2, 64, 32], "float16"),
-                "k": ([1, 2, 64, 32], "float16"),
-                "v": ([1, 2, 64, 32], "float16"),
-            },
-            {"o": ([1, 2, 64, 32], "float16")},
-            {"L": None},
-            [{"axes": {"L": 1}}],
-            folder=folder,
-        )
-        return one(p).macs_by_precision["fp16"]
+        return masked_attention_macs(tmp_path, mask, folder)
 
     full = 2 * 64 * 64 * 32 * 2
     assert macs("s = s.masked_fill(torch.arange(64)[None, :] >= 32, float('-inf'))", "columns") == full
