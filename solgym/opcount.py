@@ -485,7 +485,7 @@ class _Recorder(TorchDispatchMode):
             if sum(t.numel() * t.element_size() for t in _tensors(out)) <= MIXED_BYTES:
                 return None
             return out
-        out = func(*_on_meta(args), **_on_meta(kwargs))
+        out = _on_meta_cached(func, _on_meta(args), _on_meta(kwargs))
         written = [w for w in _mutated(func, args, kwargs) if w.device.type != "meta"]
         if written:
             self.stale.update(_key(w) for w in written)
@@ -1517,16 +1517,20 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     return {key: needed(key) for key in input_keys}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _span(sig: tuple) -> tuple[int, int]:
+    """The byte range [start, end) a view's signature covers (cached: the needed-reads walk asks for the
+    same views' ranges again and again)."""
     offset, size, dims = sig
     start = offset * size
     return start, start + sum((n - 1) * s for s, n in dims) * size + size
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _disjoint(a: tuple, b: tuple) -> bool:
     """True when two views of a storage provably address no common byte: their byte ranges do not
     overlap, or they have the same layout and fall in different lanes of it (slices of a last dimension,
-    interleaved elements)."""
+    interleaved elements). Cached: the walk asks about the same pairs of views again and again."""
     (start_a, end_a), (start_b, end_b) = _span(a), _span(b)
     if end_a <= start_b or end_b <= start_a:
         return True
