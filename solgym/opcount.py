@@ -184,9 +184,9 @@ _FACTORIES_CONST = {
     "fill_",
     "scalar_tensor",
 }
-# Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
 # Ops whose result has the shape of their (broadcast) operands, element by element, besides pointwise ones.
 _ALIGNED = {"_to_copy", "clone", "copy_", "constant_pad_nd"}
+# Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
 _MASK_PRESERVING = {
     "_softmax",
     "softmax",
@@ -671,12 +671,13 @@ class _Recorder(TorchDispatchMode):
             r.necessary = not (others & infinite if r.key == bias else others)
 
     def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
-        """Follow a triangular mask built in the reference (`triu` or `tril` of a constant, or its negation,
-        added to or `masked_fill`ed into a tensor) so that, as a flash kernel does, masked scores are
-        neither computed nor multiplied: a masked tensor is demanded only where unmasked, a product with a
-        masked zero factor demands the other factor only there, and a contraction with masked zeros counts
-        only the unmasked part. Masked positions hold -inf (an exponential or softmax makes them zero) or
-        zero (a product keeps them zero); any other fill demands less of the masked tensor and no more."""
+        """Follow a triangular mask built in the reference so that, as a flash kernel does, masked scores
+        are neither computed nor multiplied. A mask is `triu`/`tril` of a constant, a comparison of an
+        arange along the rows with one along the columns, or either negated, cast, compared with zero or
+        filled into a constant (`_transformed_mask`, `_arange_order`). Applied to a tensor (added as -inf,
+        `masked_fill`, `where`), the tensor is demanded only where not masked; where the masked positions
+        become zero, a product with it demands its other factor only there, and a contraction with it
+        counts only the unmasked part (`_masked_through`)."""
         key_outs = [_key(t) for t in outs]
         if name in _FACTORIES_CONST:
             value = _fill_value(name, args)
