@@ -823,7 +823,7 @@ class _Recorder(TorchDispatchMode):
         if not masks:
             return None
         mask, kept, inside = masks[0]
-        nonzero = inside is True or _number(inside) and inside != 0
+        nonzero = _nonzero(inside)
         others = [t for t in ins if t is not mask]
         if name in ("add", "add_"):
             if not (_number(inside) and inside <= _MASKED) or len(others) != 1:
@@ -1172,6 +1172,11 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _nonzero(v: Any) -> bool:
+    """Whether a known fill value is nonzero (True for a bool mask)."""
+    return v is True or _number(v) and v != 0
+
+
 def _fill_value(name: str, args: tuple) -> Any:
     """The value a constant factory fills with, or None where it is not a Python number."""
     if name in ("ones", "ones_like", "new_ones"):
@@ -1192,7 +1197,7 @@ def _transformed_mask(name: str, args: tuple, source: tuple[float, Any], dtype: 
     """A triangular mask (fraction outside the triangle, value inside; zero outside) after a negation, a
     cast or a comparison with zero; None where the result is no such mask."""
     kept, inside = source
-    nonzero = inside is True or _number(inside) and inside != 0
+    nonzero = _nonzero(inside)
     if name in ("_to_copy", "clone"):
         if inside is None:
             return None
@@ -1299,7 +1304,15 @@ class _TorchFunctions(TorchFunctionMode):
         pairs = float(length * source)
         if bound.get("is_causal"):
             # Rows i attend to keys 0..i (+ the offset when source > length, as SDPA aligns top-left).
-            pairs = float(sum(min(source, i + 1) for i in range(length))) if length <= 1 << 16 else pairs / 2
+            pairs = float(_outside_triangle("triu", length, source, 1))
+        elif isinstance(mask, torch.Tensor) and _key(mask) in rec.mask_of and mask.dim() >= 2:
+            # A triangular mask built in the reference: a bool one attends where it is True, a float one
+            # where it adds no -inf.
+            kept, inside = rec.mask_of[_key(mask)]
+            if mask.dtype == torch.bool and _nonzero(inside):
+                pairs *= 1.0 - kept
+            elif mask.is_floating_point() and _number(inside) and inside <= _MASKED:
+                pairs *= kept
         batch = math.prod(q.shape[:-2])
         macs = batch * pairs * (q.shape[-1] + v.shape[-1])
         # Without a mask tensor or dropout, every query, key and value element reaches the output.

@@ -187,10 +187,19 @@ def test_sdpa_and_spelled_out_attention_count_the_same_macs(tmp_path):
     assert one(sdpa).bytes_read == one(spelled).bytes_read
 
 
-def test_causal_sdpa_counts_only_the_unmasked_triangle(tmp_path):
+SDPA_CAUSAL = [
+    "is_causal=True",
+    "attn_mask=torch.ones(64, 64, dtype=torch.bool).tril()",
+    "attn_mask=torch.full((64, 64), float('-inf')).triu(1)",
+]
+
+
+@pytest.mark.parametrize("causal", SDPA_CAUSAL)
+def test_causal_sdpa_counts_only_the_unmasked_triangle(tmp_path, causal):
     p = make_problem(
         tmp_path,
-        "import torch\ndef run(q, k, v):\n    return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)\n",
+        "import torch\ndef run(q, k, v):\n"
+        f"    return torch.nn.functional.scaled_dot_product_attention(q, k, v, {causal})\n",
         {
             "q": ([1, 2, 64, 32], "float16"),
             "k": ([1, 2, 64, 32], "float16"),
