@@ -855,7 +855,7 @@ class _Recorder(TorchDispatchMode):
         does not vary along it, repeats along it too."""
         for t in outs:
             self.repeated.pop(_key(t), None)
-        if len(outs) != 1 or not (name in _ALIGNED or torch.Tag.pointwise in func.tags):
+        if len(outs) != 1 or not _elementwise(func):
             return
         out = outs[0]
         if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
@@ -1082,6 +1082,12 @@ def _on_meta_cached(func: Any, args: tuple, kwargs: dict) -> Any:
             _META_RESULTS.clear()
         _META_RESULTS[key] = (single, tuple((tuple(t.shape), t.stride(), t.dtype) for t in outs))
     return out
+
+
+@functools.cache
+def _elementwise(func: Any) -> bool:
+    """Pointwise ops, copies and pads: each result element comes from the operands' elements at its place."""
+    return func.overloadpacket.__name__ in _ALIGNED or torch.Tag.pointwise in func.tags
 
 
 @functools.cache

@@ -811,14 +811,21 @@ def test_a_large_weight_traced_on_data_counts_the_rows_read_whether_or_not_it_ca
     assert 1024 * 2 <= c.needed_read_bytes["table"] <= c.read_bytes["table"]
 
 
-def test_a_data_trace_too_large_for_this_machine_keeps_the_large_tensors_on_meta(tmp_path):
-    p = make_problem(
+def huge_weight(tmp_path: Path, reference: str) -> object:
+    """A data-dependent reference `run(n, w)` with 256 GiB of weight `w`."""
+    return make_problem(
         tmp_path,
-        "import torch\ndef run(n, w):\n    return w[: int(n.sum()) % 1000 + 1].sum(0)\n",
-        {"n": (["N"], "int32"), "w": ([1 << 22, 1 << 14], "float32")},  # 256 GiB of weight
+        reference,
+        {"n": (["N"], "int32"), "w": ([1 << 22, 1 << 14], "float32")},
         {"o": ([1 << 14], "float32")},
         {"N": None},
         [{"axes": {"N": 2}}],
+    )
+
+
+def test_a_data_trace_too_large_for_this_machine_keeps_the_large_tensors_on_meta(tmp_path):
+    p = huge_weight(
+        tmp_path, "import torch\ndef run(n, w):\n    return w[: int(n.sum()) % 1000 + 1].sum(0)\n"
     )
     counted = count_on_data(p, p.workloads[0])
     assert any("counted on meta, the rest on data" in n and "256.0 GiB" in n for n in counted.notes)
@@ -832,13 +839,8 @@ def test_a_data_trace_too_large_for_this_machine_keeps_the_large_tensors_on_meta
 def test_a_data_trace_too_large_for_this_machine_fails_with_the_sizes(tmp_path):
     from solgym.problem import ProblemError
 
-    p = make_problem(
-        tmp_path,
-        "import torch\ndef run(n, w):\n    return w[: int(w.sum()) % 7].sum(0) + n.sum()\n",
-        {"n": (["N"], "int32"), "w": ([1 << 22, 1 << 14], "float32")},  # 256 GiB of weight
-        {"o": ([1 << 14], "float32")},
-        {"N": None},
-        [{"axes": {"N": 2}}],
+    p = huge_weight(
+        tmp_path, "import torch\ndef run(n, w):\n    return w[: int(w.sum()) % 7].sum(0) + n.sum()\n"
     )
     # A value of the large tensor decides a shape: neither data nor meta can count it here.
     with pytest.raises(ProblemError, match=r"take 256\.0 GiB, more than the .*on meta, it fails"):
