@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from solgym import value_range
+from solgym import band, value_range
 from solgym.dtypes import DTYPES, of_torch
 from solgym.problem import Problem, ProblemError, Workload
 
@@ -211,7 +211,7 @@ _DENSE = (
         clamp_max clone contiguous copy_ _to_copy cos cosh div div_ elu erf erfc exp exp2 expm1 gelu
         hardswish hardsigmoid leaky_relu lerp log log1p log2 logit mish mul mul_ neg pow reciprocal relu
         rsqrt rsub sigmoid silu sin sinh softplus sqrt square sub sub_ tan tanh flip roll repeat
-        constant_pad_nd convolution _scaled_mm scaled_dot_product_attention gelu_backward sigmoid_backward
+        constant_pad_nd convolution _scaled_mm _int_mm _cdist_forward _euclidean_dist scaled_dot_product_attention gelu_backward sigmoid_backward
         tanh_backward silu_backward native_layer_norm_backward _softmax_backward_data eq ne lt le gt ge""".split()
     )
     | (_REDUCTIONS - {"all", "any", "count_nonzero"})
@@ -232,7 +232,9 @@ _STRUCTURED = set(
 # How exact zeros and infinities pass through arithmetic (anything else: either makes either).
 _ADDITIVE = set("add add_ sub sub_ rsub cat stack".split())
 _MULTIPLICATIVE = set("mul mul_ addcmul".split())
-_CONTRACTING = set("mm bmm mv dot addmm baddbmm _scaled_mm convolution scaled_dot_product_attention".split())
+_CONTRACTING = set(
+    "mm bmm mv dot addmm baddbmm _scaled_mm _int_mm _cdist_forward _euclidean_dist convolution scaled_dot_product_attention".split()
+)
 # Structured ops whose zeros fall element by element, not in whole rows or columns.
 _SCATTERED_ZEROS = set(
     """relu relu_ threshold threshold_backward native_dropout native_dropout_backward clamp clamp_
@@ -247,7 +249,9 @@ _OVERWRITES = _WRITE_ONLY | set(
     "index_put_ index_copy_ index_fill_ masked_fill_ masked_scatter_ scatter_".split()
 )
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
-_GATHERS = {"index", "_unsafe_index", "index_select", "embedding", "gather", "take"}
+_MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "baddbmm", "_scaled_mm", "_int_mm"}
+_EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
+_GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take"} | _EMBEDDINGS
 
 
 @dataclass
@@ -381,6 +385,9 @@ class _Read:
     nbytes: float  # bytes of the view that a full read addresses
     rows: Any = None  # for a gather source: (dim, row_bytes, row count estimate, index values or None)
     necessary: bool = False  # every element of the read reaches the op's result (see `_DENSE`)
+    # What the op demands of the read meets every row and column of its last two axes (a band mask keeps
+    # some of each): a contraction that made it needs all of both operands.
+    covering: bool = False
 
 
 @dataclass
@@ -393,6 +400,7 @@ class _Op:
     macs: float = 0.0
     precision: str = ""
     flops: float = 0.0
+    aligned: bool = False  # each result element comes from the operands' elements at its place
 
 
 class _Recorder(TorchDispatchMode):
@@ -407,11 +415,15 @@ class _Recorder(TorchDispatchMode):
         self.suspended = 0
         self.storage_bytes: dict[int, int] = {}
         self.constant: dict[int, Any] = {}  # storages filled with one value -> the value (None: unknown)
-        # A triangular mask: storage -> (fraction of positions outside the triangle, the value inside it)
-        self.mask_of: dict[int, tuple[float, Any]] = {}
+        # A mask, nonzero on a band of diagonals (`solgym.band`): storage -> (fraction of positions outside
+        # the band, the value inside it, the band)
+        self.mask_of: dict[int, tuple[float, Any, band.Band]] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
-        # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0")
-        self.masked: dict[int, tuple[float, str]] = {}
+        # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
+        self.diagonals: dict[int, tuple[float, int, bool, int, int]] = {}
+        # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
+        # the band not masked where known)
+        self.masked: dict[int, tuple[float, str, band.Band | None]] = {}
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
         # as (stride, size) of the result that holds them.
         self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
@@ -563,7 +575,7 @@ class _Recorder(TorchDispatchMode):
         for i, t in enumerate(tensors_in):
             if any(t is w for w in written) and name in _WRITE_ONLY:
                 continue
-            if name in _GATHERS and i == 0 or name == "embedding" and i == 0:
+            if name in _GATHERS and i == 0:
                 continue
             reads.append(_Read(_key(t), _signature(t), _unique_elements(t) * t.element_size()))
         if name in _GATHERS:
@@ -572,6 +584,7 @@ class _Recorder(TorchDispatchMode):
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
         op = _Op(name, reads, writes, [_signature(t) for t in (*outs, *written)])
         op.overwrites = bool(written) and name in _OVERWRITES
+        op.aligned = _elementwise(func)
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
@@ -671,13 +684,14 @@ class _Recorder(TorchDispatchMode):
             r.necessary = not (others & infinite if r.key == bias else others)
 
     def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
-        """Follow a triangular mask built in the reference so that, as a flash kernel does, masked scores
-        are neither computed nor multiplied. A mask is `triu`/`tril` of a constant, a comparison of an
-        arange along the rows with one along the columns, or either negated, cast, compared with zero or
-        filled into a constant (`_transformed_mask`, `_arange_order`). Applied to a tensor (added as -inf,
-        `masked_fill`, `where`), the tensor is demanded only where not masked; where the masked positions
-        become zero, a product with it demands its other factor only there, and a contraction with it
-        counts only the unmasked part (`_masked_through`)."""
+        """Follow a mask built in the reference so that, as a flash kernel does, masked scores are neither
+        computed nor multiplied. A mask is a band of diagonals (`solgym.band`: causal, sliding window):
+        `triu`/`tril` of a constant, a comparison of an arange along the rows with one along the columns or
+        of their difference with a number, and these negated, combined (`&`, `|`, `*`), cast, compared with
+        zero or filled into a constant (`_transformed_mask`, `_combined_mask`). Applied to a tensor (added as
+        -inf, `masked_fill`, `where`), the tensor is demanded only where not masked; where the masked
+        positions become zero, a product with it demands its other factor only there, and a contraction
+        with it counts only the unmasked part (`_masked_through`)."""
         key_outs = [_key(t) for t in outs]
         if name in _FACTORIES_CONST:
             value = _fill_value(name, args)
@@ -690,48 +704,101 @@ class _Recorder(TorchDispatchMode):
         filled = self.constant.get(_key(args[0])) if ins and args[0] is ins[0] else None
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
-        if name in ("triu", "tril") and _key(args[0]) in self.constant and ins[0].dim() >= 2:
-            rows, cols = ins[0].shape[-2], ins[0].shape[-1]
-            if rows * cols:
-                outside = _outside_triangle(name, rows, cols, args[1] if len(args) > 1 else 0)
-                self.mask_of.update(
-                    dict.fromkeys(key_outs, (outside / (rows * cols), self.constant[_key(args[0])]))
-                )
+        if not outs:
             return
-        if name == "arange" or name in ("add", "sub") and ins and _key(ins[0]) in self.aranges:
-            self._arange(name, args, key_outs)
+        if name in ("triu", "tril") and ins[0].dim() >= 2:
+            cut = band.triangle(name, args[1] if len(args) > 1 else 0)
+            source = self.mask_of.get(_key(args[0]))
+            if _key(args[0]) in self.constant:
+                self._mask(key_outs, outs[0], cut, filled)
+            elif source is not None:
+                self._mask(key_outs, outs[0], source[2] & cut, source[1])
             return
-        if name in _ORDERS and len(ins) == 2 and all(_key(t) in self.aranges for t in ins) and outs:
-            made = self._arange_order(name, ins, outs[0])
+        if name in ("arange", "add", "sub", "abs") and self._arange(name, args, ins, key_outs):
+            return
+        if name in _ORDERS | {"eq", "ne"} and outs[0].dim() >= 2:
+            made = self._compared(name, args, ins)
             if made is not None:
-                self.mask_of.update(dict.fromkeys(key_outs, made))
+                self._mask(key_outs, outs[0], made, True)
+                return
+        combined = self._combined_mask(name, args, ins, filled)
+        if combined is not None:
+            self._mask(key_outs, outs[0], *combined)
             return
         source = self.mask_of.get(_key(ins[0])) if ins else None
         if source is not None and name in _MASK_TRANSFORMS:
-            made = _transformed_mask(name, args, source, outs[0].dtype if outs else None)
+            made = _transformed_mask(name, args, source[1:], outs[0].dtype)
             if made is not None:
-                self.mask_of.update(dict.fromkeys(key_outs, made))
+                self._mask(key_outs, outs[0], *made)
             return
         applied = self._applied_mask(name, args, ins)
-        if applied is None or not outs:
+        if applied is None:
             self._masked_through(op, name, ins, outs, key_outs)
             return
-        scores, kept, fill = applied
+        scores, kept, fill, region = applied
         if _number(filled) and scores is ins[0] and _number(fill) and (filled == 0 or fill == 0):
             # A constant tensor with a fill where the mask is (or is not): an additive mask of its own, zero
-            # outside its triangle.
-            made = (kept, fill) if filled == 0 else (1.0 - kept, filled)
-            self.mask_of.update(dict.fromkeys(key_outs, made))
+            # outside its band.
+            self._mask(key_outs, outs[0], *((region, fill) if filled == 0 else (~region, filled)))
             return
+        state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
+        kept_region: band.Band | None = ~region
+        before = self.masked.get(_key(scores))
+        share = kept
+        if state is not None and before is not None and before[1] == state and before[2] is not None:
+            # Masked again with the same fill (a causal mask, then a window): kept where both keep. Of the
+            # scores, already demanded only where the first mask keeps, this keeps the share in both.
+            kept_region = before[2] & kept_region
+            rows, cols = outs[0].shape[-2], outs[0].shape[-1]
+            if kept_region is not None and before[0]:
+                kept = kept_region.positions(rows, cols) / (rows * cols)
+                share = kept / before[0]
         for read in op.reads:
             if read.key == _key(scores) and read.rows is None:
                 # Where not masked, the result is the scores themselves: needed there, whatever the masked
                 # part holds.
-                read.nbytes *= kept
+                read.nbytes *= share
                 read.necessary = True
-        state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
+                read.covering = kept_region is not None and kept_region.covers(*outs[0].shape[-2:])
         if state is not None:
-            self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+            self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
+
+    def _mask(self, key_outs: list, out: torch.Tensor, region: band.Band | None, inside: Any) -> None:
+        """Record a mask: `inside` on the band `region` of its last two axes, zero elsewhere, as
+        (fraction of positions zero, inside, region). Nothing is recorded where the region is not a band."""
+        rows, cols = out.shape[-2], out.shape[-1]
+        if region is None or not rows * cols:
+            return
+        zero = 1.0 - region.positions(rows, cols) / (rows * cols)
+        self.mask_of.update(dict.fromkeys(key_outs, (zero, inside, region)))
+
+    def _combined_mask(self, name: str, args: tuple, ins: list, filled: Any) -> tuple | None:
+        """(region, inside) of two masks combined (`&`, `|`, a product of 0/1 masks, a sum of -inf masks),
+        of a constant times a mask, or of `where(mask, a, b)` with two numbers, one of them 0."""
+        masks = [self.mask_of.get(_key(t)) for t in ins]
+        if name == "where" and masks[0] and args[0] is ins[0] and _nonzero(masks[0][1]):
+            chosen, other = (self._number_of(a) for a in args[1:3])
+            region = masks[0][2]
+            if _number(chosen) and _number(other) and (chosen == 0 or other == 0):
+                return (region, chosen) if other == 0 else (~region, other)
+            return None
+        if len(ins) != 2 or name not in _MASK_COMBINERS:
+            return None
+        (a, b) = masks
+        if name in ("mul", "mul_") and _number(filled) and b is not None and _nonzero(b[1]):
+            inside = True if b[1] is True else b[1]
+            return b[2], filled if inside is True else filled * inside  # a constant times a mask
+        if a is None or b is None or not (_nonzero(a[1]) and _nonzero(b[1])):
+            return None
+        if name in ("add", "add_"):
+            if not all(_number(m[1]) and m[1] <= _MASKED for m in (a, b)):
+                return None
+            return a[2] | b[2], max(a[1], b[1])  # -inf (or less than _MASKED) wherever either is
+        union = name in ("bitwise_or", "bitwise_or_", "logical_or", "logical_or_")
+        inside = True if ins[0].dtype == torch.bool or name.startswith("logical") else None
+        if inside is None and name in ("mul", "mul_") and _number(a[1]) and _number(b[1]):
+            inside = a[1] * b[1]
+        return (a[2] | b[2] if union else a[2] & b[2]), inside
 
     def _masked_through(self, op: _Op, name: str, ins: list, outs: list, key_outs: list) -> None:
         """Carry masked positions through an op: -inf becomes zero through an exponential or softmax, zero
@@ -739,12 +806,12 @@ class _Recorder(TorchDispatchMode):
         masked = [(_key(t), t, *self.masked[_key(t)]) for t in ins if _key(t) in self.masked]
         if not masked:
             return
-        zeros = [(key, t, kept) for key, t, kept, state in masked if state == "0"]
+        zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
         if name in ("mm", "bmm", "addmm", "baddbmm"):
             if zeros:
                 op.macs *= zeros[0][2]
             return
-        _, _, kept, state = masked[0]
+        _, _, kept, state, region = masked[0]
         if name in ("_softmax", "softmax", "exp"):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
@@ -754,7 +821,7 @@ class _Recorder(TorchDispatchMode):
         if name == "mul" and zeros and outs:
             # A product is zero where a factor of its own shape is: the other factors are demanded only
             # where it is not.
-            key, t, kept = zeros[0]
+            key, t, kept, region = zeros[0]
             shape = outs[0].shape
             others = {
                 _key(o)
@@ -767,76 +834,119 @@ class _Recorder(TorchDispatchMode):
                         read.nbytes *= kept
             state = "0"
         if state is not None:
-            self.masked.update(dict.fromkeys(key_outs, (kept, state)))
+            self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
 
-    def _arange(self, name: str, args: tuple, key_outs: list) -> None:
-        """Track the values of an `arange` (start + step * i) and of it plus or minus a number."""
+    def _arange(self, name: str, args: tuple, ins: list, key_outs: list) -> bool:
+        """Track the values of an `arange` (start + step * i) and of it plus or minus a number, and of the
+        difference of a row arange and a column arange (a constant plus or minus the diagonal offset
+        j - i), its shifts and its absolute value. Whether the op made one of these."""
         if name == "arange":
             numbers = [a for a in args if _number(a)]
             start, step = (numbers[0] if len(numbers) > 1 else 0), (numbers[2] if len(numbers) > 2 else 1)
             self.aranges.update(dict.fromkeys(key_outs, (start, step)))
-            return
-        shift = args[1] if len(args) > 1 and _number(args[1]) else None
-        if shift is not None and len(args) == 2:
-            start, step = self.aranges[_key(args[0])]
-            self.aranges.update(
-                dict.fromkeys(key_outs, (start + shift if name == "add" else start - shift, step))
-            )
+            return True
+        shift = args[1] if len(args) == 2 and _number(args[1]) and name != "abs" else None
+        first = ins[0] if ins and args[0] is ins[0] else None
+        if first is None or len(key_outs) != 1:
+            return False
+        sign = -1 if name == "sub" else 1
+        if _key(first) in self.aranges and shift is not None:
+            start, step = self.aranges[_key(first)]
+            self.aranges[key_outs[0]] = (start + sign * shift, step)
+            return True
+        diagonal = self._diagonal_of(first)
+        if diagonal is not None and (shift is not None or name == "abs" and len(args) == 1):
+            constant, direction, absolute = diagonal
+            if name == "abs":
+                made = (constant, direction, True)
+            elif absolute:
+                return False
+            else:
+                made = (constant + sign * shift, direction, False)
+            self.diagonals[key_outs[0]] = (*made, *first.shape[-2:])
+            return True
+        if name == "sub" and len(ins) == 2 and ins[1] is args[1] and not args[2:]:
+            lines = self._rows_and_columns(ins)
+            if lines is None:
+                return False
+            (axis, value), (_, other), shape = lines
+            # row i minus column j is (value - other) - (j - i); column minus row is the negation.
+            self.diagonals[key_outs[0]] = (value - other, 1 if axis == -1 else -1, False, *shape)
+            return True
+        return False
 
-    def _arange_order(self, name: str, ins: list, out: torch.Tensor) -> tuple[float, Any] | None:
-        """A comparison of an arange along the rows with one along the columns (`i[:, None] >= j[None, :]`)
-        is a triangular mask: its (fraction outside the triangle, True)."""
-        if out.dim() < 2:
+    def _diagonal_of(self, t: torch.Tensor) -> tuple[float, int, bool] | None:
+        """(c, s, absolute) of a tensor whose values are c + s (j - i) over its last two axes (or the
+        absolute value of that), laid out as it was made."""
+        made = self.diagonals.get(_key(t))
+        if made is None or t.dim() < 2:
             return None
+        *value, rows, cols = made
+        if (t.shape[-2], t.shape[-1]) != (rows, cols) or t.stride(-1) != 1 and cols > 1:
+            return None
+        return tuple(value) if t.stride(-2) == cols or rows == 1 else None
+
+    def _rows_and_columns(self, ins: list) -> tuple | None:
+        """For two arange views, one varying along the rows and one along the columns: ((axis of the
+        first, its value at position 0), (axis of the second, its value there), (rows, cols))."""
         lines = []
         for t in ins:
-            start, step = self.aranges[_key(t)]
+            start, step = self.aranges[_key(t)] if _key(t) in self.aranges else (None, None)
             varying = [d for d in range(t.dim()) if t.shape[d] > 1]
-            if len(varying) != 1 or step * t.stride(varying[0]) != 1:
+            if start is None or len(varying) != 1 or step * t.stride(varying[0]) != 1:
                 return None
-            axis = varying[0] - t.dim()  # from the right, as broadcasting aligns
-            lines.append((axis, start + step * t.storage_offset()))
-        (axis_a, first_a), (axis_b, first_b) = lines
+            lines.append((varying[0] - t.dim(), start + step * t.storage_offset(), t.shape[varying[0]]))
+        (axis_a, first_a, size_a), (axis_b, first_b, size_b) = lines
         if {axis_a, axis_b} != {-1, -2}:
             return None
-        if axis_a == -2:  # written as row OP column: turn it round
-            name = _FLIPPED[name]
-            first_a, first_b = first_b, first_a
-        # column j OP row i, with values first_a + j and first_b + i
-        gap = first_b - first_a
-        if gap != int(gap):
-            return None
-        gap = int(gap)
-        kind, diagonal = {
-            "lt": ("tril", gap - 1),
-            "le": ("tril", gap),
-            "gt": ("triu", gap + 1),
-            "ge": ("triu", gap),
-        }[name]
-        rows, cols = out.shape[-2], out.shape[-1]
-        return _outside_triangle(kind, rows, cols, diagonal) / (rows * cols), True
+        shape = (size_a, size_b) if axis_a == -2 else (size_b, size_a)
+        return (axis_a, first_a), (axis_b, first_b), shape
 
-    def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple[torch.Tensor, float, Any] | None:
-        """(the tensor masked, the fraction of it kept, what the masked positions become) for an op that
-        applies a triangular mask: added (-inf or a large negative inside), `masked_fill`, or `where`."""
+    def _compared(self, name: str, args: tuple, ins: list) -> band.Band | None:
+        """The band where a comparison holds: of an arange along the rows with one along the columns
+        (`i[:, None] >= j[None, :]`), or of a diagonal difference (`i[:, None] - j[None, :] < w`, or its
+        absolute value) with a number."""
+        if len(ins) == 2:
+            lines = self._rows_and_columns(ins)
+            if lines is None:
+                return None
+            (axis, value), (_, other) = lines[:2]
+            # first OP second, as (value - other) + s (j - i) OP 0
+            constant, direction, bound = value - other, (1 if axis == -1 else -1), 0.0
+        elif len(ins) == 1 and len(args) == 2 and _number(args[1]) and args[0] is ins[0]:
+            diagonal = self._diagonal_of(ins[0])
+            if diagonal is None:
+                return None
+            constant, direction, absolute = diagonal
+            bound = args[1]
+            if absolute:
+                return _absolute_band(name, constant, direction, bound)
+        else:
+            return None
+        return _diagonal_band(name, bound - constant, direction)
+
+    def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple | None:
+        """(the tensor masked, the fraction of it kept, what the masked positions become, the band of the
+        mask) for an op that applies a mask: added (-inf or a large negative inside), `masked_fill`, or
+        `where`."""
         masks = [(t, *self.mask_of[_key(t)]) for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
         if not masks:
             return None
-        mask, kept, inside = masks[0]
+        mask, kept, inside, region = masks[0]
         nonzero = _nonzero(inside)
         others = [t for t in ins if t is not mask]
         if name in ("add", "add_"):
             if not (_number(inside) and inside <= _MASKED) or len(others) != 1:
                 return None  # adding anything else needs every score
-            return others[0], kept, inside
+            return others[0], kept, inside, region
         if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
-            return args[0], kept, self._number_of(args[2])
+            return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:
             chosen, other = args[1], args[2]
             if isinstance(chosen, torch.Tensor) and chosen.dim() >= 2:
-                return chosen, 1.0 - kept, self._number_of(other)  # kept inside the triangle
+                return chosen, 1.0 - kept, self._number_of(other), ~region  # kept inside the band
             if isinstance(other, torch.Tensor) and other.dim() >= 2:
-                return other, kept, self._number_of(chosen)
+                return other, kept, self._number_of(chosen), region
         return None
 
     def _number_of(self, v: Any) -> float | None:
@@ -873,6 +983,15 @@ class _Recorder(TorchDispatchMode):
         if axes:
             self.repeated[_key(out)] = frozenset(axes)
 
+    def _distinct(self, t: torch.Tensor) -> int:
+        """Elements of a view that can differ: a whole storage that repeats its values (a scale made full
+        size by `repeat_interleave`) holds as many as the tensor it repeats."""
+        n = _unique_elements(t)
+        axes = self.repeated.get(_key(t))
+        if axes and n * t.element_size() == self.storage_bytes.get(_key(t)):
+            return n // math.prod(size for _, size in axes)
+        return n
+
     def repeats(self, t: torch.Tensor, dim: int) -> bool:
         """Whether a tensor's values repeat along a dimension."""
         stride = t.stride(dim)
@@ -881,7 +1000,7 @@ class _Recorder(TorchDispatchMode):
     def _gather_reads(self, name: str, args: tuple, kwargs: dict) -> list[_Read]:
         """The source of a gather is read only at the rows its indices name."""
         source = args[0]
-        if name == "embedding":
+        if name in _EMBEDDINGS:
             source, index = args[0], args[1]
             groups = [(0, index)]
         elif name in ("index", "_unsafe_index"):
@@ -932,6 +1051,7 @@ class _Recorder(TorchDispatchMode):
             "dot",
             "vdot",
             "_scaled_mm",
+            "_int_mm",
             "matmul",
         ):
             a, b = (args[1], args[2]) if name.startswith("add") or name == "baddbmm" else (args[0], args[1])
@@ -943,6 +1063,11 @@ class _Recorder(TorchDispatchMode):
                 op.macs = float(a.shape[0]) * a.shape[1] * a.shape[2] * b.shape[2]
             op.precision = self._operand_precision(a, b)
             return
+        if name in ("_cdist_forward", "_euclidean_dist"):
+            # One product per coordinate of each pair: a p = 2 kernel computes them as a matrix product.
+            op.macs = float(outs[0].numel()) * args[0].shape[-1]
+            op.precision = self._operand_precision(args[0], args[1])
+            return
         if name in ("convolution", "_convolution", "cudnn_convolution", "mkldnn_convolution"):
             x, w = args[0], args[1]
             transposed = bool(args[6]) if len(args) > 6 else False
@@ -950,6 +1075,16 @@ class _Recorder(TorchDispatchMode):
             # weight is (C_out, C_in/groups, k...) or, transposed, (C_in, C_out/groups, k...)
             op.macs = float(x.numel() if transposed else outs[0].numel()) * w.shape[1] * taps
             op.precision = self._operand_precision(x, w)
+            return
+        if name == "convolution_backward":
+            # (grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed, output_padding,
+            # groups, output_mask): the input and the weight gradient each take the forward's products.
+            grad, x, w = args[0], args[1], args[2]
+            transposed = bool(args[7]) if len(args) > 7 else False
+            forward = float(x.numel() if transposed else grad.numel()) * w.shape[1] * math.prod(w.shape[2:])
+            mask = args[10] if len(args) > 10 else (True, True, True)
+            op.macs = forward * sum(bool(m) for m in mask[:2])
+            op.precision = self._operand_precision(grad, w)
             return
         if name in _FFT:
             n = (
@@ -990,7 +1125,7 @@ class _Recorder(TorchDispatchMode):
         if (
             name
             and name not in ("_to_copy", "clone", "contiguous", "copy_")
-            and any(t.numel() >= big for t in others)
+            and any(self._distinct(t) >= big for t in others)
         ):
             return
         for o in outs:
@@ -1197,41 +1332,58 @@ def _fill_value(name: str, args: tuple) -> Any:
 _ORDERS = {"lt", "le", "gt", "ge"}
 _FLIPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne"}
+_MASK_COMBINERS = set(
+    "bitwise_and bitwise_and_ logical_and logical_and_ bitwise_or bitwise_or_ logical_or logical_or_ "
+    "mul mul_ add add_".split()
+)
 
 
-def _transformed_mask(name: str, args: tuple, source: tuple[float, Any], dtype: torch.dtype | None) -> Any:
-    """A triangular mask (fraction outside the triangle, value inside; zero outside) after a negation, a
-    cast or a comparison with zero; None where the result is no such mask."""
-    kept, inside = source
+def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype | None) -> tuple | None:
+    """(region, inside) of a mask (`inside` on a band, zero elsewhere) after a negation, a cast or a
+    comparison with zero; None where the result is no such mask."""
+    inside, region = source
     nonzero = _nonzero(inside)
     if name in ("_to_copy", "clone"):
         if inside is None:
             return None
         if dtype == torch.bool:
-            return kept, bool(inside)
-        return kept, float(inside) if dtype is not None and dtype.is_floating_point else inside
+            return region, bool(inside)
+        return region, float(inside) if dtype is not None and dtype.is_floating_point else inside
     if not nonzero:
         return None
     if name in ("bitwise_not", "logical_not"):
-        return 1.0 - kept, True
+        return ~region, True
     if len(args) > 1 and (_number(args[1]) or isinstance(args[1], bool)) and args[1] == 0:
-        return (1.0 - kept, True) if name == "eq" else (kept, True)
+        return (~region, True) if name == "eq" else (region, True)
     return None
 
 
-def _outside_triangle(name: str, rows: int, cols: int, diagonal: int) -> int:
-    """Positions (i, j) of a rows x cols matrix that `triu` (j - i >= diagonal) or `tril` (j - i <=
-    diagonal) sets to zero."""
-    if name == "triu":
-        return _clamped_sum(diagonal, diagonal + rows - 1, cols)  # per row i: the j < i + diagonal
-    return rows * cols - _clamped_sum(diagonal + 1, diagonal + rows, cols)
+def _diagonal_band(name: str, bound: float, direction: int) -> band.Band:
+    """Where direction * (j - i) OP bound holds, for integer offsets j - i."""
+    if direction < 0:
+        name, bound = _FLIPPED.get(name, name), -bound
+    if name in ("eq", "ne"):
+        made = band.Band(bound, bound) if bound == int(bound) else band.Band(1, 0)
+        return made if name == "eq" else ~made
+    return {
+        "lt": band.Band(hi=math.ceil(bound) - 1),
+        "le": band.Band(hi=math.floor(bound)),
+        "gt": band.Band(lo=math.floor(bound) + 1),
+        "ge": band.Band(lo=math.ceil(bound)),
+    }[name]
 
 
-def _clamped_sum(first: int, last: int, cap: int) -> int:
-    """sum of min(max(x, 0), cap) for x from first to last."""
-    lo, hi = max(first, 1), min(last, cap)
-    linear = (lo + hi) * (hi - lo + 1) // 2 if hi >= lo else 0
-    return linear + cap * max(0, last - max(first, cap + 1) + 1)
+def _absolute_band(name: str, constant: float, direction: int, bound: float) -> band.Band | None:
+    """Where |constant + direction * (j - i)| OP bound holds: a band about the diagonal -constant *
+    direction (lt, le) or everything outside one (gt, ge)."""
+    centre = -constant * direction
+    if name in ("lt", "ge"):
+        made = band.Band(math.floor(centre - bound) + 1, math.ceil(centre + bound) - 1)
+    elif name in ("le", "gt"):
+        made = band.Band(math.ceil(centre - bound), math.floor(centre + bound))
+    else:
+        return None
+    return made if name in ("lt", "le") else ~made
 
 
 def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
@@ -1310,11 +1462,11 @@ class _TorchFunctions(TorchFunctionMode):
         pairs = float(length * source)
         if bound.get("is_causal"):
             # Rows i attend to keys 0..i (+ the offset when source > length, as SDPA aligns top-left).
-            pairs = float(_outside_triangle("triu", length, source, 1))
+            pairs = float(band.Band(hi=0).positions(length, source))
         elif isinstance(mask, torch.Tensor) and _key(mask) in rec.mask_of and mask.dim() >= 2:
-            # A triangular mask built in the reference: a bool one attends where it is True, a float one
-            # where it adds no -inf.
-            kept, inside = rec.mask_of[_key(mask)]
+            # A mask built in the reference: a bool one attends where it is True, a float one where it adds
+            # no -inf.
+            kept, inside, _ = rec.mask_of[_key(mask)]
             if mask.dtype == torch.bool and _nonzero(inside):
                 pairs *= 1.0 - kept
             elif mask.is_floating_point() and _number(inside) and inside <= _MASKED:
@@ -1434,6 +1586,9 @@ def _demand(
 
     macs: dict[str, float] = {}
     flops = 0.0
+    # Storages demanded in every row and column of their last two axes (masked scores): the contraction
+    # that makes one needs its operands whole, though it counts only the demanded products.
+    covered: set[int] = set()
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
@@ -1446,9 +1601,13 @@ def _demand(
         if op.macs:
             macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
         flops += op.flops * fraction
+        spans = len(op.writes) == 1 and op.writes[0][0] in covered
         for read in op.reads:
             if read.rows is None:
-                add_plain(read.key, read.sig, read.nbytes * fraction)
+                whole = spans and op.name in _MATRIX_PRODUCTS
+                add_plain(read.key, read.sig, read.nbytes * (1.0 if whole else fraction))
+                if read.covering or spans and op.aligned and read.sig[2] == op.write_sigs[0][2]:
+                    covered.add(read.key)
             else:
                 dim, row_bytes, estimate, values = read.rows
                 gathered.setdefault(read.key, []).append(

@@ -129,6 +129,30 @@ def test_batched_contractions_count_b_m_n_k(tmp_path, body):
     assert one(p).macs_by_precision == {"bf16": 3 * 128 * 96 * 64}
 
 
+def test_int8_products_and_pairwise_distances_count_their_macs(tmp_path):
+    int8 = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, b):\n    return torch._int_mm(a, b)\n",
+        {"a": (["M", 256], "int8"), "b": ([256, 128], "int8")},
+        {"c": (["M", 128], "int32")},
+        {"M": None},
+        [{"axes": {"M": 64}}],
+        folder="int8",
+    )
+    assert one(int8).macs_by_precision == {"int8": 64 * 128 * 256}
+    for rows in (8, 2048):  # cdist is `_cdist_forward` for few rows, `_euclidean_dist` for many
+        dist = make_problem(
+            tmp_path,
+            "import torch\ndef run(a, b):\n    return torch.cdist(a, b)\n",
+            {"a": (["P", 128], "float32"), "b": ([64, 128], "float32")},
+            {"d": (["P", 64], "float32")},
+            {"P": None},
+            [{"axes": {"P": rows}}],
+            folder=f"cdist{rows}",
+        )
+        assert one(dist).macs_by_precision == {"fp32": rows * 64 * 128}
+
+
 @pytest.mark.parametrize("groups", [1, 4, 64])
 def test_convolution_macs_are_divided_by_groups(tmp_path, groups):
     p = make_problem(
@@ -152,6 +176,36 @@ def test_transposed_convolution_counts_input_positions(tmp_path):
         [{"axes": {"N": 1}}],
     )
     assert one(p).macs_by_precision == {"fp16": 16 * 8 * 8 * 8 * 4}
+
+
+CONV_GRADS = {
+    "torch.nn.grad.conv2d_weight(x, w.shape, g, padding=1, groups=2)": {"dw": ([32, 8, 3, 3], "bfloat16")},
+    "torch.nn.grad.conv2d_input(x.shape, w, g, padding=1, groups=2)": {"dx": ([2, 16, 8, 8], "bfloat16")},
+    "torch.autograd.grad(F.conv2d(x, w, padding=1, groups=2), (x, w), g)": {
+        "dx": ([2, 16, 8, 8], "bfloat16"),
+        "dw": ([32, 8, 3, 3], "bfloat16"),
+    },
+}
+
+
+@pytest.mark.parametrize("body", CONV_GRADS)
+def test_each_convolution_gradient_takes_the_forward_products(tmp_path, body):
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(x, w, g):\n    with torch.enable_grad():\n"
+        "        x, w = x.detach().requires_grad_(), w.detach().requires_grad_()\n"
+        f"        return {body}\n",
+        {
+            "x": ([2, 16, 8, 8], "bfloat16"),
+            "w": ([32, 8, 3, 3], "bfloat16"),
+            "g": ([2, 32, 8, 8], "bfloat16"),
+        },
+        CONV_GRADS[body],
+        {"O": None},
+        [{"axes": {"O": 1}}],
+    )
+    forward = 2 * 32 * 8 * 8 * (16 // 2) * 9  # output positions x C_in / groups x taps
+    assert one(p).macs_by_precision == {"bf16": len(CONV_GRADS[body]) * forward}
 
 
 ATTN_IO = (
@@ -286,6 +340,19 @@ def test_gathers_read_only_the_addressed_rows(tmp_path, body):
     b = one(p)
     assert b.bytes_read == 16 * 64 * 2 + 16 * 8
     assert b.bytes_written == 16 * 64 * 2
+
+
+def test_an_embedding_bag_reads_only_the_addressed_rows(tmp_path):
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(table, idx, offsets):\n"
+        "    return torch.nn.functional.embedding_bag(idx, table, offsets, mode='sum')\n",
+        {"table": ([100000, 64], "float32"), "idx": (["n"], "int64"), "offsets": ([4], "int64")},
+        {"bags": ([4, 64], "float32")},
+        {"n": None},
+        [{"axes": {"n": 32}}],
+    )
+    assert one(p).bytes_read == 32 * 64 * 4 + 32 * 8 + 4 * 8
 
 
 def test_a_gather_through_a_cast_still_reads_only_the_addressed_rows(tmp_path):
@@ -474,6 +541,27 @@ def test_fp8_operands_dequantized_in_the_reference_are_priced_at_the_fp8_rate(tm
     assert b.macs_by_precision == {"fp8": 64 * 1024 * 1024} and b.priced_as == {"fp8": "fp8"}
 
 
+def test_fp8_operands_dequantized_with_block_scales_made_full_size_are_priced_at_the_fp8_rate(tmp_path):
+    # DeepSeek-style 128-blocks: each scale repeated over its block, to the size of the operand it scales.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, sa, b, sb):\n"
+        "    a = a.float() * sa.repeat_interleave(128, -1)\n"
+        "    b = b.float() * sb.repeat_interleave(128, 0).repeat_interleave(128, 1)\n"
+        "    return (a @ b.T).to(torch.bfloat16)\n",
+        {
+            "a": (["M", 512], "float8_e4m3fn"),
+            "sa": (["M", 4], "float32"),
+            "b": ([256, 512], "float8_e4m3fn"),
+            "sb": ([2, 4], "float32"),
+        },
+        {"c": (["M", 256], "bfloat16")},
+        {"M": None},
+        [{"axes": {"M": 64}}],
+    )
+    assert one(p).macs_by_precision == {"fp8": 64 * 256 * 512}
+
+
 def test_the_result_of_an_fp8_product_is_not_itself_fp8(tmp_path):
     # The first product's result is larger than its fp8 weight: it is still a full-precision sum of
     # products, so the product that consumes it is priced at the bf16 rate.
@@ -623,6 +711,61 @@ def masked_attention_macs(tmp_path: Path, mask: str, folder: str = "problem") ->
 @pytest.mark.parametrize("mask", CAUSAL_MASKS)
 def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path, mask):
     assert masked_attention_macs(tmp_path, mask) == 2 * (64 * 65 // 2) * (32 + 32)
+
+
+# A sliding window of 8 over a causal mask: row i attends to keys i - 7 .. i.
+WINDOWED_MASKS = [
+    "i = torch.arange(64)\n    keep = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < 8)\n"
+    "    s = s.masked_fill(~keep, float('-inf'))",
+    "i = torch.arange(64)\n    keep = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - 8)\n"
+    "    s = s.masked_fill(~keep, float('-inf'))",
+    "ones = torch.ones(64, 64, dtype=torch.bool)\n    s = s.masked_fill(~(ones.tril() & ~ones.tril(-8)), float('-inf'))",
+    "keep = torch.ones(64, 64, dtype=torch.bool).tril().triu(-7)\n    s = s.masked_fill(keep == 0, float('-inf'))",
+    # HF's Mistral: a constant of the dtype's minimum, times where it attends to nothing.
+    "mask = torch.full((64, 64), torch.finfo(s.dtype).min)\n    pos = torch.arange(64)\n"
+    "    attend = torch.arange(64) > pos.reshape(-1, 1)\n"
+    "    attend.bitwise_or_(torch.arange(64) <= (pos.reshape(-1, 1) - 8))\n    mask *= attend\n    s = s + mask",
+    "i = torch.arange(64)\n    d = i[:, None] - i[None, :]\n    s = s.masked_fill((d < 0) | (d >= 8), float('-inf'))",
+    "d = torch.arange(64)[None, :] - torch.arange(64)[:, None]\n"
+    "    s = s + torch.where((d <= 0) & (d > -8), 0.0, float('-inf'))",
+    "s = s.masked_fill(torch.ones(64, 64).triu(1).bool(), float('-inf'))\n"
+    "    s = s.masked_fill(torch.ones(64, 64).tril(-8).bool(), float('-inf'))",
+    "c, w = torch.ones(64, 64).tril(), torch.ones(64, 64).triu(-7)\n    s = s.masked_fill(c * w == 0, float('-inf'))",
+]
+
+
+@pytest.mark.parametrize("mask", WINDOWED_MASKS)
+def test_a_sliding_window_mask_counts_only_the_band_it_keeps(tmp_path, mask):
+    band = sum(min(i + 1, 8) for i in range(64))
+    assert masked_attention_macs(tmp_path, mask) == 2 * band * (32 + 32)
+
+
+def test_a_symmetric_window_its_complement_and_a_band_with_a_hole(tmp_path):
+    def macs(keep: str, folder: str) -> float:
+        mask = f"i = torch.arange(64)\n    d = i[:, None] - i[None, :]\n    s = s.masked_fill(~({keep}), float('-inf'))"
+        return masked_attention_macs(tmp_path, mask, folder)
+
+    near = sum(1 for i in range(64) for j in range(64) if abs(i - j) < 8)
+    assert macs("d.abs() < 8", "near") == 2 * 2 * near * 32
+    assert macs("d.abs() >= 8", "far") == 2 * 2 * (64 * 64 - near) * 32
+    # Near the diagonal but not on it: a band with a hole, which is no band, so the work counts in full.
+    assert macs("(d.abs() < 8) & (d != 0)", "hole") == 2 * 2 * 64 * 64 * 32
+
+
+def test_sdpa_with_a_sliding_window_mask_counts_the_band(tmp_path):
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(q, k, v):\n"
+        "    i = torch.arange(q.shape[2], device=q.device)\n"
+        "    keep = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < 128)\n"
+        "    return F.scaled_dot_product_attention(q, k, v, attn_mask=keep)\n",
+        {n: ([2, 8, "L", 64], "bfloat16") for n in "qkv"},
+        {"o": ([2, 8, "L", 64], "bfloat16")},
+        {"L": None},
+        [{"axes": {"L": 2048}}],
+    )
+    pairs = 2048 * 128 - 128 * 127 // 2
+    assert one(p).macs_by_precision == {"bf16": 2 * 8 * pairs * 128}
 
 
 def chunk_scan(tmp_path: Path, body: str, folder: str = "problem") -> object:
