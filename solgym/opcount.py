@@ -1861,8 +1861,10 @@ def _trace(
         counts.needed_read_elements[name] = counts.needed_read_bytes[name] / t.element_size()
     for (name, spec), t in zip(definition.outputs.items(), outputs, strict=True):
         if isinstance(t, torch.Tensor):
+            # Written at the dtype the definition gives it (a kernel must return that), whatever the
+            # reference's own result holds.
             counts.write_elements[name] = float(t.numel())
-            counts.write_bytes[name] = float(t.numel() * t.element_size())
+            counts.write_bytes[name] = float(t.numel()) * DTYPES[spec.dtype].bytes_per_element
         elif spec.shape is not None:
             raise ProblemError(
                 problem.path or problem.name,
@@ -1885,7 +1887,17 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
         return count_on_meta(problem, workload)
     except DataDependent as e:
         reason = str(e).splitlines()[0][:200]
-    counts = count_on_data(problem, workload, max_bytes=max_bytes)
+    try:
+        counts = count_on_data(problem, workload, max_bytes=max_bytes)
+    except (ProblemError, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the reference itself fails: say so, with both reasons
+        raise ProblemError(
+            problem.path or problem.name,
+            "reference",
+            f"cannot be counted for workload {workload.uuid}: on meta tensors, {reason}; on CPU data, "
+            f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+        ) from e
     counts.notes.insert(0, f"meta tracing failed ({reason}); traced on data")
     return counts
 

@@ -125,6 +125,8 @@ def fit(r: Range, dtype: torch.dtype) -> Range | None:
     and within the dtype's finite range where finite arithmetic went beyond it (no overflow: the module's
     assumption); bools and integers as a conversion makes them."""
     lo, hi, nan = r
+    if dtype.is_complex:
+        return None  # an interval of reals does not bound complex values
     if dtype == torch.bool:  # nonzero (NaN included) is True
         if lo > hi:
             return _TRUE if nan else r  # only NaN, or nothing written yet

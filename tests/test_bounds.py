@@ -16,7 +16,7 @@ from solgym.cli import main
 from solgym.hardware import get_profile
 from solgym.inputs import make_inputs
 from solgym.opcount import count_on_data
-from solgym.problem import load_problem
+from solgym.problem import ProblemError, load_problem
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
 B200 = get_profile("B200").at_clock(1500)
@@ -404,6 +404,48 @@ def test_several_outputs_are_each_written_once_and_scalar_inputs_cost_nothing(tm
     b = one(p)
     assert b.bytes_read == 64 * 256 * 2
     assert b.bytes_written == (64 * 256 + 64) * 2
+
+
+def test_a_complex_intermediate_traces_on_meta(tmp_path):
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n    return torch.fft.fft2(x).abs()\n",
+        {"x": (["B", 64, 64], "float32")},
+        {"y": (["B", 64, 64], "float32")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    b = one(p)
+    assert b.traced_on == "meta" and b.bytes_read == b.bytes_written == 2 * 64 * 64 * 4
+
+
+def test_a_reference_that_fails_everywhere_is_a_problem_error_with_both_reasons(tmp_path):
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n    if x.device.type == 'meta':\n        raise ValueError('no meta')\n"
+        "    raise RuntimeError('no data either')\n",
+        {"x": (["B", 8], "float32")},
+        {"y": (["B", 8], "float32")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    with pytest.raises(
+        ProblemError, match=r"w0: on meta tensors, ValueError: no meta; on CPU data, RuntimeError: no data"
+    ):
+        one(p)
+
+
+def test_an_output_is_written_at_the_dtype_the_definition_gives_it(tmp_path):
+    # bf16 times an fp32 table is fp32 in the reference; a kernel must return the declared bf16.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x, scale):\n    return x * scale\n",
+        {"x": (["M", 64], "bfloat16"), "scale": ([64], "float32")},
+        {"y": (["M", 64], "bfloat16")},
+        {"M": None},
+        [{"axes": {"M": 32}}],
+    )
+    assert one(p).bytes_written == 32 * 64 * 2
 
 
 def test_an_input_updated_in_place_and_returned_is_read_and_written_once(tmp_path):
