@@ -701,15 +701,17 @@ class _Recorder(TorchDispatchMode):
                 else:
                     self.constant.pop(key, None)  # a fill of part of a storage
             return
-        filled = self.constant.get(_key(args[0])) if ins and args[0] is ins[0] else None
+        first = _key(args[0]) if ins and args[0] is ins[0] else None
+        constant, filled = first in self.constant, self.constant.get(first)
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
-        if not outs:
-            return
+        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked)
+        if not outs or name != "arange" and not constant and not any(_key(t) in d for t in ins for d in tracked):
+            return  # nothing here is or makes a mask (most ops)
         if name in ("triu", "tril") and ins[0].dim() >= 2:
             cut = band.triangle(name, args[1] if len(args) > 1 else 0)
             source = self.mask_of.get(_key(args[0]))
-            if _key(args[0]) in self.constant:
+            if constant:
                 self._mask(key_outs, outs[0], cut, filled)
             elif source is not None:
                 self._mask(key_outs, outs[0], source[2] & cut, source[1])
@@ -1731,8 +1733,11 @@ def _disjoint(a: tuple, b: tuple) -> bool:
 def _disjoint_total(views: Mapping[tuple, float]) -> float:
     """Bytes of a set of pairwise disjoint views: a lower bound of their union. The set is chosen
     greedily twice, largest first and lowest address first, and the larger total kept."""
-    best = 0.0
     spans = {sig: _span(sig) for sig in views}
+    ranges = sorted(spans.values())
+    if all(ranges[i][1] <= ranges[i + 1][0] for i in range(len(ranges) - 1)):
+        return sum(views.values())  # separate byte ranges (slices of a buffer): all of them, in one pass
+    best = 0.0
     for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
         chosen: list[tuple] = []
         total = 0.0

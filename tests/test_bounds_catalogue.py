@@ -1,0 +1,419 @@
+"""A catalogue of references in the ways model code writes them, each counted by hand: the MACs per precision
+class and the bytes moved (every input read once, every output written once at its dtype). These are the
+shapes of problem a bound must generalise to beyond the dev set: norms, pooling, resampling, losses,
+scans, sorting, scatters, convolutions of every kind, attention variants, loops, quantized products."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_bounds import make_problem, one
+
+HEAD = "import math\nimport torch\nimport torch.nn.functional as F\n"
+BF, F16, F32 = "bfloat16", "float16", "float32"
+
+
+def case(body: str, inputs: dict, outputs: dict, axes: dict, macs: dict, nbytes: float | None) -> tuple:
+    """`axes` maps each axis to a const size; the workload sets the var axis V (present in every case) to
+    the value given for it, so the problem has one var axis as a dev problem would."""
+    return body, inputs, outputs, axes, macs, nbytes
+
+
+B, M, L = 4, 64, 128  # batch, rows, sequence
+CATALOGUE = {
+    "layer_norm": case(
+        "def run(x, w, b):\n    return F.layer_norm(x, (x.shape[-1],), w, b, 1e-5)\n",
+        {"x": (["V", 256], BF), "w": ([256], BF), "b": ([256], BF)},
+        {"y": (["V", 256], BF)},
+        {"V": M},
+        {},
+        (M * 256 * 2 + 2 * 256) * 2,
+    ),
+    "group_norm_silu": case(
+        "def run(x, w, b):\n    return F.silu(F.group_norm(x, 8, w, b))\n",
+        {"x": (["V", 32, 16, 16], F16), "w": ([32], F16), "b": ([32], F16)},
+        {"y": (["V", 32, 16, 16], F16)},
+        {"V": B},
+        {},
+        (B * 32 * 256 * 2 + 64) * 2,
+    ),
+    "conv_batch_norm_relu": case(
+        "def run(x, w, g, b, m, v):\n"
+        "    return F.relu(F.batch_norm(F.conv2d(x, w, padding=1), m, v, g, b, False, 0.1, 1e-5))\n",
+        {"x": (["V", 16, 8, 8], BF), "w": ([32, 16, 3, 3], BF), **{n: ([32], F32) for n in "gbmv"}},
+        {"y": (["V", 32, 8, 8], BF)},
+        {"V": B},
+        {"bf16": B * 32 * 64 * 16 * 9},
+        (B * 16 * 64 + 32 * 16 * 9 + B * 32 * 64) * 2 + 4 * 32 * 4,
+    ),
+    "max_pool": case(
+        "def run(x):\n    return F.max_pool2d(x, 3, 2, 1)\n",
+        {"x": (["V", 8, 16, 16], BF)},
+        {"y": (["V", 8, 8, 8], BF)},
+        {"V": B},
+        {},
+        B * 8 * (256 + 64) * 2,
+    ),
+    "adaptive_avg_pool": case(
+        "def run(x):\n    return F.adaptive_avg_pool2d(x, 1).flatten(1)\n",
+        {"x": (["V", 64, 7, 7], F32)},
+        {"y": (["V", 64], F32)},
+        {"V": B},
+        {},
+        B * 64 * 50 * 4,
+    ),
+    "avg_pool_3d": case(
+        "def run(x):\n    return F.avg_pool3d(x, 2)\n",
+        {"x": (["V", 4, 4, 8, 8], BF)},
+        {"y": (["V", 4, 2, 4, 4], BF)},
+        {"V": B},
+        {},
+        B * 4 * (256 + 32) * 2,
+    ),
+    "bilinear_upsample": case(
+        "def run(x):\n    return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)\n",
+        {"x": (["V", 4, 8, 8], F16)},
+        {"y": (["V", 4, 16, 16], F16)},
+        {"V": B},
+        {},
+        B * 4 * (64 + 256) * 2,
+    ),
+    "nearest_upsample_conv": case(
+        "def run(x, w, b):\n    return F.conv2d(F.interpolate(x, scale_factor=2.0, mode='nearest'), w, b, padding=1)\n",
+        {"x": (["V", 8, 8, 8], BF), "w": ([8, 8, 3, 3], BF), "b": ([8], BF)},
+        {"y": (["V", 8, 16, 16], BF)},
+        {"V": B},
+        {"bf16": B * 8 * 256 * 8 * 9},
+        (B * 8 * 64 + 8 * 8 * 9 + 8 + B * 8 * 256) * 2,
+    ),
+    "reflect_pad": case(
+        "def run(x):\n    return F.pad(x, (3, 3, 3, 3), mode='reflect')\n",
+        {"x": (["V", 4, 16, 16], F32)},
+        {"y": (["V", 4, 22, 22], F32)},
+        {"V": B},
+        {},
+        B * 4 * (256 + 484) * 4,
+    ),
+    "pixel_shuffle": case(
+        "def run(x):\n    return F.pixel_shuffle(x, 2)\n",
+        {"x": (["V", 16, 8, 8], BF)},
+        {"y": (["V", 4, 16, 16], BF)},
+        {"V": B},
+        {},
+        B * 16 * 64 * 2 * 2,
+    ),
+    "cross_entropy": case(
+        "def run(logits, target):\n    return F.cross_entropy(logits.float(), target, label_smoothing=0.1)\n",
+        {"logits": (["V", 1000], BF), "target": (["V"], "int64")},
+        {"loss": ([], F32)},
+        {"V": M},
+        {},
+        M * 1000 * 2 + M * 8 + 4,
+    ),
+    "kl_divergence": case(
+        "def run(p, q):\n    return F.kl_div(F.log_softmax(p.float(), -1), F.log_softmax(q.float(), -1),"
+        " reduction='batchmean', log_target=True)\n",
+        {"p": (["V", 512], BF), "q": (["V", 512], BF)},
+        {"loss": ([], F32)},
+        {"V": M},
+        {},
+        2 * M * 512 * 2 + 4,
+    ),
+    "cumsum": case(
+        "def run(x):\n    return torch.cumsum(x, dim=-1)\n",
+        {"x": (["V", 512], F32)},
+        {"y": (["V", 512], F32)},
+        {"V": M},
+        {},
+        M * 512 * 4 * 2,
+    ),
+    "logcumsumexp_var_mean": case(
+        "def run(x):\n    v, m = torch.var_mean(x, -1)\n    return torch.logcumsumexp(x, -1)[..., -1] + v + m\n",
+        {"x": (["V", 512], F32)},
+        {"y": (["V"], F32)},
+        {"V": M},
+        {},
+        M * 512 * 4 + M * 4,
+    ),
+    "topk": case(
+        "def run(x):\n    return torch.topk(x, 8, dim=-1)\n",
+        {"x": (["V", 256], F32)},
+        {"v": (["V", 8], F32), "i": (["V", 8], "int64")},
+        {"V": M},
+        {},
+        M * (256 * 4 + 8 * 4 + 8 * 8),
+    ),
+    "sort_median_quantile": case(
+        "def run(x):\n    return torch.sort(x, -1).values[..., 0] + torch.median(x, -1).values"
+        " + torch.quantile(x, 0.9, dim=-1)\n",
+        {"x": (["V", 256], F32)},
+        {"y": (["V"], F32)},
+        {"V": M},
+        {},
+        M * 256 * 4 + M * 4,
+    ),
+    "index_add": case(
+        "def run(src, idx):\n    out = torch.zeros(128, src.shape[1], dtype=src.dtype, device=src.device)\n"
+        "    return out.index_add(0, idx, src)\n",
+        {"src": (["V", 32], F32), "idx": (["V"], "int64")},
+        {"y": ([128, 32], F32)},
+        {"V": 256},
+        {},
+        256 * 32 * 4 + 256 * 8 + 128 * 32 * 4,
+    ),
+    "embedding_sum": case(
+        "def run(w, idx):\n    return F.embedding(idx, w).sum(1)\n",
+        {"w": ([100000, 16], F32), "idx": (["V", 4], "int64")},
+        {"y": (["V", 16], F32)},
+        {"V": M},
+        {},
+        M * 4 * 8 + M * 4 * 16 * 4 + M * 16 * 4,
+    ),
+    "rope_position_ids": case(
+        "def run(x, cos, sin, pos):\n    c, s = cos[pos][:, None], sin[pos][:, None]\n"
+        "    x1, x2 = x.chunk(2, -1)\n    return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], -1)\n",
+        {
+            "x": ([2, 4, "V", 32], BF),
+            "cos": ([4096, 16], F32),
+            "sin": ([4096, 16], F32),
+            "pos": ([2, "V"], "int64"),
+        },
+        {"y": ([2, 4, "V", 32], BF)},
+        {"V": 16},
+        {},
+        2 * 2 * 4 * 16 * 32 * 2 + 2 * 2 * 16 * 16 * 4 + 2 * 16 * 8,
+    ),
+    "conv_transpose_2d": case(
+        "def run(x, w):\n    return F.conv_transpose2d(x, w, stride=2)\n",
+        {"x": (["V", 16, 8, 8], BF), "w": ([16, 8, 2, 2], BF)},
+        {"y": (["V", 8, 16, 16], BF)},
+        {"V": B},
+        {"bf16": B * 16 * 64 * 8 * 4},
+        (B * 16 * 64 + 16 * 8 * 4 + B * 8 * 256) * 2,
+    ),
+    "conv_3d": case(
+        "def run(x, w):\n    return F.conv3d(x, w, stride=(1, 2, 2), padding=1)\n",
+        {"x": (["V", 4, 4, 8, 8], BF), "w": ([8, 4, 3, 3, 3], BF)},
+        {"y": (["V", 8, 4, 4, 4], BF)},
+        {"V": 2},
+        {"bf16": 2 * 8 * 64 * 4 * 27},
+        (2 * 4 * 256 + 8 * 4 * 27 + 2 * 8 * 64) * 2,
+    ),
+    "causal_depthwise_conv_1d": case(
+        "def run(x, w, b):\n    n = x.shape[-1]\n"
+        "    return F.silu(F.conv1d(x, w.unsqueeze(1), b, padding=3, groups=x.shape[1])[..., :n])\n",
+        {"x": ([2, 64, "V"], BF), "w": ([64, 4], BF), "b": ([64], BF)},
+        {"y": ([2, 64, "V"], BF)},
+        {"V": L},
+        {"bf16": 2 * 64 * L * 4},  # the kept positions of the padded output, 4 taps each
+        # Reads scale with the share of the result that is kept, L of L + 3 (low by 2%, never high).
+        (2 * 64 * L + 64 * 4 + 64) * 2 * L / (L + 3) + 2 * 64 * L * 2,
+    ),
+    "im2col_product": case(
+        "def run(x, w):\n    cols = F.unfold(x, 3, padding=1)\n"
+        "    return (w.view(w.shape[0], -1) @ cols).view(x.shape[0], w.shape[0], x.shape[2], x.shape[3])\n",
+        {"x": (["V", 8, 8, 8], F32), "w": ([16, 8, 3, 3], F32)},
+        {"y": (["V", 16, 8, 8], F32)},
+        {"V": B},
+        {"fp32": B * 16 * 64 * 8 * 9},
+        (B * 8 * 64 + 16 * 72 + B * 16 * 64) * 4,
+    ),
+    "tensordot": case(
+        "def run(a, b):\n    return torch.tensordot(a, b, dims=([1, 2], [0, 1]))\n",
+        {"a": (["V", 4, 16], F16), "b": ([4, 16, 32], F16)},
+        {"y": (["V", 32], F16)},
+        {"V": M},
+        {"fp16": M * 32 * 64},
+        (M * 64 + 64 * 32 + M * 32) * 2,
+    ),
+    "baddbmm_scaled": case(
+        "def run(c, a, b):\n    return torch.baddbmm(c, a, b, beta=0.5, alpha=2.0)\n",
+        {"c": (["V", 32, 32], F16), "a": (["V", 32, 16], F16), "b": (["V", 16, 32], F16)},
+        {"y": (["V", 32, 32], F16)},
+        {"V": B},
+        {"fp16": B * 32 * 32 * 16},
+        B * (1024 * 2 + 512 * 2) * 2,
+    ),
+    "three_operand_einsum": case(  # shapes where left to right is also the cheapest order
+        "def run(a, b, c):\n    return torch.einsum('bij,bjk,bkl->bil', a, b, c)\n",
+        {"a": (["V", 4, 8], F16), "b": (["V", 8, 16], F16), "c": (["V", 16, 32], F16)},
+        {"y": (["V", 4, 32], F16)},
+        {"V": B},
+        {"fp16": B * (4 * 16 * 8 + 4 * 32 * 16)},
+        B * (32 + 128 + 512 + 128) * 2,
+    ),
+    "gru_loop": case(
+        "def run(x, h, wi, wh):\n    outs = []\n    for t in range(x.shape[1]):\n"
+        "        ir, iz, inn = (x[:, t] @ wi.T).chunk(3, -1)\n        hr, hz, hn = (h @ wh.T).chunk(3, -1)\n"
+        "        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)\n"
+        "        h = (1 - z) * torch.tanh(inn + r * hn) + z * h\n        outs.append(h)\n"
+        "    return torch.stack(outs, 1)\n",
+        {"x": (["V", 6, 16], F32), "h": (["V", 32], F32), "wi": ([96, 16], F32), "wh": ([96, 32], F32)},
+        {"y": (["V", 6, 32], F32)},
+        {"V": B},
+        {"fp32": B * 6 * 96 * (16 + 32)},
+        (B * 6 * 16 + B * 32 + 96 * 48 + B * 6 * 32) * 4,
+    ),
+    "linear_backward_by_autograd": case(
+        "def run(x, w, g):\n    with torch.enable_grad():\n"
+        "        x, w = x.detach().requires_grad_(), w.detach().requires_grad_()\n"
+        "        return torch.autograd.grad(F.gelu(x @ w.T), (x, w), g)\n",
+        {"x": (["V", 32], BF), "w": ([64, 32], BF), "g": (["V", 64], BF)},
+        {"dx": (["V", 32], BF), "dw": ([64, 32], BF)},
+        {"V": M},
+        {"bf16": 3 * M * 64 * 32},  # the forward (gelu's derivative needs it), dx and dw
+        (M * 32 + 64 * 32 + M * 64 + M * 32 + 64 * 32) * 2,
+    ),
+    "rms_norm_fp8_quantize": case(
+        "def run(x, w):\n    y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()\n"
+        "    s = y.abs().amax(-1, keepdim=True).clamp(min=1e-12) / 448.0\n"
+        "    return (y / s).to(torch.float8_e4m3fn), s\n",
+        {"x": (["V", 256], BF), "w": ([256], BF)},
+        {"q": (["V", 256], "float8_e4m3fn"), "s": (["V", 1], F32)},
+        {"V": M},
+        {},
+        M * 256 * 2 + 256 * 2 + M * 256 + M * 4,
+    ),
+    "fp8_scaled_mm": case(
+        "def run(a, b, sa, sb):\n"
+        "    return torch._scaled_mm(a, b.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)\n",
+        {
+            "a": (["V", 64], "float8_e4m3fn"),
+            "b": ([32, 64], "float8_e4m3fn"),
+            "sa": ([], F32),
+            "sb": ([], F32),
+        },
+        {"c": (["V", 32], BF)},
+        {"V": M},
+        {"fp8": M * 32 * 64},
+        M * 64 + 32 * 64 + 2 * 4 + M * 32 * 2,
+    ),
+    "int4_weight_only_product": case(
+        "def run(x, qw, scales):\n    lo, hi = (qw & 0xF).to(torch.bfloat16) - 8, (qw >> 4).to(torch.bfloat16) - 8\n"
+        "    w = torch.stack([lo, hi], -1).reshape(qw.shape[0], -1) * scales.repeat_interleave(32, -1)\n"
+        "    return x @ w.T\n",
+        {"x": (["V", 128], BF), "qw": ([64, 64], "uint8"), "scales": ([64, 4], BF)},
+        {"y": (["V", 64], BF)},
+        {"V": 16},
+        {"bf16": 16 * 64 * 128},  # the weights are unpacked to bf16: a bf16 tensor-core product
+        16 * 128 * 2 + 64 * 64 + 64 * 4 * 2 + 16 * 64 * 2,
+    ),
+    "alibi_causal_attention": case(
+        "def run(q, k, v, slopes):\n    n = q.shape[2]\n    i = torch.arange(n, device=q.device)\n"
+        "    bias = (i[None, :] - i[:, None]).float()[None] * slopes[:, None, None]\n"
+        "    s = q.float() @ k.float().transpose(-1, -2) / 8 + bias\n"
+        "    s = s.masked_fill(i[None, :] > i[:, None], float('-inf'))\n"
+        "    return (torch.softmax(s, -1) @ v.float()).to(q.dtype)\n",
+        {n: ([1, 4, "V", 16], BF) for n in "qkv"} | {"slopes": ([4], F32)},
+        {"o": ([1, 4, "V", 16], BF)},
+        {"V": 64},
+        {"fp32": 4 * (64 * 65 // 2) * (16 + 16)},
+        # The slopes, added into the scores before the mask, are read at the scores' kept share.
+        4 * 4 * 64 * 16 * 2 + 4 * 4 * (64 * 65 // 2) / 64**2,
+    ),
+    "softcapped_causal_attention": case(
+        "def run(q, k, v):\n    s = q @ k.transpose(-1, -2) * 0.25\n    s = 30.0 * torch.tanh(s / 30.0)\n"
+        "    n = q.shape[2]\n    s = s + torch.triu(torch.full((n, n), float('-inf'), device=q.device), 1)\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {n: ([1, 4, "V", 16], BF) for n in "qkv"},
+        {"o": ([1, 4, "V", 16], BF)},
+        {"V": 64},
+        {"bf16": 4 * (64 * 65 // 2) * (16 + 16)},
+        4 * 4 * 64 * 16 * 2,  # every query and key takes part in some kept score: read whole
+    ),
+    "gqa_causal_sdpa": case(
+        "def run(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)\n",
+        {"q": ([1, 8, "V", 16], BF), "k": ([1, 2, "V", 16], BF), "v": ([1, 2, "V", 16], BF)},
+        {"o": ([1, 8, "V", 16], BF)},
+        {"V": 64},
+        {"bf16": 8 * (64 * 65 // 2) * 32},
+        (2 * 8 + 2 * 2) * 64 * 16 * 2,
+    ),
+    "decode_with_a_length_mask_from_an_input": case(
+        "def run(q, kc, vc, lens):\n    n = kc.shape[2]\n"
+        "    k, v = kc.repeat_interleave(4, 1), vc.repeat_interleave(4, 1)\n"
+        "    s = (q @ k.transpose(-1, -2)) / 4.0\n    pos = torch.arange(n, device=q.device)\n"
+        "    s = s.masked_fill(pos[None, None, None, :] >= lens[:, None, None, None], float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {
+            "q": (["V", 8, 1, 16], BF),
+            "kc": (["V", 2, 256, 16], BF),
+            "vc": (["V", 2, 256, 16], BF),
+            "lens": (["V"], "int64"),
+        },
+        {"o": (["V", 8, 1, 16], BF)},
+        {"V": B},
+        # The lengths are data: nothing is known masked, every score and the whole cache count.
+        {"bf16": B * 8 * 256 * 32},
+        B * (8 * 16 * 2 * 2 + 2 * 2 * 256 * 16 * 2 + 8),
+    ),
+    "relative_position_bias": case(
+        "def run(q, k, table):\n    n = q.shape[2]\n    i = torch.arange(n, device=q.device)\n"
+        "    rel = (i[None, :] - i[:, None]).clamp(-15, 15) + 15\n"
+        "    return torch.softmax((q @ k.transpose(-1, -2)).float() + table[rel].permute(2, 0, 1)[None], -1)\n",
+        {"q": ([1, 4, "V", 16], BF), "k": ([1, 4, "V", 16], BF), "table": ([31, 4], F32)},
+        {"p": ([1, 4, "V", "V"], F32)},
+        {"V": 32},
+        {"bf16": 4 * 32 * 32 * 16},
+        2 * 4 * 32 * 16 * 2 + 31 * 4 * 4 + 4 * 32 * 32 * 4,
+    ),
+    "mla_absorbed_decode": case(
+        "def run(qn, qp, ckv, kpe, wk, wv):\n    ql = torch.einsum('bhd,hdc->bhc', qn, wk)\n"
+        "    s = torch.einsum('bhc,btc->bht', ql, ckv) + torch.einsum('bhr,btr->bht', qp, kpe)\n"
+        "    o = torch.einsum('bht,btc->bhc', torch.softmax(s.float(), -1).to(ckv.dtype), ckv)\n"
+        "    return torch.einsum('bhc,hcd->bhd', o, wv)\n",
+        {
+            "qn": (["V", 4, 16], BF),
+            "qp": (["V", 4, 8], BF),
+            "ckv": (["V", 64, 32], BF),
+            "kpe": (["V", 64, 8], BF),
+            "wk": ([4, 16, 32], BF),
+            "wv": ([4, 32, 16], BF),
+        },
+        {"o": (["V", 4, 16], BF)},
+        {"V": B},
+        {"bf16": B * 4 * (16 * 32 + 64 * 32 + 64 * 8 + 64 * 32 + 32 * 16)},
+        (B * (4 * 16 + 4 * 8 + 64 * 32 + 64 * 8 + 4 * 16) + 2 * 4 * 16 * 32) * 2,
+    ),
+    "diffusion_resblock": case(
+        "def run(x, temb, g1, b1, w1, c1, wt, bt, g2, b2, w2, c2):\n"
+        "    h = F.conv2d(F.silu(F.group_norm(x, 4, g1, b1)), w1, c1, padding=1)\n"
+        "    h = h + (F.silu(temb) @ wt.T + bt)[:, :, None, None]\n"
+        "    return x + F.conv2d(F.silu(F.group_norm(h, 4, g2, b2)), w2, c2, padding=1)\n",
+        {
+            "x": (["V", 16, 8, 8], BF),
+            "temb": (["V", 32], BF),
+            **{n: ([16], BF) for n in ("g1", "b1")},
+            "w1": ([16, 16, 3, 3], BF),
+            "c1": ([16], BF),
+            "wt": ([16, 32], BF),
+            **{n: ([16], BF) for n in ("bt", "g2", "b2")},
+            "w2": ([16, 16, 3, 3], BF),
+            "c2": ([16], BF),
+        },
+        {"y": (["V", 16, 8, 8], BF)},
+        {"V": B},
+        {"bf16": 2 * B * 16 * 64 * 16 * 9 + B * 16 * 32},
+        (2 * B * 16 * 64 + B * 32 + 16 * 32 + 7 * 16 + 2 * 16 * 16 * 9) * 2,
+    ),
+    "adaptive_layer_norm_modulation": case(
+        "def run(x, c, w, b):\n    shift, scale, gate = (F.silu(c) @ w.T + b).chunk(3, -1)\n"
+        "    h = F.layer_norm(x, (x.shape[-1],)) * (1 + scale[:, None]) + shift[:, None]\n"
+        "    return x + gate[:, None] * h\n",
+        {"x": (["V", 32, 64], BF), "c": (["V", 64], BF), "w": ([192, 64], BF), "b": ([192], BF)},
+        {"y": (["V", 32, 64], BF)},
+        {"V": 2},
+        {"bf16": 2 * 192 * 64},
+        (2 * 2 * 32 * 64 + 2 * 64 + 192 * 64 + 192) * 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CATALOGUE)
+def test_a_reference_counts_as_by_hand(tmp_path, name):
+    body, inputs, outputs, axes, macs, nbytes = CATALOGUE[name]
+    sizes = {"V": None} | {k: v for k, v in axes.items() if k != "V"}
+    p = make_problem(tmp_path, HEAD + body, inputs, outputs, sizes, [{"axes": {"V": axes["V"]}}])
+    b = one(p, floor=False)
+    assert b.macs_by_precision == pytest.approx(macs), name
+    assert b.bytes_read + b.bytes_written == pytest.approx(nbytes), name
