@@ -588,7 +588,8 @@ class _Recorder(TorchDispatchMode):
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
-        self._causal(op, name, args, tensors_in, tensors_out)
+        if kwargs.get("alpha", 1) == 1:  # a scaled sum (`add(x, y, alpha=2)`) makes no mask or arange
+            self._causal(op, name, args, tensors_in, tensors_out)
         if self.repeated or any(0 in t.stride() for t in tensors_in):
             self._repeats(func, name, tensors_in, tensors_out)
         self.ops.append(op)

@@ -877,6 +877,9 @@ def test_a_mask_that_is_no_triangle_keeps_all_the_work_and_a_shifted_one_counts_
     kept = sum(min(64, i + 9) for i in range(64))  # j <= i + 8
     shifted = "s = s.masked_fill(torch.arange(64)[:, None] + 8 < torch.arange(64)[None, :], float('-inf'))"
     assert macs(shifted, "shifted") == 2 * 2 * kept * 32
+    # A shift scaled by alpha (j - 8 here) is not followed: the work counts in full.
+    scaled = "i = torch.arange(64)\n    s = s.masked_fill(torch.sub(i, 4, alpha=2)[None, :] > i[:, None], float('-inf'))"
+    assert macs(scaled, "scaled") == full
 
 
 def needed(problem) -> dict[str, float]:
