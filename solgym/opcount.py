@@ -707,7 +707,8 @@ class _Recorder(TorchDispatchMode):
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
         tracked = (self.mask_of, self.aranges, self.diagonals, self.masked)
-        if not outs or name != "arange" and not constant and not any(_key(t) in d for t in ins for d in tracked):
+        touched = constant or any(_key(t) in d for t in ins for d in tracked)
+        if not outs or not touched and name != "arange":
             return  # nothing here is or makes a mask (most ops)
         if name in ("triu", "tril") and ins[0].dim() >= 2:
             cut = band.triangle(name, args[1] if len(args) > 1 else 0)
