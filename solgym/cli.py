@@ -567,6 +567,39 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
 
 
 # name -> (one-line help, _add_<name>, _cmd_<name>); keep one line per subcommand.
+def _add_substitute(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "problems", nargs="+", help="problem directories, names, or folders of problem directories"
+    )
+    p.add_argument("--out", required=True, help="folder that receives the blobs at the paths workloads name")
+    p.add_argument("--overwrite", action="store_true", help="replace blobs that exist")
+    p.add_argument("--json", action="store_true", help="print the written blobs as JSON")
+
+
+def _cmd_substitute(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from solgym import substitutes
+    from solgym.inputs import TRACE_DATA_ENV
+    from solgym.problem import load_problem
+    from solgym.suite import find_problem
+
+    chosen = []
+    for key in args.problems:
+        folder = Path(key)
+        if folder.is_dir() and not (folder / "definition.json").is_file():
+            chosen += [load_problem(d) for d in sorted(folder.iterdir()) if (d / "definition.json").is_file()]
+        else:
+            chosen.append(find_problem(key))
+    written = substitutes.write(chosen, args.out, overwrite=args.overwrite)
+    if args.json:
+        _print_json([{"path": w.path, "tensors": w.tensors} for w in written])
+        return 0
+    print(f"wrote {len(written)} stand-in blobs under {args.out} (generated, not traced: see docs/bounds.md)")
+    print(f"use them with: {TRACE_DATA_ENV}={args.out} solgym bounds ...")
+    return 0
+
+
 def _add_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", metavar="ACTION_FILE", help="a Python module defining run, or a solution.json")
     p.add_argument(
@@ -648,6 +681,11 @@ COMMANDS: dict = {
         "Derive each workload's speed-of-light bound from the reference: op counts, both roofs, floor.",
         _add_bounds,
         _cmd_bounds,
+    ),
+    "substitute": (
+        "Write generated stand-ins for absent FlashInfer-Trace index blobs (kv_indptr, kv_indices, ...).",
+        _add_substitute,
+        _cmd_substitute,
     ),
     "anchors": (
         "Measure T_b and T_SOL of a suite on this GPU into an anchors file.",

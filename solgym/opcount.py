@@ -18,6 +18,7 @@ element for pointwise ops, one per input element for reductions, 5 N log2 N for 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import gc
@@ -1656,7 +1657,7 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     write that a later op overwrites without reading passes nothing on."""
     views: dict[int, dict[tuple, float]] = {}
     rows: dict[int, list] = {}
-    overwritten: dict[int, list[tuple]] = {}
+    overwritten: dict[int, _Written] = {}
     memo: dict[int, float] = {}
 
     def add(key: int, sig: tuple, nbytes: float) -> None:
@@ -1679,13 +1680,13 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
         fraction = 0.0
         for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True):
             size = rec.storage_bytes.get(key, 0)
-            if not (size and nbytes) or any(not _disjoint(sig, o) for o in overwritten.get(key, ())):
+            if not (size and nbytes) or key in overwritten and overwritten[key].meets(sig):
                 continue
             # The written part holds at least what is needed of the storage beyond the part not written.
             fraction = max(fraction, min(1.0, max(0.0, needed(key) - (size - nbytes)) / nbytes))
         if op.overwrites:
             for key, sig in zip((k for k, _ in op.writes), op.write_sigs, strict=True):
-                overwritten.setdefault(key, []).append(sig)
+                overwritten.setdefault(key, _Written()).add(sig)
         if fraction <= 0.0:
             continue
         for read in op.reads:
@@ -1698,6 +1699,34 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
                 rows.setdefault(read.key, []).append((read.sig, dim, row_bytes, estimate, values, 1.0))
                 memo.pop(read.key, None)
     return {key: needed(key) for key in input_keys}
+
+
+class _Written:
+    """The views of a storage that later ops overwrite, and the union of their byte ranges as sorted,
+    merged intervals: a view outside that union meets none of them, found by bisection (a loop writing
+    row after row of an output otherwise compares each row with every other)."""
+
+    def __init__(self) -> None:
+        self.sigs: list[tuple] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, sig: tuple) -> None:
+        self.sigs.append(sig)
+        start, end = _span(sig)
+        i = bisect.bisect_left(self.ends, start)  # the first interval that ends at or after `start`
+        j = bisect.bisect_right(self.starts, end)  # past the last one that starts at or before `end`
+        if i < j:
+            start, end = min(start, self.starts[i]), max(end, self.ends[j - 1])
+        self.starts[i:j], self.ends[i:j] = [start], [end]
+
+    def meets(self, sig: tuple) -> bool:
+        """Whether `sig` may share a byte with an overwritten view."""
+        start, end = _span(sig)
+        i = bisect.bisect_right(self.ends, start)  # the first interval that ends after `start`
+        if i == len(self.starts) or self.starts[i] >= end:
+            return False
+        return any(not _disjoint(sig, o) for o in self.sigs)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -3048,6 +3077,8 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: M
     "multiple of n" (`hints`, from `divisor_hints`) come after all the others, in the same order. Axes
     stay at least 2 so that none is clamped."""
     definition = problem.definition
+    if any(source.kind == "safetensors" for source in workload.inputs.values()):
+        return []  # a blob keeps its shape and its indices address the full axes: it cannot be shrunk
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
 
     def at(names: list[str], t: float) -> tuple[Workload, float] | None:

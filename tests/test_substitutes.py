@@ -1,0 +1,134 @@
+"""Generated stand-ins for absent FlashInfer-Trace blobs: what they hold, where they go, and a bound derived
+with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from solgym import substitutes
+from solgym.bounds import derive
+from solgym.cli import main
+from solgym.hardware import get_profile
+from solgym.problem import ProblemError, load_problem
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
+BLOB = "blob/decode_{}.safetensors"
+
+# A paged decode step, page size 1: each sequence reads the pages its indices name.
+DECODE = """import torch
+
+def run(q, cache, kv_indptr, kv_indices, kv_last_page_len):
+    out = torch.empty_like(q)
+    for b in range(q.shape[0]):
+        pages = kv_indices[int(kv_indptr[b].item()):int(kv_indptr[b + 1].item())].long()
+        k = cache[pages].float()
+        p = torch.softmax(k @ q[b].float(), 0)
+        out[b] = (p @ k).to(q.dtype)
+    return out
+"""
+
+
+def decode_problem(tmp_path: Path, workloads: list[dict]) -> object:
+    folder = tmp_path / "paged_decode"
+    folder.mkdir()
+    definition = {
+        "name": "paged_decode",
+        "axes": {
+            "batch_size": {"type": "var"},
+            "len_indptr": {"type": "var"},
+            "num_kv_indices": {"type": "var"},
+            "num_pages": {"type": "var"},
+            "page_size": {"type": "const", "value": 1},
+            "head_dim": {"type": "const", "value": 64},
+        },
+        "inputs": {
+            "q": {"shape": ["batch_size", "head_dim"], "dtype": "bfloat16"},
+            "cache": {"shape": ["num_pages", "head_dim"], "dtype": "bfloat16"},
+            "kv_indptr": {"shape": ["len_indptr"], "dtype": "int32"},
+            "kv_indices": {"shape": ["num_kv_indices"], "dtype": "int32"},
+            "kv_last_page_len": {"shape": ["batch_size"], "dtype": "int32"},
+        },
+        "outputs": {"out": {"shape": ["batch_size", "head_dim"], "dtype": "bfloat16"}},
+        "reference": DECODE,
+    }
+    (folder / "definition.json").write_text(json.dumps(definition))
+    lines = []
+    for i, axes in enumerate(workloads):
+        blob = {"type": "safetensors", "path": BLOB.format(i)}
+        inputs = {"q": {"type": "random"}, "cache": {"type": "random"}}
+        inputs |= {n: blob | {"tensor_key": n} for n in ("kv_indptr", "kv_indices", "kv_last_page_len")}
+        lines.append(json.dumps({"uuid": f"w{i}", "axes": axes, "inputs": inputs}))
+    (folder / "workload.jsonl").write_text("\n".join(lines))
+    return load_problem(folder)
+
+
+AXES = {"batch_size": 3, "len_indptr": 4, "num_kv_indices": 10, "num_pages": 50}
+
+
+def test_index_stand_ins_hold_offsets_distinct_pages_and_full_last_pages(tmp_path):
+    p = decode_problem(tmp_path, [AXES, AXES | {"num_kv_indices": 60}])
+    w, crowded = p.workloads
+    assert substitutes.tensor(p, w, "kv_indptr").tolist() == [0, 3, 7, 10]  # as even as whole numbers allow
+    pages = substitutes.tensor(p, w, "kv_indices")
+    assert (
+        pages.dtype == torch.int32 and len(set(pages.tolist())) == 10 and 0 <= pages.min() <= pages.max() < 50
+    )
+    assert torch.equal(pages, substitutes.tensor(p, w, "kv_indices"))  # the same every run
+    assert len(set(substitutes.tensor(p, crowded, "kv_indices").tolist())) == 50  # every page, then repeats
+    assert substitutes.tensor(p, w, "kv_last_page_len").tolist() == [1, 1, 1]
+    with pytest.raises(ProblemError, match="only 1-D integer index blobs"):
+        substitutes.tensor(p, w, "q")
+
+
+def test_blobs_are_written_at_the_workloads_paths_and_make_the_bound_derivable(tmp_path, monkeypatch):
+    p = decode_problem(tmp_path, [AXES])
+    profile = get_profile("H100")
+    with pytest.raises(ProblemError, match="blob/decode_0.safetensors"):
+        derive(p, p.workloads[0], profile)  # absent: the bound depends on that data
+    assert main(["substitute", str(p.path), "--out", str(tmp_path / "data"), "--json"]) == 0
+    assert (tmp_path / "data" / BLOB.format(0)).is_file()
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "data"))
+    b = derive(p, p.workloads[0], profile)
+    # The 10 distinct pages of 64 bf16 values, q and the output, the two index tensors it reads (it never
+    # reads the last pages' lengths).
+    assert b.bytes_read + b.bytes_written == 10 * 64 * 2 + 2 * 3 * 64 * 2 + (4 + 10) * 4
+    assert b.macs_by_precision == {"fp32": 2 * 10 * 64}
+
+
+def test_a_blob_of_unknown_meaning_is_refused_and_nothing_is_written(tmp_path):
+    p = decode_problem(tmp_path, [AXES])
+    definition = json.loads((p.path / "definition.json").read_text())
+    definition["inputs"]["seq_lens"] = definition["inputs"].pop("kv_last_page_len")
+    definition["reference"] = DECODE.replace("kv_last_page_len", "seq_lens")
+    (p.path / "definition.json").write_text(json.dumps(definition))
+    lines = (p.path / "workload.jsonl").read_text().replace("kv_last_page_len", "seq_lens")
+    (p.path / "workload.jsonl").write_text(lines)
+    with pytest.raises(ProblemError, match="seq_lens: cannot generate"):
+        substitutes.write([load_problem(p.path)], tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_existing_blob_is_kept_unless_overwritten(tmp_path):
+    p = decode_problem(tmp_path, [AXES])
+    target = tmp_path / "data" / BLOB.format(0)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"real trace")
+    assert substitutes.write([p], tmp_path / "data") == []
+    assert target.read_bytes() == b"real trace"
+    assert [w.path for w in substitutes.write([p], tmp_path / "data", overwrite=True)] == [BLOB.format(0)]
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason="SOL-ExecBench dev problems not present")
+def test_a_paged_decode_with_stand_ins_lands_on_its_published_bound(tmp_path, monkeypatch):
+    p = load_problem(DEV / "013_gqa_paged_decode_h32_kv8_d128_ps1")
+    published = json.loads((p.path / "published.json").read_text())["workloads"]
+    substitutes.write([p], tmp_path)
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path))
+    profile = get_profile("B200").at_clock(1500)
+    for w, pub in list(zip(p.workloads, published, strict=True))[:48:8]:
+        ours = derive(p, w, profile, convention="solar").t_sol_ms
+        assert round(ours, 4) == pytest.approx(pub["sol_ms"], rel=0.1), w.axes
