@@ -180,6 +180,15 @@ def _custom_inputs(
     return result
 
 
+def load_blob(
+    problem: Problem, workload: Workload, name: str, *, data_root: str | Path | None = None
+) -> torch.Tensor:
+    """Input `name` of `workload`, a safetensors input, read from its blob onto the CPU."""
+    spec = problem.definition.inputs[name]
+    shape = problem.definition.shape(spec, problem.axes(workload))
+    return _load_safetensors(problem, workload, name, shape, spec, data_root, torch.device("cpu"))
+
+
 def _load_safetensors(
     problem: Problem,
     workload: Workload,

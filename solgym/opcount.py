@@ -2092,9 +2092,13 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     check_data(problem, workload)
     try:
         _check_memory(problem, workload)
+        if _blob_indexed(problem, workload):
+            raise ProblemError(
+                problem.path or problem.name,
+                f"workload {workload.uuid}",
+                "its index tensors come from blobs, so it is traced at full size",
+            )
     except ProblemError as refusal:
-        if any(source.kind == "safetensors" for source in workload.inputs.values()):
-            raise
         # Too large for data: tensors over MIXED_BYTES on meta, the rest (indices, routing) on data.
         try:
             return _count_on_data(problem, workload, max_bytes, refusal)
@@ -2196,6 +2200,20 @@ def _count_on_data(
     return counts
 
 
+def _blob_indexed(problem: Problem, workload: Workload) -> bool:
+    """Whether a workload reads blobs and has an input over MIXED_BYTES: a paged cache whose pages the
+    blob's indices name. It is traced mixed, the cache on meta, as a trace at full size on data would hold
+    the cache and the reference's copies of it (gigabytes for a cache of a million pages)."""
+    if not any(source.kind == "safetensors" for source in workload.inputs.values()):
+        return False
+    axes = problem.axes(workload)
+    for spec in problem.definition.inputs.values():
+        shape = problem.definition.shape(spec, axes)
+        if shape and math.prod(shape) * DTYPES[spec.dtype].bytes_per_element > MIXED_BYTES:
+            return True
+    return False
+
+
 def _mixed_note(counts: OpCounts, refusal: ProblemError | None) -> OpCounts:
     if refusal is not None:
         counts.notes.append(
@@ -2210,7 +2228,7 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
     mixed recorder, so that what it makes over MIXED_BYTES is made on meta. Returns the inputs, the names
     of those whose values an op on meta should have changed (stale), and of the meta ones made of normal
     draws by the entry point (no exact zero or infinity: continuous)."""
-    from solgym.inputs import derive_seed, make_inputs, random_tensor
+    from solgym.inputs import derive_seed, load_blob, make_inputs, random_tensor
 
     definition = problem.definition
     inputs = make_inputs(problem, workload, device="meta")
@@ -2232,6 +2250,9 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
                 stale.append(name)
             if value.device.type == "meta" and key not in recorder.zeros and key not in recorder.infinite:
                 continuous.append(name)
+    for name, source in workload.inputs.items():
+        if source.kind == "safetensors":
+            inputs[name] = load_blob(problem, workload, name)  # index tensors: their values are the point
     for index, (name, spec) in enumerate(definition.inputs.items()):
         value = inputs[name]
         if workload.inputs[name].kind != "random" or not isinstance(value, torch.Tensor):

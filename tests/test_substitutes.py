@@ -99,6 +99,16 @@ def test_blobs_are_written_at_the_workloads_paths_and_make_the_bound_derivable(t
     assert b.macs_by_precision == {"fp32": 2 * 10 * 64}
 
 
+def test_a_paged_cache_over_64_mb_stays_on_meta_while_the_blob_indices_are_read(tmp_path, monkeypatch):
+    # 600 000 pages of 64 bf16 values: 77 MB that the trace never allocates.
+    p = decode_problem(tmp_path, [AXES | {"num_pages": 600_000}])
+    substitutes.write([p], tmp_path / "data")
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "data"))
+    b = derive(p, p.workloads[0], get_profile("H100"))
+    assert any("counted on meta" in note for note in b.notes)
+    assert b.bytes_read + b.bytes_written == 10 * 64 * 2 + 2 * 3 * 64 * 2 + (4 + 10) * 4
+
+
 def test_a_blob_of_unknown_meaning_is_refused_and_nothing_is_written(tmp_path):
     p = decode_problem(tmp_path, [AXES])
     definition = json.loads((p.path / "definition.json").read_text())
