@@ -212,8 +212,9 @@ _DENSE = (
         clamp_max clone contiguous copy_ _to_copy cos cosh div div_ elu erf erfc exp exp2 expm1 gelu
         hardswish hardsigmoid leaky_relu lerp log log1p log2 logit mish mul mul_ neg pow reciprocal relu
         rsqrt rsub sigmoid silu sin sinh softplus sqrt square sub sub_ tan tanh flip roll repeat
-        constant_pad_nd convolution _scaled_mm _int_mm _cdist_forward _euclidean_dist scaled_dot_product_attention gelu_backward sigmoid_backward
-        tanh_backward silu_backward native_layer_norm_backward _softmax_backward_data eq ne lt le gt ge""".split()
+        constant_pad_nd convolution _scaled_mm _int_mm _cdist_forward _euclidean_dist
+        scaled_dot_product_attention gelu_backward sigmoid_backward tanh_backward silu_backward
+        native_layer_norm_backward _softmax_backward_data eq ne lt le gt ge""".split()
     )
     | (_REDUCTIONS - {"all", "any", "count_nonzero"})
     | _FFT
@@ -234,7 +235,8 @@ _STRUCTURED = set(
 _ADDITIVE = set("add add_ sub sub_ rsub cat stack".split())
 _MULTIPLICATIVE = set("mul mul_ addcmul".split())
 _CONTRACTING = set(
-    "mm bmm mv dot addmm baddbmm _scaled_mm _int_mm _cdist_forward _euclidean_dist convolution scaled_dot_product_attention".split()
+    """mm bmm mv dot addmm baddbmm _scaled_mm _int_mm _cdist_forward _euclidean_dist convolution
+    scaled_dot_product_attention""".split()
 )
 # Structured ops whose zeros fall element by element, not in whole rows or columns.
 _SCATTERED_ZEROS = set(
@@ -2090,16 +2092,20 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
     sizes."""
     check_data(problem, workload)
+    refusal = None
     try:
         _check_memory(problem, workload)
-        if _blob_indexed(problem, workload):
-            raise ProblemError(
-                problem.path or problem.name,
-                f"workload {workload.uuid}",
-                "its index tensors come from blobs, so it is traced at full size",
-            )
-    except ProblemError as refusal:
-        # Too large for data: tensors over MIXED_BYTES on meta, the rest (indices, routing) on data.
+    except ProblemError as e:
+        refusal = e
+    if refusal is None and _blob_indexed(problem, workload):
+        refusal = ProblemError(
+            problem.path or problem.name,
+            f"workload {workload.uuid}",
+            "it reads index blobs, so it is traced at full size",
+        )
+    if refusal is not None:
+        # Too large for data, or a paged cache read through blob indices: tensors over MIXED_BYTES on meta,
+        # the rest (indices, routing) on data.
         try:
             return _count_on_data(problem, workload, max_bytes, refusal)
         except Exception as e:  # noqa: BLE001 - the reference needs the values of a large tensor
