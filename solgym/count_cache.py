@@ -62,7 +62,7 @@ def problem_key(problem: Problem) -> str:
 def key(problem: Problem, workload: Workload, *, on_data: bool) -> str | None:
     """The entry's name for a workload counted on meta tensors (`on_data` False: the counts follow from the
     axes and the input sources) or on data (also the workload's own seed); None when it must not be cached."""
-    if any(source.kind == "safetensors" for source in workload.inputs.values()):
+    if workload.blobs:
         return None
     parts = [
         FORMAT,

@@ -594,7 +594,7 @@ class _Recorder(TorchDispatchMode):
         if kwargs.get("alpha", 1) == 1:  # a scaled sum (`add(x, y, alpha=2)`) makes no mask or arange
             self._causal(op, name, args, tensors_in, tensors_out)
         if self.repeated or any(0 in t.stride() for t in tensors_in):
-            self._repeats(func, name, tensors_in, tensors_out)
+            self._repeats(op.aligned, name, tensors_in, tensors_out)
         self.ops.append(op)
         if not self.with_data or self.mixed:
             if written or value_range.covers(name):
@@ -966,13 +966,13 @@ class _Recorder(TorchDispatchMode):
             return value_range.decided(self.range_of(v), v.dtype)
         return v.item()
 
-    def _repeats(self, func: Any, name: str, ins: list, outs: list) -> None:
+    def _repeats(self, aligned: bool, name: str, ins: list, outs: list) -> None:
         """Track the axes along which a result repeats its values: an elementwise op, copy or pad whose
         every operand repeats along an axis (expanded there, stride 0, or itself a repeating result) or
         does not vary along it, repeats along it too."""
         for t in outs:
             self.repeated.pop(_key(t), None)
-        if len(outs) != 1 or not _elementwise(func):
+        if len(outs) != 1 or not aligned:
             return
         out = outs[0]
         if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
@@ -2069,9 +2069,8 @@ def check_data(problem: Problem, workload: Workload, data_root: str | None = Non
     from solgym.inputs import TRACE_DATA_ENV
 
     roots = [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
-    for name, source in workload.inputs.items():
-        if source.kind != "safetensors":
-            continue
+    for name in workload.blobs:
+        source = workload.inputs[name]
         if not any((root / (source.path or "")).is_file() for root in roots):
             raise ProblemError(
                 problem.path or problem.name,
@@ -2210,7 +2209,7 @@ def _blob_indexed(problem: Problem, workload: Workload) -> bool:
     """Whether a workload reads blobs and has an input over MIXED_BYTES: a paged cache whose pages the
     blob's indices name. It is traced mixed, the cache on meta, as a trace at full size on data would hold
     the cache and the reference's copies of it (gigabytes for a cache of a million pages)."""
-    if not any(source.kind == "safetensors" for source in workload.inputs.values()):
+    if not workload.blobs:
         return False
     axes = problem.axes(workload)
     for spec in problem.definition.inputs.values():
@@ -2256,9 +2255,8 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
                 stale.append(name)
             if value.device.type == "meta" and key not in recorder.zeros and key not in recorder.infinite:
                 continuous.append(name)
-    for name, source in workload.inputs.items():
-        if source.kind == "safetensors":
-            inputs[name] = load_blob(problem, workload, name)  # index tensors: their values are the point
+    for name in workload.blobs:
+        inputs[name] = load_blob(problem, workload, name)  # index tensors: their values are the point
     for index, (name, spec) in enumerate(definition.inputs.items()):
         value = inputs[name]
         if workload.inputs[name].kind != "random" or not isinstance(value, torch.Tensor):
@@ -3104,7 +3102,7 @@ def _shrunk_pairs(problem: Problem, workload: Workload, max_bytes: int, hints: M
     "multiple of n" (`hints`, from `divisor_hints`) come after all the others, in the same order. Axes
     stay at least 2 so that none is clamped."""
     definition = problem.definition
-    if any(source.kind == "safetensors" for source in workload.inputs.values()):
+    if workload.blobs:
         return []  # a blob keeps its shape and its indices address the full axes: it cannot be shrunk
     order = sorted((k for k, v in workload.axes.items() if v >= 4), key=lambda k: -workload.axes[k])
 

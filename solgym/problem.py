@@ -126,6 +126,11 @@ class Workload:
         """A copy with some var axes changed (used to shrink workloads for CPU runs)."""
         return replace(self, axes={**self.axes, **axes})
 
+    @property
+    def blobs(self) -> list[str]:
+        """The inputs read from safetensors blobs (data files of a trace dataset)."""
+        return [name for name, source in self.inputs.items() if source.kind == "safetensors"]
+
 
 @dataclass(frozen=True)
 class Definition:

@@ -47,11 +47,9 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
     spec = definition.inputs[name]
     shape = definition.shape(spec, axes)
     dt = schema_dtype(spec.dtype)
-    where = f"workload {workload.uuid} input {name}"
+    file, where = problem.path or problem.name, f"workload {workload.uuid} input {name}"
     if shape is None or len(shape) != 1 or dt.kind != "int":
-        raise ProblemError(
-            problem.path or problem.name, where, "only 1-D integer index blobs can be generated"
-        )
+        raise ProblemError(file, where, "only 1-D integer index blobs can be generated")
     (length,) = shape
     stem, kind = _role(name)
     if kind == "indptr":
@@ -61,9 +59,7 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
     if kind == "indices":
         pages = axes.get("num_pages")
         if pages is None:
-            raise ProblemError(
-                problem.path or problem.name, where, "no num_pages axis to draw page indices from"
-            )
+            raise ProblemError(file, where, "no num_pages axis to draw page indices from")
         generator = torch.Generator().manual_seed(derive_seed(SEED, workload.uuid, name))
         order = torch.randperm(pages, generator=generator)
         if length > pages:
@@ -73,10 +69,10 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
     if kind == "last_page_len":
         size = axes.get("page_size")
         if size is None:
-            raise ProblemError(problem.path or problem.name, where, "no page_size axis for full last pages")
+            raise ProblemError(file, where, "no page_size axis for full last pages")
         return torch.full((length,), size, dtype=dt.torch)
     raise ProblemError(
-        problem.path or problem.name,
+        file,
         where,
         "cannot generate this blob input: only FlashInfer index inputs (..._indptr, ..._indices, "
         "..._last_page_len) have a known meaning",
@@ -93,9 +89,8 @@ def write(problems: Iterable[Problem], folder: str | Path, *, overwrite: bool = 
     planned: dict[str, dict[str, torch.Tensor]] = {}
     for problem in problems:
         for workload in problem.workloads:
-            for name, source in workload.inputs.items():
-                if source.kind != "safetensors":
-                    continue
+            for name in workload.blobs:
+                source = workload.inputs[name]
                 path = _relative(problem, workload, name, source.path)
                 made = tensor(problem, workload, name)
                 planned.setdefault(path, {})[source.tensor_key or name] = made
