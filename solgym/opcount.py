@@ -494,10 +494,18 @@ class _Recorder(TorchDispatchMode):
             if stale and (name in _VALUE_SHAPED or name == "_local_scalar_dense" or _bool_index(name, stale)):
                 raise DataDependent(f"{func} depends on values that were counted without data")
             makes = name.startswith("new_") or _is_factory(name) and not name.endswith("_like")
-            if not makes:
-                return None  # a `*_like` of a CPU tensor is as small as it
-            out = func(*args, **{**kwargs, "device": torch.device("meta")})
-            if sum(t.numel() * t.element_size() for t in _tensors(out)) <= MIXED_BYTES:
+            if makes:
+                out = func(*args, **{**kwargs, "device": torch.device("meta")})
+                return out if _over_mixed(out) else None
+            if func.is_view or name in _VALUE_SHAPED or not _may_grow(func, tensors):
+                return None
+            # An op of small CPU tensors may still make a large one (a block scale repeated to its
+            # operand's size): where it would, it is made on meta.
+            try:
+                out = _on_meta_cached(func, _on_meta(args), _on_meta(kwargs))
+            except (NotImplementedError, RuntimeError, ValueError):
+                return None
+            if not _over_mixed(out) or _mutated(func, args, kwargs):
                 return None
             return out
         out = _on_meta_cached(func, _on_meta(args), _on_meta(kwargs))
@@ -1226,6 +1234,22 @@ def _on_meta_cached(func: Any, args: tuple, kwargs: dict) -> Any:
     return out
 
 
+def _over_mixed(out: Any) -> bool:
+    return sum(t.numel() * t.element_size() for t in _tensors(out)) > MIXED_BYTES
+
+
+def _may_grow(func: Any, tensors: list[torch.Tensor]) -> bool:
+    """Whether an op of CPU tensors may make one over MIXED_BYTES: a pointwise op makes its operands'
+    broadcast shape (at most 8 bytes an element); any other is asked on meta."""
+    if not _elementwise(func):
+        return True
+    try:
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+    except RuntimeError:
+        return True
+    return math.prod(shape) * 8 > MIXED_BYTES
+
+
 @functools.cache
 def _elementwise(func: Any) -> bool:
     """Pointwise ops, copies and pads: each result element comes from the operands' elements at its place."""
@@ -1878,7 +1902,9 @@ def _trace(
     try:
         with torch.no_grad(), _without_gc(), _TorchFunctions(recorder), recorder:
             returned = run(*(inputs[name] for name in definition.inputs))
-    except DataDependent:
+    except DataDependent as e:
+        # What the reference made before it needed data, for `count_on_data` to choose how to trace it.
+        e.made_bytes = max((n for k, n in recorder.storage_bytes.items() if k not in input_keys), default=0)
         raise
     except Exception as e:  # noqa: BLE001 - any failure on meta tensors means the reference needs data
         if with_data:
@@ -1925,6 +1951,7 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
         return count_on_meta(problem, workload)
     except DataDependent as e:
         reason = str(e).splitlines()[0][:200]
+        _MADE_ON_META[_reference_key(problem)] = getattr(e, "made_bytes", 0)
     try:
         counts = count_on_data(problem, workload, max_bytes=max_bytes)
     except (ProblemError, MemoryError):
@@ -2106,7 +2133,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         # Too large for data, or a paged cache read through blob indices: tensors over MIXED_BYTES on meta,
         # the rest (indices, routing) on data.
         try:
-            return _count_on_data(problem, workload, max_bytes, refusal)
+            return _count_on_data(problem, workload, max_bytes, refusal.message)
         except Exception as e:  # noqa: BLE001 - the reference needs the values of a large tensor
             raise ProblemError(
                 refusal.file,
@@ -2114,18 +2141,72 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
                 f"{refusal.message} (counted with its tensors over {MIXED_BYTES >> 20} MB on meta, it fails: "
                 f"{type(e).__name__}: {str(e)[:200]})",
             ) from None
+    large = _large_inputs(problem, workload)
+    made = _made_before_data(problem, workload)
+    if large and made >= HEAVY_BYTES:
+        # A reference that makes gigabytes from its large inputs before it reads a value (an FP8 expert
+        # stack dequantized to fp32) would spend a data trace's time and memory on them, while the values
+        # it reads are its routing and indices: its tensors over MIXED_BYTES go on meta, and where it reads
+        # a value of one after all, it is traced on data.
+        try:
+            return _count_on_data(
+                problem,
+                workload,
+                max_bytes,
+                f"{', '.join(large)} over {MIXED_BYTES >> 20} MB, and {made / 2**30:.1f} GiB made from them "
+                "before a value is read",
+            )
+        except Exception:  # noqa: BLE001 - the reference reads values of a large tensor: trace all on data
+            pass
     return _count_on_data(problem, workload, max_bytes, None)
 
 
+# The largest tensor each reference made on meta before it read a value (`_made_before_data`).
+_MADE_ON_META: dict[tuple, int] = {}
+# A reference that makes a tensor this large before it reads a value is traced mixed where it can be.
+HEAVY_BYTES = 1 << 30
+
+
+def _reference_key(problem: Problem) -> tuple:
+    return (problem.name, hash(problem.definition.reference))
+
+
+def _made_before_data(problem: Problem, workload: Workload) -> int:
+    """The size of the largest tensor the reference makes on meta before it first needs a value (0 for
+    one that needs none), learnt once per reference."""
+    key = _reference_key(problem)
+    if key not in _MADE_ON_META:
+        try:
+            count_on_meta(problem, workload)
+            _MADE_ON_META[key] = 0
+        except DataDependent as e:
+            _MADE_ON_META[key] = getattr(e, "made_bytes", 0)
+        except Exception:  # noqa: BLE001 - the data trace will say what is wrong
+            _MADE_ON_META[key] = 0
+    return _MADE_ON_META[key]
+
+
+def _large_inputs(problem: Problem, workload: Workload) -> list[str]:
+    """The tensor inputs of a workload over MIXED_BYTES at its own axes."""
+    axes = problem.axes(workload)
+    large = []
+    for name, spec in problem.definition.inputs.items():
+        shape = problem.definition.shape(spec, axes)
+        if shape and math.prod(shape) * DTYPES[spec.dtype].bytes_per_element > MIXED_BYTES:
+            large.append(name)
+    return large
+
+
 def _count_on_data(
-    problem: Problem, workload: Workload, max_bytes: int, refused: ProblemError | None
+    problem: Problem, workload: Workload, max_bytes: int, mixed_reason: str | None
 ) -> OpCounts:
+    """`count_on_data` with its tensors over MIXED_BYTES on meta where `mixed_reason` says why."""
     from solgym.inputs import make_inputs
 
-    mixed = refused is not None
+    mixed = mixed_reason is not None
     trace_on_data = functools.partial(_trace_on_data, mixed=mixed)
     if _variable_bytes(problem, workload) <= max_bytes:
-        counts = _mixed_note(trace_on_data(problem, workload, meta=False), refused)
+        counts = _mixed_note(trace_on_data(problem, workload, meta=False), mixed_reason)
         counts.traced_on = "cpu data, scaled x1"
         return counts
     a = b = None
@@ -2164,7 +2245,7 @@ def _count_on_data(
     if a is not None and b is not None and t_smaller > t_small:
         (small, t_small, a), (smaller, t_smaller, b) = (smaller, t_smaller, b), (small, t_small, a)
     if a is None or b is None:
-        counts = _mixed_note(trace_on_data(problem, workload, meta=False), refused)
+        counts = _mixed_note(trace_on_data(problem, workload, meta=False), mixed_reason)
         counts.traced_on = "cpu data, scaled x1"
         counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
         return counts
@@ -2174,7 +2255,7 @@ def _count_on_data(
         other = values_b.get(key, 0.0)
         return _extrapolate(t_smaller, other, t_small, value)
 
-    counts = _mixed_note(a.scaled(extrapolate), refused)
+    counts = _mixed_note(a.scaled(extrapolate), mixed_reason)
     on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
     counts.traced_on = f"{on} at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
     counts.notes.append(
@@ -2209,20 +2290,13 @@ def _blob_indexed(problem: Problem, workload: Workload) -> bool:
     """Whether a workload reads blobs and has an input over MIXED_BYTES: a paged cache whose pages the
     blob's indices name. It is traced mixed, the cache on meta, as a trace at full size on data would hold
     the cache and the reference's copies of it (gigabytes for a cache of a million pages)."""
-    if not workload.blobs:
-        return False
-    axes = problem.axes(workload)
-    for spec in problem.definition.inputs.values():
-        shape = problem.definition.shape(spec, axes)
-        if shape and math.prod(shape) * DTYPES[spec.dtype].bytes_per_element > MIXED_BYTES:
-            return True
-    return False
+    return bool(workload.blobs) and bool(_large_inputs(problem, workload))
 
 
-def _mixed_note(counts: OpCounts, refusal: ProblemError | None) -> OpCounts:
-    if refusal is not None:
+def _mixed_note(counts: OpCounts, reason: str | None) -> OpCounts:
+    if reason is not None:
         counts.notes.append(
-            f"tensors over {MIXED_BYTES >> 20} MB counted on meta, the rest on data ({refusal.message})"
+            f"tensors over {MIXED_BYTES >> 20} MB counted on meta, the rest on data ({reason})"
         )
     return counts
 
@@ -2858,6 +2932,10 @@ def _digest(*parts: bytes) -> bytes:
 
 
 def _tensors(tree: Any) -> list[torch.Tensor]:
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, list | tuple) and not isinstance(tree, torch.Size):
+        return [t for t in _leaves(tree) if isinstance(t, torch.Tensor)]
     return [t for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor)]
 
 
@@ -2869,18 +2947,26 @@ def _copied(tree: Any) -> Any:
 
 def _on_meta(tree: Any) -> Any:
     """The same arguments with every tensor and device on the meta device (shapes, strides and dtypes
-    kept)."""
-    leaves, spec = tree_flatten(tree)
-    return spec.unflatten(
-        [
-            torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta")
-            if isinstance(v, torch.Tensor) and v.device.type != "meta"
-            else torch.device("meta")
-            if isinstance(v, torch.device)
-            else v
-            for v in leaves
-        ]
-    )
+    kept). A direct walk of the tuples, lists and dicts ATen arguments are made of: a pytree round trip
+    costs more than most ops in a mixed trace."""
+    if isinstance(tree, torch.Tensor):
+        if tree.device.type == "meta":
+            return tree
+        return torch.empty_strided(tree.shape, tree.stride(), dtype=tree.dtype, device="meta")
+    if isinstance(tree, torch.device):
+        return _META
+    if isinstance(tree, torch.Size):
+        return tree
+    if isinstance(tree, tuple):
+        return tuple(_on_meta(v) for v in tree)
+    if isinstance(tree, list):
+        return [_on_meta(v) for v in tree]
+    if isinstance(tree, dict):
+        return {k: _on_meta(v) for k, v in tree.items()}
+    return tree
+
+
+_META = torch.device("meta")
 
 
 def _moves_only(t: torch.Tensor, kwargs: Mapping[str, Any]) -> bool:

@@ -1550,6 +1550,81 @@ def test_a_mixed_trace_makes_large_tensors_on_meta_whatever_device_they_ask_for(
     assert [t.device.type for t in (large, small, also_large, like)] == ["meta", "cpu", "meta", "cpu"]
 
 
+def test_a_mixed_trace_makes_on_meta_what_small_tensors_would_grow_into():
+    from solgym import opcount
+
+    recorder = opcount._Recorder(with_data=True)
+    recorder.mixed = True
+    scale = torch.rand(4, 8)
+    with recorder:
+        blocks = scale.repeat_interleave(1024, 0).repeat_interleave(2048, 1)  # 256 MB of fp32
+        outer = scale.reshape(-1, 1) * torch.rand(1, 1 << 20)  # broadcast to 128 MB
+        kept = scale * 2
+        picked = scale[scale > 0.5]  # shaped by values: always on the CPU
+    assert [t.device.type for t in (blocks, outer, kept, picked)] == ["meta", "meta", "cpu", "cpu"]
+    assert blocks.shape == (4096, 16384) and outer.shape == (32, 1 << 20)
+
+
+BLOCK_SCALED_EXPERTS = (
+    "import torch\n"
+    "def run(x, idx, w, s):\n"
+    "    wf = w.float() * s.repeat_interleave(16, 1).repeat_interleave(16, 2)\n"  # dequantize every expert
+    "    out = torch.zeros(x.shape[0], wf.shape[1])\n"
+    "    for e in range(w.shape[0]):\n"
+    "        rows = torch.where(idx == e)[0]\n"
+    "        if rows.numel() == 0:\n"
+    "            continue\n"
+    "        out.index_add_(0, rows, x[rows] @ wf[e].t()){read}\n"
+    "    return out\n"
+)
+
+
+@pytest.mark.parametrize("read", ["", "\n        out += wf[e].sum().item() * 0"])
+def test_a_reference_making_a_large_tensor_before_it_reads_values_is_traced_mixed(
+    tmp_path, monkeypatch, read
+):
+    """An FP8 expert stack dequantized to fp32 before the routing is read: the stack stays on meta (the
+    routing on data), with the counts of a trace on data; where the reference then reads a value of the
+    stack after all, it is traced on data."""
+    from solgym import opcount
+
+    reference = BLOCK_SCALED_EXPERTS.format(read=read) + (
+        "def get_inputs(axes, device):\n"
+        "    t, e = axes['T'], axes['E']\n"
+        "    return {'x': torch.randn(t, 64, device=device), 'idx': torch.arange(t, device=device) % 4,\n"
+        "            'w': torch.randn(e, 32, 64, device=device).to(torch.float8_e4m3fn),\n"
+        "            's': torch.rand(e, 2, 4, device=device)}\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {
+            "x": (["T", 64], "float32"),
+            "idx": (["T"], "int64"),
+            "w": (["E", 32, 64], "float8_e4m3fn"),
+            "s": (["E", 2, 4], "float32"),
+        },
+        {"o": (["T", 32], "float32")},
+        {"T": None, "E": 8},
+        [{"axes": {"T": 64}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    w = p.workloads[0]
+    plain = count_on_data(p, w)
+    for name, value in (("_SHRUNK_TRACES", {}), ("_MADE_ON_META", {}), ("_LINES", {})):
+        monkeypatch.setattr(opcount, name, value)
+    monkeypatch.setattr(opcount, "MIXED_BYTES", 4096)  # w (16 KB) and x (16 KB) on meta
+    monkeypatch.setattr(opcount, "HEAVY_BYTES", 32 * 1024)  # the fp32 stack, 64 KB, is heavy
+    counts = opcount.count(p, w)
+    mixed = any("counted on meta, the rest on data" in n for n in counts.notes)
+    assert mixed == (not read)
+    # Four experts get 16 rows each: 64 x 64 x 32 MACs, and only their weights and scales are read.
+    assert counts.macs == plain.macs == {"fp8": 64 * 64 * 32}  # the dequantized stack keeps its class
+    assert counts.read_bytes == plain.read_bytes
+    assert counts.read_bytes["w"] == 4 * 32 * 64 and counts.read_bytes["s"] == 4 * 8 * 4
+    assert counts.needed_read_bytes == plain.needed_read_bytes
+
+
 def test_ops_run_on_meta_again_reuse_the_result_layout_and_never_an_alias(tmp_path, monkeypatch):
     from solgym import opcount
 
