@@ -202,6 +202,15 @@ _MASK_PRESERVING = {
     "native_dropout",
     "_unsafe_view",
 }
+# Window ops whose strides may skip input positions (`_touched_share`).
+_WINDOWED = set(
+    """convolution max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d
+    avg_pool2d avg_pool3d""".split()
+)
+# Products with an added term, which may be a mask.
+_BIASED = {"baddbmm", "addmm"}
+# Sums and differences, after which -inf scores stay -inf where the other term is finite.
+_SHIFTS = {"add", "add_", "sub", "sub_"}
 _FFT = {"_fft_r2c", "_fft_c2r", "_fft_c2c"}
 # Ops whose every output element depends on every element they read that lands in it (generically: unless
 # another operand holds exact zeros or infinities there): reading all of each operand is necessary for the
@@ -251,6 +260,9 @@ _NONZERO = set("exp exp_ exp2 cos cosh sigmoid softplus erfc".split())
 _OVERWRITES = _WRITE_ONLY | set(
     "index_put_ index_copy_ index_fill_ masked_fill_ masked_scatter_ scatter_".split()
 )
+# In-place writes at indexed positions: the destination's other elements stay as they were, unread (a KV
+# cache row written with `index_copy_`); an accumulating `index_put_` or a reducing `scatter_` reads it.
+_PLACED = {"index_put_", "index_copy_", "index_fill_", "masked_scatter_", "scatter_"}
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
 _MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "baddbmm", "_scaled_mm", "_int_mm"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
@@ -358,6 +370,56 @@ def _key(t: torch.Tensor) -> int:
     return t.untyped_storage()._cdata
 
 
+def _spread(t: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether `t`, an operand of an elementwise op making `out`, is broadcast along one of out's last two
+    axes (of size 1 there, absent, or expanded)."""
+    if _unique_elements(t) >= out.numel():
+        return False
+    for d in (-1, -2):
+        if out.shape[d] > 1 and (t.dim() < -d or t.shape[d] == 1 or t.stride(d) == 0):
+            return True
+    return False
+
+
+def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
+    """The share of its input a strided window op reads: a convolution or pooling whose windows skip input
+    rows (a 1x1 convolution of stride 2 reads every other row and column; a dilated one, every other
+    row where its stride matches). Per spatial axis, the distinct input positions o * stride + t *
+    dilation - padding over output positions o and taps t, of the input's size."""
+    x = args[0]
+    spatial = out.dim() - 2
+    if spatial < 1 or x.dim() != out.dim():
+        return 1.0
+
+    def per_axis(value: Any, default: int) -> list[int]:
+        if value is None or (isinstance(value, list | tuple) and not value):
+            return [default] * spatial
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        return values * spatial if len(values) == 1 else values
+
+    if name == "convolution":
+        if len(args) < 7 or args[6]:
+            return 1.0  # transposed: every input element is read
+        kernel = list(args[1].shape[2:])
+        stride, padding, dilation = per_axis(args[3], 1), per_axis(args[4], 0), per_axis(args[5], 1)
+    else:  # pooling(self, kernel_size, stride, padding, dilation, ...)
+        kernel = per_axis(args[1], 1)
+        stride = per_axis(args[2] if len(args) > 2 else None, 0)
+        stride = [s or k for s, k in zip(stride, kernel, strict=True)]
+        padding = per_axis(args[3] if len(args) > 3 else None, 0)
+        dilation = per_axis(args[4] if len(args) > 4 and name.startswith("max") else None, 1)
+    share = 1.0
+    for d in range(spatial):
+        size, n, k = x.shape[2 + d], out.shape[2 + d], kernel[d]
+        if not (len(stride) == len(padding) == len(dilation) == spatial) or n * k > 1 << 16:
+            return 1.0
+        if (k - 1) * dilation[d] + 1 >= stride[d] and dilation[d] == 1:
+            continue  # windows that meet or overlap read every position between them
+        rows = {o * stride[d] + t * dilation[d] - padding[d] for o in range(n) for t in range(k)}
+        share *= sum(1 for r in rows if 0 <= r < size) / size if size else 1.0
+    return share
+
+
 def _unique_elements(t: torch.Tensor) -> int:
     """Distinct elements a view addresses: expanded (stride 0) dimensions add none."""
     n = 1
@@ -391,6 +453,9 @@ class _Read:
     # What the op demands of the read meets every row and column of its last two axes (a band mask keeps
     # some of each): a contraction that made it needs all of both operands.
     covering: bool = False
+    # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
+    # statistic is: where the result is demanded in every row and column, the read is needed whole.
+    spread: bool = False
 
 
 @dataclass
@@ -571,7 +636,7 @@ class _Recorder(TorchDispatchMode):
             base = args[0] if args and isinstance(args[0], torch.Tensor) else None
             if base is not None:
                 self._remember(base)
-                tag = self.tags.get(_key(base)) or _quantized_of(base.dtype)
+                tag = self.tags.get(_key(base)) or _provenance_of(base.dtype)
                 if tag:
                     outs = out if isinstance(out, list | tuple) else (out,)
                     self._propagate_tag([base], [t for t in outs if isinstance(t, torch.Tensor)])
@@ -582,25 +647,34 @@ class _Recorder(TorchDispatchMode):
         for t in (*tensors_in, *tensors_out):
             self._remember(t)
         written = _mutated(func, args, kwargs)
+        aligned = _elementwise(func)
+        wide = tensors_out[0] if aligned and tensors_out and tensors_out[0].dim() >= 2 else None
         reads = []
+        placed = name in _PLACED and "reduce" not in kwargs
+        if placed and name == "index_put_":
+            placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
         for i, t in enumerate(tensors_in):
-            if any(t is w for w in written) and name in _WRITE_ONLY:
+            if any(t is w for w in written) and (name in _WRITE_ONLY or placed):
                 continue
             if name in _GATHERS and i == 0:
                 continue
-            reads.append(_Read(_key(t), _signature(t), _unique_elements(t) * t.element_size()))
+            read = _Read(_key(t), _signature(t), _unique_elements(t) * t.element_size())
+            read.spread = wide is not None and _spread(t, wide)
+            reads.append(read)
         if name in _GATHERS:
             reads.extend(self._gather_reads(name, args, kwargs))
+        if name in _WINDOWED and reads and tensors_out:
+            reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
         outs = [t for t in tensors_out if not any(t is w for w in written)]
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
         op = _Op(name, reads, writes, [_signature(t) for t in (*outs, *written)])
         op.overwrites = bool(written) and name in _OVERWRITES
-        op.aligned = _elementwise(func)
+        op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
-        if kwargs.get("alpha", 1) == 1:  # a scaled sum (`add(x, y, alpha=2)`) makes no mask or arange
-            self._causal(op, name, args, tensors_in, tensors_out)
+        if kwargs.get("alpha", 1) == 1 or name in _BIASED:  # `add(x, y, alpha=2)` makes no mask or arange
+            self._causal(op, name, args, kwargs, tensors_in, tensors_out)
         if self.repeated or any(0 in t.stride() for t in tensors_in):
             self._repeats(op.aligned, name, tensors_in, tensors_out)
         self.ops.append(op)
@@ -695,7 +769,7 @@ class _Recorder(TorchDispatchMode):
             others = blocking - {r.key}
             r.necessary = not (others & infinite if r.key == bias else others)
 
-    def _causal(self, op: _Op, name: str, args: tuple, ins: list, outs: list) -> None:
+    def _causal(self, op: _Op, name: str, args: tuple, kwargs: dict, ins: list, outs: list) -> None:
         """Follow a mask built in the reference so that, as a flash kernel does, masked scores are neither
         computed nor multiplied. A mask is a band of diagonals (`solgym.band`: causal, sliding window):
         `triu`/`tril` of a constant, a comparison of an arange along the rows with one along the columns or
@@ -746,9 +820,11 @@ class _Recorder(TorchDispatchMode):
             if made is not None:
                 self._mask(key_outs, outs[0], *made)
             return
+        if name in _BIASED and self._biased_by_mask(op, args, kwargs, outs, key_outs):
+            return
         applied = self._applied_mask(name, args, ins)
         if applied is None:
-            self._masked_through(op, name, ins, outs, key_outs)
+            self._masked_through(op, name, args, ins, outs, key_outs)
             return
         scores, kept, fill, region = applied
         if _number(filled) and scores is ins[0] and _number(fill) and (filled == 0 or fill == 0):
@@ -815,9 +891,10 @@ class _Recorder(TorchDispatchMode):
             inside = a[1] * b[1]
         return (a[2] | b[2] if union else a[2] & b[2]), inside
 
-    def _masked_through(self, op: _Op, name: str, ins: list, outs: list, key_outs: list) -> None:
-        """Carry masked positions through an op: -inf becomes zero through an exponential or softmax, zero
-        stays zero through a product, and a contraction with masked zeros counts only the unmasked part."""
+    def _masked_through(self, op: _Op, name: str, args: tuple, ins: list, outs: list, key_outs: list) -> None:
+        """Carry masked positions through an op: -inf stays -inf shifted by a finite amount (`s - lse`) and
+        becomes zero through an exponential or softmax, zero stays zero through a product, and a
+        contraction with masked zeros counts only the unmasked part."""
         masked = [(_key(t), t, *self.masked[_key(t)]) for t in ins if _key(t) in self.masked]
         if not masked:
             return
@@ -826,11 +903,21 @@ class _Recorder(TorchDispatchMode):
             if zeros:
                 op.macs *= zeros[0][2]
             return
-        _, _, kept, state, region = masked[0]
-        if name in ("_softmax", "softmax", "exp"):
+        _, scores, kept, state, region = masked[0]
+        if name in ("_softmax", "softmax", "exp", "exp2"):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
             state = "-inf" if state == "-inf" else None
+        elif name in _SHIFTS:
+            if state != "-inf" or not self._shifted_only(name, args, scores, region):
+                return
+        elif name == "cat":
+            # Masked scores with columns appended (an attention sink's logit, later sliced off): the
+            # scores' columns keep their places, and the kept share is theirs.
+            dim = args[1] if len(args) > 1 else 0
+            first = args[0][0] if isinstance(args[0], list | tuple) and args[0] else None
+            if first is not scores or scores.dim() < 2 or dim not in (-1, scores.dim() - 1):
+                return
         elif name not in _MASK_PRESERVING:
             return
         if name == "mul" and zeros and outs:
@@ -844,12 +931,46 @@ class _Recorder(TorchDispatchMode):
                 if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
             }
             if t.shape == shape:
+                covering = region is not None and len(shape) >= 2 and region.covers(*shape[-2:])
                 for read in op.reads:
                     if read.key in others and read.rows is None:
                         read.nbytes *= kept
+                        read.covering = covering
             state = "0"
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
+
+    def _biased_by_mask(self, op: _Op, args: tuple, kwargs: dict, outs: list, key_outs: list) -> bool:
+        """A -inf band added as the bias of a product (GPT-2's `baddbmm(mask, q, kᵀ, alpha=scale)`): the
+        product counts its kept part only, as when the mask is added after it, and its result is masked."""
+        beta = kwargs.get("beta", 1)
+        bias = args[0] if args and isinstance(args[0], torch.Tensor) and _number(beta) and beta > 0 else None
+        made = self.mask_of.get(_key(bias)) if bias is not None and bias.dim() >= 2 else None
+        if made is None or not (_number(made[1]) and made[1] <= _MASKED) or not outs or outs[0].dim() < 2:
+            return False
+        if bias.shape[-2:] != outs[0].shape[-2:]:
+            return False
+        kept, _, region = made
+        op.macs *= kept
+        self.masked.update(dict.fromkeys(key_outs, (kept, "-inf", ~region)))
+        return True
+
+    def _shifted_only(self, name: str, args: tuple, scores: torch.Tensor, region: band.Band | None) -> bool:
+        """Whether a sum or difference with masked (-inf) scores leaves them -inf where masked: the scores
+        come first in a difference, and the other term is finite, a number, or a tensor neither masked nor
+        possibly infinite, or a per-row statistic (a row max or log-sum-exp, shape [..., rows, 1]) of rows
+        that each keep a score."""
+        if len(args) < 2 or (name.startswith("sub") and args[0] is not scores):
+            return False
+        other = args[1] if args[0] is scores else args[0]
+        if _number(other):
+            return math.isfinite(other)
+        if not isinstance(other, torch.Tensor) or _key(other) in self.masked:
+            return False
+        if _key(other) not in self.infinite:
+            return True
+        rows, cols = scores.shape[-2:] if scores.dim() >= 2 else (1, scores.shape[-1])
+        return other.dim() >= 1 and other.shape[-1] == 1 and region is not None and region.covers(rows, cols)
 
     def _arange(self, name: str, args: tuple, ins: list, key_outs: list) -> bool:
         """Track the values of an `arange` (start + step * i) and of it plus or minus a number, and of the
@@ -970,6 +1091,8 @@ class _Recorder(TorchDispatchMode):
             return v
         if not isinstance(v, torch.Tensor) or v.numel() != 1:
             return None
+        if _number(self.constant.get(_key(v))):
+            return self.constant[_key(v)]  # made by a fill (`where(mask, float("-inf"), s)`)
         if v.device.type == "meta":
             return value_range.decided(self.range_of(v), v.dtype)
         return v.item()
@@ -978,6 +1101,8 @@ class _Recorder(TorchDispatchMode):
         """Track the axes along which a result repeats its values: an elementwise op, copy or pad whose
         every operand repeats along an axis (expanded there, stride 0, or itself a repeating result) or
         does not vary along it, repeats along it too."""
+        if name == "_unsafe_view":
+            return  # the same storage, reshaped (`reshape` of a copy): it repeats as it did
         for t in outs:
             self.repeated.pop(_key(t), None)
         if len(outs) != 1 or not aligned:
@@ -999,12 +1124,14 @@ class _Recorder(TorchDispatchMode):
             self.repeated[_key(out)] = frozenset(axes)
 
     def _distinct(self, t: torch.Tensor) -> int:
-        """Elements of a view that can differ: a whole storage that repeats its values (a scale made full
-        size by `repeat_interleave`) holds as many as the tensor it repeats."""
+        """Elements of a view that can differ: a storage that repeats its values (a scale made full size by
+        `repeat_interleave`) holds as many as the tensor it repeats, and a view of part of it (the scale
+        cut to a weight of 576 rows) no more."""
         n = _unique_elements(t)
         axes = self.repeated.get(_key(t))
-        if axes and n * t.element_size() == self.storage_bytes.get(_key(t)):
-            return n // math.prod(size for _, size in axes)
+        if axes:
+            whole = self.storage_bytes.get(_key(t), 0) // t.element_size()
+            return min(n, whole // math.prod(size for _, size in axes))
         return n
 
     def repeats(self, t: torch.Tensor, dim: int) -> bool:
@@ -1130,7 +1257,7 @@ class _Recorder(TorchDispatchMode):
         of a contraction is a sum of products at full precision, whatever its operands were."""
         if not outs or name in _CONTRACTING:
             return
-        tagged = [(self.tags.get(_key(t)) or _quantized_of(t.dtype), t) for t in ins]
+        tagged = [(self.tags.get(_key(t)) or _provenance_of(t.dtype), t) for t in ins]
         tagged = [(tag, t) for tag, t in tagged if tag]
         if not tagged:
             return
@@ -1454,6 +1581,13 @@ def _quantized_of(dt: torch.dtype) -> str | None:
     return p if p in QUANTIZED else None
 
 
+def _provenance_of(dt: torch.dtype) -> str | None:
+    """The class a tensor of this dtype passes on through casts and scaling: a quantized one, or int8
+    (values an int8 tensor core multiplies exactly; a product is int8 only where both operands are)."""
+    p = _precision(dt)
+    return p if p in QUANTIZED or p == "int8" else None
+
+
 class _TorchFunctions(TorchFunctionMode):
     """What only the torch function level shows. `scaled_dot_product_attention` is counted as one op: the
     backend it would lower to on meta or CPU is an implementation detail, and only here is a causal mask
@@ -1615,6 +1749,31 @@ def _demand(
             )
         return min(total, rec.storage_bytes.get(key, total))
 
+    intervals_memo: dict[int, tuple[int, list | None]] = {}
+
+    def demanded_intervals(key: int) -> list | None:
+        """The merged byte ranges of a storage's demanded views, where every one is a contiguous block
+        and none is a gather (else None)."""
+        views = plain.get(key, {})
+        if intervals_memo.get(key, (None,))[0] != len(views):
+            blocks = [_contiguous(sig) for sig in views] if not gathered.get(key) else [None]
+            merged = None if None in blocks else _merged(blocks)
+            intervals_memo[key] = (len(views), merged)
+        return intervals_memo[key][1]
+
+    def share(key: int, sig: tuple, nbytes: float, size: float) -> float:
+        """The demanded share of what an op writes into a storage: of the block it writes, where it
+        writes part of the storage and every demanded view is a block (a row range of a buffer filled
+        part by part), else of the whole storage."""
+        if nbytes < size:
+            written = _contiguous(sig)
+            blocks = demanded_intervals(key) if written is not None else None
+            if blocks is not None:
+                lo, hi = written
+                met = sum(max(0, min(hi, b) - max(lo, a)) for a, b in blocks)
+                return min(1.0, met / (hi - lo))
+        return min(1.0, demanded(key) / size)
+
     macs: dict[str, float] = {}
     flops = 0.0
     # Storages demanded in every row and column of their last two axes (masked scores): the contraction
@@ -1623,10 +1782,10 @@ def _demand(
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
-        for key, nbytes in op.writes:
+        for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True):
             size = rec.storage_bytes.get(key, 0)
             if size and nbytes:
-                fraction = max(fraction, min(1.0, demanded(key) / size))
+                fraction = max(fraction, share(key, sig, nbytes, size))
         if fraction <= 0.0:
             continue
         if op.macs:
@@ -1635,7 +1794,7 @@ def _demand(
         spans = len(op.writes) == 1 and op.writes[0][0] in covered
         for read in op.reads:
             if read.rows is None:
-                whole = spans and op.name in _MATRIX_PRODUCTS
+                whole = spans and (op.name in _MATRIX_PRODUCTS or read.spread)
                 add_plain(read.key, read.sig, read.nbytes * (1.0 if whole else fraction))
                 if read.covering or spans and op.aligned and read.sig[2] == op.write_sigs[0][2]:
                     covered.add(read.key)
@@ -1753,6 +1912,26 @@ class _Written:
         if i == len(self.starts) or self.starts[i] >= end:
             return False
         return any(not _disjoint(sig, o) for o in self.sigs)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _contiguous(sig: tuple) -> tuple[int, int] | None:
+    """The byte range [start, end) of a view that is one contiguous block, else None."""
+    offset, size, dims = sig
+    if dims and (len(dims) > 1 or dims[0][0] != 1):
+        return None
+    n = dims[0][1] if dims else 1
+    return offset * size, (offset + n) * size
+
+
+def _merged(blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for a, b in sorted(blocks):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
 
 
 @functools.lru_cache(maxsize=1 << 16)

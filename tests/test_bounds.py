@@ -15,7 +15,7 @@ from solgym.bounds import derive, derive_all
 from solgym.cli import main
 from solgym.hardware import get_profile
 from solgym.inputs import make_inputs
-from solgym.opcount import count_on_data
+from solgym.opcount import count, count_on_data
 from solgym.problem import ProblemError, load_problem
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
@@ -1623,6 +1623,44 @@ def test_a_reference_making_a_large_tensor_before_it_reads_values_is_traced_mixe
     assert counts.read_bytes == plain.read_bytes
     assert counts.read_bytes["w"] == 4 * 32 * 64 and counts.read_bytes["s"] == 4 * 8 * 4
     assert counts.needed_read_bytes == plain.needed_read_bytes
+
+
+@pytest.mark.parametrize(
+    "write", ["kc.index_copy_(0, idx, new)", "kc.index_put_((idx,), new)", "kc[idx] = new", "kc[20:21] = new"]
+)
+def test_an_in_place_write_at_some_rows_reads_nothing_of_its_destination(tmp_path, write):
+    """A KV cache row written in place, then the valid prefix read: the cache is read once, where the
+    reference reads it (before, the write counted as a read of the whole cache besides)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(kc, new):\n    idx = torch.tensor([20], device=kc.device)\n"
+        f"    {write}\n    return kc[:21] * 2\n",
+        {"kc": ([64, "D"], "bfloat16"), "new": ([1, "D"], "bfloat16")},
+        {"o": ([21, "D"], "bfloat16")},
+        {"D": None},
+        [{"axes": {"D": 32}}],
+    )
+    c = count(p, p.workloads[0])
+    assert c.read_bytes["kc"] == 21 * 32 * 2
+    assert 0 < c.read_bytes["new"] <= 32 * 2
+
+
+def test_a_block_of_a_buffer_that_is_never_returned_counts_nothing(tmp_path):
+    """A buffer filled part by part, half of it returned: the product written into the other half is
+    discarded work (before, each product counted at half, and each operand was read at half)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, b, w):\n    t = a.shape[0]\n"
+        "    out = torch.empty(2 * t, w.shape[1], dtype=a.dtype, device=a.device)\n"
+        "    out[:t] = a @ w\n    out[t:] = b @ w\n    return out[:t]\n",
+        {"a": (["T", 128], "bfloat16"), "b": (["T", 128], "bfloat16"), "w": ([128, 256], "bfloat16")},
+        {"o": (["T", 256], "bfloat16")},
+        {"T": None},
+        [{"axes": {"T": 64}}],
+    )
+    c = count(p, p.workloads[0])
+    assert c.macs == {"bf16": 64 * 128 * 256}
+    assert c.read_bytes == {"a": 64 * 128 * 2, "b": 0, "w": 128 * 256 * 2}
 
 
 def test_ops_run_on_meta_again_reuse_the_result_layout_and_never_an_alias(tmp_path, monkeypatch):

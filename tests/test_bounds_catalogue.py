@@ -191,6 +191,22 @@ CATALOGUE = {
         {"bf16": B * 16 * 64 * 8 * 4},
         (B * 16 * 64 + 16 * 8 * 4 + B * 8 * 256) * 2,
     ),
+    "strided_1x1_downsample": case(  # a ResNet shortcut: every other row and column is never read
+        "def run(x, w):\n    return F.conv2d(x, w, stride=2)\n",
+        {"x": (["V", 16, 16, 16], BF), "w": ([32, 16, 1, 1], BF)},
+        {"y": (["V", 32, 8, 8], BF)},
+        {"V": 2},
+        {"bf16": 2 * 32 * 64 * 16},
+        2 * 16 * 64 * 2 + 32 * 16 * 2 + 2 * 32 * 64 * 2,
+    ),
+    "dilated_strided_grouped_conv": case(  # taps 2o + 2t - 2 touch the 9 even rows and columns of 17
+        "def run(x, w):\n    return F.conv2d(x, w, stride=2, padding=2, dilation=2, groups=4)\n",
+        {"x": (["V", 16, 17, 17], BF), "w": ([8, 4, 3, 3], BF)},
+        {"y": (["V", 8, 9, 9], BF)},
+        {"V": 2},
+        {"bf16": 2 * 8 * 81 * 4 * 9},
+        2 * 16 * 81 * 2 + 8 * 4 * 9 * 2 + 2 * 8 * 81 * 2,
+    ),
     "conv_3d": case(
         "def run(x, w):\n    return F.conv3d(x, w, stride=(1, 2, 2), padding=1)\n",
         {"x": (["V", 4, 4, 8, 8], BF), "w": ([8, 4, 3, 3, 3], BF)},
@@ -288,6 +304,37 @@ CATALOGUE = {
         {"fp8": M * 32 * 64},
         M * 64 + 32 * 64 + 2 * 4 + M * 32 * 2,
     ),
+    "fp8_block_dequantized_576_rows": case(  # DeepSeek's kv_a_proj: 576 rows, scales of 128 cut to fit
+        "def run(x, w, s):\n"
+        "    d = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[: w.shape[0], : w.shape[1]]\n"
+        "    return F.linear(x, (w.float() * d).to(torch.bfloat16))\n",
+        {"x": (["V", 512], BF), "w": ([576, 512], "float8_e4m3fn"), "s": ([5, 4], F32)},
+        {"y": (["V", 576], BF)},
+        {"V": 64},
+        {"fp8": 64 * 576 * 512},
+        # The scale at the share of its repeated rows kept, 576 of 640: 72 of its 80 bytes (errs low).
+        64 * 512 * 2 + 576 * 512 + 72 + 64 * 576 * 2,
+    ),
+    "fp8_block_dequantized_by_expand_reshape": case(
+        "def run(x, w, s):\n"
+        "    d = s[:, None, :, None].expand(-1, 128, -1, 128).reshape(w.shape)\n"
+        "    return F.linear(x, (w.float() * d).to(torch.bfloat16))\n",
+        {"x": (["V", 512], BF), "w": ([640, 512], "float8_e4m3fn"), "s": ([5, 4], F32)},
+        {"y": (["V", 640], BF)},
+        {"V": 64},
+        {"fp8": 64 * 640 * 512},
+        64 * 512 * 2 + 640 * 512 + 80 + 64 * 640 * 2,
+    ),
+    "w8a8_written_in_float": case(  # both operands int8-valued: an int8 tensor core computes it exactly
+        "def run(x, w, ws):\n    xs = x.float().abs().amax(-1, keepdim=True).clamp(min=1e-8) / 127.0\n"
+        "    xq = torch.round(x.float() / xs).clamp(-128, 127).to(torch.int8)\n"
+        "    return ((xq.float() @ w.float().t()) * xs * ws).to(torch.bfloat16)\n",
+        {"x": (["V", 512], BF), "w": ([256, 512], "int8"), "ws": ([256], F32)},
+        {"y": (["V", 256], BF)},
+        {"V": 32},
+        {"int8": 32 * 256 * 512},
+        32 * 512 * 2 + 256 * 512 + 256 * 4 + 32 * 256 * 2,
+    ),
     "int4_weight_only_product": case(
         "def run(x, qw, scales):\n    lo, hi = (qw & 0xF).to(torch.bfloat16) - 8, (qw >> 4).to(torch.bfloat16) - 8\n"
         "    w = torch.stack([lo, hi], -1).reshape(qw.shape[0], -1) * scales.repeat_interleave(32, -1)\n"
@@ -308,8 +355,8 @@ CATALOGUE = {
         {"o": ([1, 4, "V", 16], BF)},
         {"V": 64},
         {"fp32": 4 * (64 * 65 // 2) * (16 + 16)},
-        # The slopes, added into the scores before the mask, are read at the scores' kept share.
-        4 * 4 * 64 * 16 * 2 + 4 * 4 * (64 * 65 // 2) / 64**2,
+        # The slopes, broadcast over the masked scores' rows and columns, are read whole.
+        4 * 4 * 64 * 16 * 2 + 4 * 4,
     ),
     "softcapped_causal_attention": case(
         "def run(q, k, v):\n    s = q @ k.transpose(-1, -2) * 0.25\n    s = 30.0 * torch.tanh(s / 30.0)\n"
@@ -320,6 +367,55 @@ CATALOGUE = {
         {"V": 64},
         {"bf16": 4 * (64 * 65 // 2) * (16 + 16)},
         4 * 4 * 64 * 16 * 2,  # every query and key takes part in some kept score: read whole
+    ),
+    "stable_softmax_causal_attention": case(  # the row max subtracted from -inf keeps it -inf
+        "def run(q, k, v):\n    n = q.shape[2]\n    s = (q @ k.transpose(-1, -2)).float() * 0.25\n"
+        "    s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), float('-inf'))\n"
+        "    p = torch.exp(s - s.amax(-1, keepdim=True))\n"
+        "    return (p / p.sum(-1, keepdim=True)).to(q.dtype) @ v\n",
+        {n: ([1, 4, "V", 16], BF) for n in "qkv"},
+        {"o": ([1, 4, "V", 16], BF)},
+        {"V": 64},
+        {"bf16": 4 * (64 * 65 // 2) * (16 + 16)},
+        4 * 4 * 64 * 16 * 2,
+    ),
+    "causal_attention_backward_from_lse": case(  # P = exp(S - lse): five products over the triangle
+        "def run(q, k, v, o, do, lse):\n    n = q.shape[2]\n"
+        "    s = torch.where(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), float('-inf'),\n"
+        "                    q.float() @ k.float().transpose(-1, -2) * 0.25)\n"
+        "    p = torch.exp2((s - lse.unsqueeze(-1)) * 1.4426950408889634)\n"
+        "    dv = p.transpose(-1, -2) @ do.float()\n"
+        "    ds = p * (do.float() @ v.float().transpose(-1, -2) - (do.float() * o.float()).sum(-1, keepdim=True))\n"
+        "    return (ds @ k.float() * 0.25).to(q.dtype), (ds.transpose(-1, -2) @ q.float() * 0.25).to(k.dtype), dv.to(v.dtype)\n",
+        {**{n: ([1, 4, "V", 16], BF) for n in ("q", "k", "v", "o", "do")}, "lse": ([1, 4, "V"], F32)},
+        {n: ([1, 4, "V", 16], BF) for n in ("dq", "dk", "dv")},
+        {"V": 64},
+        {"fp32": 5 * 4 * (64 * 65 // 2) * 16},
+        # Every key takes part in some kept score, every query row keeps one: all five read whole.
+        (5 * 4 * 64 * 16 * 2 + 4 * 64 * 4) + 3 * 4 * 64 * 16 * 2,
+    ),
+    "gpt2_baddbmm_causal_attention": case(  # the -inf mask is the product's own added term
+        "def run(q, k, v):\n    n = q.shape[1]\n"
+        "    mask = torch.full((n, n), float('-inf'), device=q.device, dtype=q.dtype).triu(1)\n"
+        "    s = torch.baddbmm(mask.expand(q.shape[0], n, n), q, k.transpose(1, 2), alpha=0.25)\n"
+        "    return torch.bmm(torch.softmax(s.float(), -1).to(q.dtype), v)\n",
+        {n: ([4, "V", 16], F16) for n in "qkv"},
+        {"o": ([4, "V", 16], F16)},
+        {"V": 64},
+        {"fp16": 4 * (64 * 65 // 2) * (16 + 16)},
+        4 * 4 * 64 * 16 * 2,
+    ),
+    "attention_with_sink_logits": case(  # gpt-oss: a per-head logit appended to each row, then dropped
+        "def run(q, k, v, sinks):\n    n = q.shape[2]\n"
+        "    s = q @ k.transpose(-1, -2) * 0.25 + torch.triu(torch.full((n, n), float('-inf'), device=q.device), 1)\n"
+        "    s = torch.cat([s, sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, n, 1)], -1)\n"
+        "    return torch.softmax(s.float(), -1)[..., :-1].to(q.dtype) @ v\n",
+        {**{n: ([1, 4, "V", 16], BF) for n in "qkv"}, "sinks": ([4], BF)},
+        {"o": ([1, 4, "V", 16], BF)},
+        {"V": 64},
+        # P·V over the triangle; QKᵀ, and the sinks, at the 64 of 65 columns the slice keeps (errs low).
+        {"bf16": 4 * (64 * 65 // 2) * 16 * (1 + 64 / 65)},
+        4 * 4 * 64 * 16 * 2 + 4 * 2 * 64 / 65,
     ),
     "gqa_causal_sdpa": case(
         "def run(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)\n",
