@@ -58,6 +58,10 @@ class Band:
         column_missed = max(0, self.lo + rows - 1) <= min(cols - 1, self.hi)
         return not row_missed and not column_missed
 
+    def shifted(self, columns: int) -> Band:
+        """The band of a matrix with `columns` columns put before it: offsets grow by that many."""
+        return dataclasses.replace(self, lo=self.lo + columns, hi=self.hi + columns)
+
     def __invert__(self) -> Band:
         return dataclasses.replace(self, outside=not self.outside)
 

@@ -912,12 +912,15 @@ class _Recorder(TorchDispatchMode):
             if state != "-inf" or not self._shifted_only(name, args, scores, region):
                 return
         elif name == "cat":
-            # Masked scores with columns appended (an attention sink's logit, later sliced off): the
-            # scores' columns keep their places, and the kept share is theirs.
+            # Masked scores with columns put beside them (an attention sink's logit, sliced off after the
+            # softmax): the band moves by the columns before them, and the kept share is the scores'.
             dim = args[1] if len(args) > 1 else 0
-            first = args[0][0] if isinstance(args[0], list | tuple) and args[0] else None
-            if first is not scores or scores.dim() < 2 or dim not in (-1, scores.dim() - 1):
+            parts = list(args[0]) if isinstance(args[0], list | tuple) else []
+            place = next((i for i, t in enumerate(parts) if t is scores), None)
+            if place is None or scores.dim() < 2 or dim not in (-1, scores.dim() - 1):
                 return
+            before = sum(t.shape[-1] for t in parts[:place])
+            region = region.shifted(before) if region is not None else None
         elif name not in _MASK_PRESERVING:
             return
         if name == "mul" and zeros and outs:
@@ -1726,9 +1729,21 @@ def _demand(
     plain: dict[int, dict[tuple, float]] = {}  # storage -> view signature -> demanded bytes
     gathered: dict[int, list] = {}  # storage -> [(sig, dim, row_bytes, estimate, values, fraction)]
 
+    versions: dict[int, int] = {}
+    plain_memo: dict[int, tuple[int, float]] = {}
+
     def add_plain(key: int, sig: tuple, nbytes: float) -> None:
         views = plain.setdefault(key, {})
-        views[sig] = max(views.get(sig, 0.0), nbytes)
+        if nbytes > views.get(sig, 0.0) or sig not in views:
+            views[sig] = max(views.get(sig, 0.0), nbytes)
+            versions[key] = versions.get(key, 0) + 1
+
+    def plain_total(key: int) -> float:
+        """The bytes of a storage's views, overlapping runs of the same rows counted once."""
+        version = versions.get(key, 0)
+        if plain_memo.get(key, (None,))[0] != version:
+            plain_memo[key] = (version, _views_union(plain.get(key, {})))
+        return plain_memo[key][1]
 
     for t in returned:
         add_plain(_key(t), _signature(t), _unique_elements(t) * t.element_size())
@@ -1736,7 +1751,7 @@ def _demand(
     union_memo: dict[int, tuple[int, float]] = {}
 
     def demanded(key: int) -> float:
-        total = sum(plain.get(key, {}).values())
+        total = plain_total(key)
         entries = gathered.get(key, [])
         if entries and all(e[4] is not None for e in entries):
             # Index values known: count distinct rows once (memoised: unique() over all gathers is costly).
@@ -1912,6 +1927,30 @@ class _Written:
         if i == len(self.starts) or self.starts[i] >= end:
             return False
         return any(not _disjoint(sig, o) for o in self.sigs)
+
+
+def _views_union(views: Mapping[tuple, float]) -> float:
+    """The bytes demanded of a storage's views ({signature: bytes}), where views demanded whole that run
+    over the same rows (the same outer strides and sizes, each row's run of consecutive elements starting
+    within one row) count their overlapping columns once: `x[:, :400]` and `x[:, 100:500]` read 500
+    columns, `x[:4]` and `x[2:6]` six rows. Any other view adds its bytes."""
+    total = 0.0
+    runs: dict[tuple, list[tuple[int, int]]] = {}
+    for sig, nbytes in views.items():
+        offset, size, dims = sig
+        inner, outer = (1, ()) if not dims else (dims[0][1], dims[1:]) if dims[0][0] == 1 else (0, None)
+        count = inner * math.prod(n for _, n in outer) if outer is not None else 0
+        period = outer[0][0] if outer else 0
+        start = offset % period if period else offset
+        if outer is None or nbytes != count * size or (period and start + inner > period):
+            total += nbytes
+            continue
+        group = (size, outer, offset - start)
+        runs.setdefault(group, []).append((start, start + inner))
+    for (size, outer, _), spans in runs.items():
+        covered = sum(b - a for a, b in _merged(spans))
+        total += covered * math.prod(n for _, n in outer) * size
+    return total
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -40,3 +40,11 @@ def test_a_causal_mask_and_a_window_meet_in_a_band_and_a_hole_is_none():
     assert causal & window == Band(-7, 0)
     assert (~causal | ~window) == ~Band(-7, 0)
     assert Band(-7, 7) & ~Band(-1, 1) is None  # a band with a hole in it
+
+
+def test_a_band_moves_by_the_columns_put_before_it():
+    causal = triangle("tril", 0)
+    n = 64
+    # A sink column before the scores: every row keeps it, besides its own causal prefix.
+    assert causal.shifted(1).positions(n, n + 1) == n * (n + 1) // 2 + n
+    assert (~causal).shifted(3).positions(n, n + 3) == n * (n - 1) // 2

@@ -417,6 +417,17 @@ CATALOGUE = {
         {"bf16": 4 * (64 * 65 // 2) * 16 * (1 + 64 / 65)},
         4 * 4 * 64 * 16 * 2 + 4 * 2 * 64 / 65,
     ),
+    "attention_with_sink_logits_first": case(  # the band moves one column right
+        "def run(q, k, v, sinks):\n    n = q.shape[2]\n"
+        "    s = q @ k.transpose(-1, -2) * 0.25 + torch.triu(torch.full((n, n), float('-inf'), device=q.device), 1)\n"
+        "    s = torch.cat([sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, n, 1), s], -1)\n"
+        "    return torch.softmax(s.float(), -1)[..., 1:].to(q.dtype) @ v\n",
+        {**{n: ([1, 4, "V", 16], BF) for n in "qkv"}, "sinks": ([4], BF)},
+        {"o": ([1, 4, "V", 16], BF)},
+        {"V": 64},
+        {"bf16": 4 * (64 * 65 // 2) * 16 * (1 + 64 / 65)},
+        4 * 4 * 64 * 16 * 2 + 4 * 2 * 64 / 65,
+    ),
     "gqa_causal_sdpa": case(
         "def run(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)\n",
         {"q": ([1, 8, "V", 16], BF), "k": ([1, 2, "V", 16], BF), "v": ([1, 2, "V", 16], BF)},
