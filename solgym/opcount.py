@@ -408,11 +408,13 @@ def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
         stride = [s or k for s, k in zip(stride, kernel, strict=True)]
         padding = per_axis(args[3] if len(args) > 3 else None, 0)
         dilation = per_axis(args[4] if len(args) > 4 and name.startswith("max") else None, 1)
+    if not len(kernel) == len(stride) == len(padding) == len(dilation) == spatial:
+        return 1.0
     share = 1.0
     for d in range(spatial):
         size, n, k = x.shape[2 + d], out.shape[2 + d], kernel[d]
-        if not (len(stride) == len(padding) == len(dilation) == spatial) or n * k > 1 << 16:
-            return 1.0
+        if n * k > 1 << 16:
+            return 1.0  # a long axis: not worth enumerating
         if (k - 1) * dilation[d] + 1 >= stride[d] and dilation[d] == 1:
             continue  # windows that meet or overlap read every position between them
         rows = {o * stride[d] + t * dilation[d] - padding[d] for o in range(n) for t in range(k)}
@@ -2360,8 +2362,8 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
                 f"{type(e).__name__}: {str(e)[:200]})",
             ) from None
     large = _large_inputs(problem, workload)
-    made = _made_before_data(problem, workload)
-    if large and made >= HEAVY_BYTES:
+    made = _made_before_data(problem, workload) if large else 0
+    if made >= HEAVY_BYTES:
         # A reference that makes gigabytes from its large inputs before it reads a value (an FP8 expert
         # stack dequantized to fp32) would spend a data trace's time and memory on them, while the values
         # it reads are its routing and indices: its tensors over MIXED_BYTES go on meta, and where it reads
