@@ -266,7 +266,7 @@ _PLACED = {"index_put_", "index_copy_", "index_fill_", "masked_scatter_", "scatt
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
 _MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "baddbmm", "_scaled_mm", "_int_mm"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
-_GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take"} | _EMBEDDINGS
+_GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
 
 
 @dataclass
@@ -1152,6 +1152,8 @@ class _Recorder(TorchDispatchMode):
             groups = [(0, index)]
         elif name in ("index", "_unsafe_index"):
             groups = [(d, i) for d, i in enumerate(args[1]) if i is not None]
+        elif name == "masked_select":
+            groups = [(0, args[1])]
         elif name == "take":
             groups = [(-1, args[1])]
         else:  # index_select(self, dim, index), gather(self, dim, index)
@@ -1167,6 +1169,10 @@ class _Recorder(TorchDispatchMode):
             values = None
             if self._valued(groups[0][1]) and name in ("take", "gather") and groups[0][1].dtype != torch.bool:
                 values = ("flat", _flat_positions(source, groups[0][0], groups[0][1]))
+            elif len(groups) == 1 and groups[0][0] == 0 and self._valued(groups[0][1]):
+                kept = _masked_positions(source, groups[0][1])  # a bool mask on data: what it keeps
+                if kept is not None:
+                    bytes_, values = kept.numel() * source.element_size(), ("flat", kept)
             return [
                 _Read(
                     _key(source),
@@ -1547,6 +1553,19 @@ def _absolute_band(name: str, constant: float, direction: int, bound: float) -> 
     else:
         return None
     return made if name in ("lt", "le") else ~made
+
+
+def _masked_positions(source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    """Linear positions of the elements `source[mask]` takes, for a bool mask over its leading axes (None
+    for one that does not fit them, or that keeps too many elements to list)."""
+    k = mask.dim()
+    if mask.dtype != torch.bool or k > source.dim() or tuple(mask.shape) != tuple(source.shape[:k]):
+        return None
+    inner = math.prod(source.shape[k:])
+    rows = mask.reshape(-1).nonzero().reshape(-1)
+    if rows.numel() * inner > 1 << 24:
+        return None
+    return (rows[:, None] * inner + torch.arange(inner)).reshape(-1)
 
 
 def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:

@@ -1687,6 +1687,26 @@ def test_overlapping_views_of_an_input_read_their_common_part_once(
     assert count(p, p.workloads[0]).read_bytes["x"] == rows * columns * 4
 
 
+@pytest.mark.parametrize("select", ["x[mask].sum()", "x.masked_select(mask).sum()", "x[mask[:, 0]].sum()"])
+def test_a_bool_mask_on_data_reads_only_what_it_keeps(tmp_path, select):
+    """Rows 0-15 of 64 kept: a quarter of x is read (before, all of it)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\n"
+        "def get_inputs(axes, device):\n"
+        "    mask = torch.zeros(axes['N'], 8, dtype=torch.bool, device=device)\n"
+        "    mask[:16] = True\n"
+        "    return {'x': torch.randn(axes['N'], 8, device=device), 'mask': mask}\n"
+        f"def run(x, mask):\n    return {select}\n",
+        {"x": (["N", 8], "float32"), "mask": (["N", 8], "bool")},
+        {"o": ([], "float32")},
+        {"N": None},
+        [{"axes": {"N": 64}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    assert count(p, p.workloads[0]).read_bytes["x"] == 16 * 8 * 4
+
+
 def test_ops_run_on_meta_again_reuse_the_result_layout_and_never_an_alias(tmp_path, monkeypatch):
     from solgym import opcount
 
