@@ -370,10 +370,10 @@ def _key(t: torch.Tensor) -> int:
     return t.untyped_storage()._cdata
 
 
-def _spread(t: torch.Tensor, out: torch.Tensor) -> bool:
-    """Whether `t`, an operand of an elementwise op making `out`, is broadcast along one of out's last two
-    axes (of size 1 there, absent, or expanded)."""
-    if _unique_elements(t) >= out.numel():
+def _spread(t: torch.Tensor, unique: int, out: torch.Tensor) -> bool:
+    """Whether `t` (of `unique` distinct elements), an operand of an elementwise op making `out`, is
+    broadcast along one of out's last two axes (of size 1 there, absent, or expanded)."""
+    if unique >= out.numel():
         return False
     for d in (-1, -2):
         if out.shape[d] > 1 and (t.dim() < -d or t.shape[d] == 1 or t.stride(d) == 0):
@@ -660,8 +660,9 @@ class _Recorder(TorchDispatchMode):
                 continue
             if name in _GATHERS and i == 0:
                 continue
-            read = _Read(_key(t), _signature(t), _unique_elements(t) * t.element_size())
-            read.spread = wide is not None and _spread(t, wide)
+            unique = _unique_elements(t)
+            read = _Read(_key(t), _signature(t), unique * t.element_size())
+            read.spread = wide is not None and _spread(t, unique, wide)
             reads.append(read)
         if name in _GATHERS:
             reads.extend(self._gather_reads(name, args, kwargs))
@@ -1785,16 +1786,17 @@ def _demand(
             )
         return min(total, rec.storage_bytes.get(key, total))
 
-    intervals_memo: dict[int, tuple[int, list | None]] = {}
+    intervals_memo: dict[int, tuple[tuple[int, int], list | None]] = {}
 
     def demanded_intervals(key: int) -> list | None:
         """The merged byte ranges of a storage's demanded views, where every one is a contiguous block
         and none is a gather (else None)."""
         views = plain.get(key, {})
-        if intervals_memo.get(key, (None,))[0] != len(views):
-            blocks = [_contiguous(sig) for sig in views] if not gathered.get(key) else [None]
+        version = (len(views), len(gathered.get(key, ())))  # views' signatures are only ever added
+        if intervals_memo.get(key, (None,))[0] != version:
+            blocks = [_contiguous(sig) for sig in views] if not version[1] else [None]
             merged = None if None in blocks else _merged(blocks)
-            intervals_memo[key] = (len(views), merged)
+            intervals_memo[key] = (version, merged)
         return intervals_memo[key][1]
 
     def share(key: int, sig: tuple, nbytes: float, size: float) -> float:
@@ -1974,14 +1976,10 @@ def _views_union(views: Mapping[tuple, float]) -> float:
     return total
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _contiguous(sig: tuple) -> tuple[int, int] | None:
     """The byte range [start, end) of a view that is one contiguous block, else None."""
-    offset, size, dims = sig
-    if dims and (len(dims) > 1 or dims[0][0] != 1):
-        return None
-    n = dims[0][1] if dims else 1
-    return offset * size, (offset + n) * size
+    dims = sig[2]
+    return None if dims and (len(dims) > 1 or dims[0][0] != 1) else _span(sig)
 
 
 def _merged(blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
