@@ -112,6 +112,14 @@ def random_tensor(
     )
 
 
+def random_range(dtype: torch.dtype) -> tuple[float, float, bool] | None:
+    """The interval `random_tensor` draws an integer dtype's values from (as `solgym.value_range` writes
+    one); None for other dtypes, whose draws are unbounded or not numbers a gather indexes with."""
+    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+        return None
+    return (0.0, float(INT_HIGH - 1), False)
+
+
 def _scalar(spec: TensorSpec, value: Any) -> Any:
     kind = schema_dtype(spec.dtype).kind
     if kind == "bool":

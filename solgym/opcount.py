@@ -1186,8 +1186,17 @@ class _Recorder(TorchDispatchMode):
         size = source.shape[dim] if source.dim() else 1
         row_bytes = full / size if size else 0
         values = index.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
-        estimate = min(index.numel(), size)
+        estimate = min(index.numel(), size, self._index_values(index))
         return [_Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))]
+
+    def _index_values(self, index: torch.Tensor) -> float:
+        """How many distinct values an index tensor can hold: the width of its range where one is known
+        (random integer inputs are drawn from a small range), else unbounded."""
+        r = self.range_of(index)
+        if r is None or r[2] or index.is_floating_point() or index.dtype == torch.bool:
+            return math.inf
+        lo, hi, _ = r
+        return math.inf if math.isinf(lo) or math.isinf(hi) else max(math.floor(hi) - math.ceil(lo) + 1, 0)
 
     def _valued(self, t: torch.Tensor) -> bool:
         """Whether `t` holds the values a run on data would give it."""
@@ -2107,7 +2116,7 @@ def _trace(
     mixed: bool,
     stale: Collection[str],
 ) -> OpCounts:
-    from solgym.inputs import as_outputs, reference_module
+    from solgym.inputs import as_outputs, random_range, reference_module
 
     definition = problem.definition
     run = reference_module(problem).run
@@ -2122,6 +2131,8 @@ def _trace(
         recorder.storage_bytes[key] = max(recorder.storage_bytes[key], _unique_elements(t) * t.element_size())
         if name in ranges and not with_data:
             recorder.ranges[key] = (t.dtype, ranges[name])
+        elif name in generic and t.device.type == "meta" and (drawn := random_range(t.dtype)) is not None:
+            recorder.ranges[key] = (t.dtype, drawn)
         if name in stale:
             recorder.stale.add(key)
         if name in generic and t.is_floating_point() and not _quantized_of(t.dtype):

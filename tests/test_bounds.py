@@ -14,7 +14,7 @@ from solgym import bounds
 from solgym.bounds import derive, derive_all
 from solgym.cli import main
 from solgym.hardware import get_profile
-from solgym.inputs import make_inputs
+from solgym.inputs import INT_HIGH, make_inputs
 from solgym.opcount import count, count_on_data
 from solgym.problem import ProblemError, load_problem
 
@@ -340,6 +340,26 @@ def test_gathers_read_only_the_addressed_rows(tmp_path, body):
     b = one(p)
     assert b.bytes_read == 16 * 64 * 2 + 16 * 8
     assert b.bytes_written == 16 * 64 * 2
+
+
+@pytest.mark.parametrize(
+    "body", ["table[idx]", "table[idx.view(-1, 8) + 7]", "F.embedding(idx.int(), table)"]
+)
+def test_random_indices_address_at_most_the_rows_their_range_holds(tmp_path, body):
+    # Random integer inputs are drawn from [0, INT_HIGH): 1024 lookups name at most 64 distinct rows, which a
+    # kernel reads once each. Counted on meta from the range; on data, the distinct rows drawn.
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\ndef run(table, idx):\n    return {body}.reshape(-1, 64)\n",
+        *GATHER_IO,
+        {"V": 100000, "n": None},
+        [{"axes": {"n": 1024}}],
+    )
+    b = one(p)
+    assert b.traced_on == "meta"
+    assert b.bytes_read == INT_HIGH * 64 * 2 + 1024 * 8
+    on_data = count_on_data(p, p.workloads[0])
+    assert 0 < on_data.read_bytes["table"] <= INT_HIGH * 64 * 2
 
 
 def test_an_embedding_bag_reads_only_the_addressed_rows(tmp_path):
