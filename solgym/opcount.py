@@ -219,6 +219,7 @@ _DENSE = (
     set(
         """abs add add_ addcdiv addcmul atan atan2 bmm baddbmm addmm mm mv dot cat stack clamp clamp_min
         clamp_max clone contiguous copy_ _to_copy cos cosh div div_ elu erf erfc exp exp2 expm1 gelu
+        addmm_ baddbmm_ addbmm addbmm_ addmv addmv_
         hardswish hardsigmoid leaky_relu lerp log log1p log2 logit mish mul mul_ neg pow reciprocal relu
         rsqrt rsub sigmoid silu sin sinh softplus sqrt square sub sub_ tan tanh flip roll repeat
         constant_pad_nd convolution _scaled_mm _int_mm _cdist_forward _euclidean_dist
@@ -244,8 +245,8 @@ _STRUCTURED = set(
 _ADDITIVE = set("add add_ sub sub_ rsub cat stack".split())
 _MULTIPLICATIVE = set("mul mul_ addcmul".split())
 _CONTRACTING = set(
-    """mm bmm mv dot addmm baddbmm _scaled_mm _int_mm _cdist_forward _euclidean_dist convolution
-    scaled_dot_product_attention""".split()
+    """mm bmm mv dot addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ addmv addmv_ _scaled_mm _int_mm
+    _cdist_forward _euclidean_dist convolution scaled_dot_product_attention""".split()
 )
 # Structured ops whose zeros fall element by element, not in whole rows or columns.
 _SCATTERED_ZEROS = set(
@@ -264,7 +265,10 @@ _OVERWRITES = _WRITE_ONLY | set(
 # cache row written with `index_copy_`); an accumulating `index_put_` or a reducing `scatter_` reads it.
 _PLACED = {"index_put_", "index_copy_", "index_fill_", "masked_scatter_", "scatter_"}
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
-_MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "baddbmm", "_scaled_mm", "_int_mm"}
+# With `add` (and `baddbmm`), (self, a, b): the product added to self, in place with `_`.
+_MATRIX_PRODUCTS = set("mm bmm addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ _scaled_mm _int_mm".split())
+# Ops whose MACs are those of a matrix product.
+_PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "matmul"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
 _GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
 
@@ -655,8 +659,10 @@ class _Recorder(TorchDispatchMode):
         placed = name in _PLACED and "reduce" not in kwargs
         if placed and name == "index_put_":
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
+        # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
+        shaped = name.endswith("_like") or name.startswith("new_")
         for i, t in enumerate(tensors_in):
-            if any(t is w for w in written) and (name in _WRITE_ONLY or placed):
+            if shaped or any(t is w for w in written) and (name in _WRITE_ONLY or placed):
                 continue
             if name in _GATHERS and i == 0:
                 continue
@@ -763,7 +769,7 @@ class _Recorder(TorchDispatchMode):
             blocking = infinite | {o.key for o in op.reads if o.key in self.blocks}
         else:
             blocking = infinite | {o.key for o in op.reads if o.key in self.zeros}
-        bias = _key(args[0]) if name in ("addmm", "baddbmm", "addmv") else None
+        bias = _key(args[0]) if name.startswith(("add", "baddbmm")) and name in _CONTRACTING else None
         if bias is not None:
             # The added term is blocked only by an infinite product, and blocks the factors only when
             # it may be infinite itself.
@@ -902,7 +908,7 @@ class _Recorder(TorchDispatchMode):
         if not masked:
             return
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
-        if name in ("mm", "bmm", "addmm", "baddbmm"):
+        if name in _MATRIX_PRODUCTS:
             if zeros:
                 op.macs *= zeros[0][2]
             return
@@ -1203,26 +1209,14 @@ class _Recorder(TorchDispatchMode):
         return self.with_data and t.device.type != "meta" and _key(t) not in self.stale
 
     def _arithmetic(self, op: _Op, name: str, args: tuple, kwargs: dict, ins: list, outs: list) -> None:
-        if name in (
-            "mm",
-            "bmm",
-            "addmm",
-            "baddbmm",
-            "addbmm",
-            "mv",
-            "addmv",
-            "dot",
-            "vdot",
-            "_scaled_mm",
-            "_int_mm",
-            "matmul",
-        ):
-            a, b = (args[1], args[2]) if name.startswith("add") or name == "baddbmm" else (args[0], args[1])
+        if name in _PRODUCT_MACS:
+            added = name.startswith(("add", "baddbmm"))  # (self, a, b): the product added to self
+            a, b = (args[1], args[2]) if added else (args[0], args[1])
             k = a.shape[-1] if a.dim() else 1
             if a.dtype == getattr(torch, "float4_e2m1fn_x2", None):
                 k *= 2  # two fp4 values per stored element
             op.macs = float(outs[0].numel()) * k if name not in ("dot", "vdot") else float(a.numel())
-            if name == "addbmm":
+            if name.startswith("addbmm"):
                 op.macs = float(a.shape[0]) * a.shape[1] * a.shape[2] * b.shape[2]
             op.precision = self._operand_precision(a, b)
             return
@@ -2248,13 +2242,16 @@ def meta_inputs(
     inputs = make_inputs(problem, workload, device="meta")
     notes = notes if notes is not None else []
     definition = problem.definition
-    wanted = [n for n, s in definition.inputs.items() if s.is_scalar and workload.inputs[n].kind == "custom"]
-    if not wanted:
+    custom = [n for n in definition.inputs if workload.inputs[n].kind == "custom"]
+    wanted = [n for n in custom if definition.inputs[n].is_scalar]
+    # Integer tensors it makes are indices, whose ranges bound the rows a gather names.
+    indices = ranges is not None and any(DTYPES[definition.inputs[n].dtype].kind == "int" for n in custom)
+    if not wanted and not indices:
         return inputs
     try:
         produced, known = _entry_on_meta(problem, workload, inputs)
     except Exception as e:  # noqa: BLE001 - the entry point needs real data for its scalars
-        if not all(DTYPES[definition.inputs[n].dtype].is_float for n in wanted):
+        if wanted and not all(DTYPES[definition.inputs[n].dtype].is_float for n in wanted):
             raise DataDependent(
                 f"{definition.custom_inputs_entrypoint} cannot produce scalar inputs on meta: {e}"
             ) from None

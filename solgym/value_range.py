@@ -471,6 +471,57 @@ def _uniform(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Ra
     return (float(low), float(high), False)
 
 
+def _arange(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    start, step = (0, 1) if len(args) < 2 else (args[0], args[2] if len(args) > 2 else kwargs.get("step", 1))
+    if not (of_number(start) and of_number(step)) or out.numel() == 0:
+        return None
+    last = start + step * (out.numel() - 1)
+    return (float(min(start, last)), float(max(start, last)), False)
+
+
+def _randint(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """randint(high, size) or randint(low, high, size); randint_like(self, high) or (self, low, high);
+    random_(self, from, to): integers in [low, high)."""
+    bounds = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    if not 1 <= len(bounds) <= 2:
+        return None
+    low, high = (0, bounds[0]) if len(bounds) == 1 else bounds
+    return (float(low), float(high - 1), False) if high > low else None
+
+
+def _randperm(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    return (0.0, float(args[0] - 1), False) if isinstance(args[0], int) and args[0] > 0 else None
+
+
+def _remainder(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """A remainder takes its divisor's sign: of a positive divisor, within [0, divisor)."""
+    divisor = lookup(args[1])
+    if divisor is None or divisor[2] or divisor[0] <= 0 or math.isinf(divisor[1]):
+        return None
+    dividend = lookup(args[0])
+    if dividend is not None and not dividend[2] and 0 <= dividend[0] and dividend[1] < divisor[0]:
+        return dividend  # already within range: unchanged
+    top = divisor[1] - 1 if not out.dtype.is_floating_point else divisor[1]
+    return (0.0, float(top), False)
+
+
+def _repeat_interleave(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """Of `self` repeated; the overload of a repeats tensor alone makes the indices [0, len(repeats))."""
+    if len(args) > 1 or "repeats" in kwargs:
+        return lookup(args[0])
+    return (0.0, float(args[0].numel() - 1), False) if args[0].numel() else None
+
+
+def _joined(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    parts = [lookup(t) for t in args[0]] if isinstance(args[0], list | tuple) and args[0] else [None]
+    if any(r is None for r in parts):
+        return None
+    r = parts[0]
+    for other in parts[1:]:
+        r = union(r, other)
+    return r
+
+
 def _const(value: float) -> Callable:
     def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
         return (value, value, False)
@@ -525,6 +576,14 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("randn", "randn_like", "normal"), _finite),
     **dict.fromkeys(("rand", "rand_like"), lambda args, kwargs, out, lookup: (0.0, 1.0, False)),
     "uniform": _uniform,
+    "arange": _arange,
+    **dict.fromkeys(("randint", "randint_like", "random"), _randint),
+    "randperm": _randperm,
+    "remainder": _remainder,
+    # Rearranged, repeated or picked elements of the first operand.
+    **dict.fromkeys(("repeat", "index_select", "gather", "index", "take", "flip", "roll"), _same),
+    "repeat_interleave": _repeat_interleave,
+    **dict.fromkeys(("cat", "stack"), _joined),
     **dict.fromkeys(("zeros", "zeros_like", "new_zeros", "zero"), _const(0.0)),
     **dict.fromkeys(("ones", "ones_like", "new_ones"), _const(1.0)),
 }

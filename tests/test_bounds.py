@@ -362,6 +362,35 @@ def test_random_indices_address_at_most_the_rows_their_range_holds(tmp_path, bod
     assert 0 < on_data.read_bytes["table"] <= INT_HIGH * 64 * 2
 
 
+@pytest.mark.parametrize(
+    "made",
+    [
+        "torch.arange(1024, device=device).repeat(T // 1024)",
+        "torch.arange(T, device=device) % 1024",
+        "torch.randint(0, 1024, (T,), device=device)",
+        "torch.randint(0, 4096, (T,), device=device).clamp(0, 1023)",
+        "torch.randperm(1024, device=device).repeat_interleave(T // 1024)",
+        "torch.cat([torch.arange(512, device=device), torch.arange(512, 1024, device=device)]).repeat(T // 1024)",
+    ],
+)
+def test_indices_an_entry_point_makes_address_at_most_the_rows_their_range_holds(tmp_path, made):
+    # A position table read at 8192 positions that take 1024 values: 1024 rows read, as a kernel does.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef get_inputs(axes, device):\n    T = axes['T']\n"
+        f"    return {{'positions': {made}, 'cache': torch.randn(32768, 128, device=device)}}\n"
+        "def run(positions, cache):\n    return cache[positions] * 2.0\n",
+        {"positions": (["T"], "int64"), "cache": ([32768, 128], "float32")},
+        {"y": (["T", 128], "float32")},
+        {"T": None},
+        [{"axes": {"T": 8192}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    b = one(p)
+    assert b.traced_on == "meta"
+    assert b.bytes_read == 8192 * 8 + 1024 * 128 * 4
+
+
 def test_an_embedding_bag_reads_only_the_addressed_rows(tmp_path):
     p = make_problem(
         tmp_path,
@@ -384,6 +413,46 @@ def test_a_gather_through_a_cast_still_reads_only_the_addressed_rows(tmp_path):
         [{"axes": {"n": 16}}],
     )
     assert one(p).bytes_read == 16 * 64 * 2 + 16 * 8
+
+
+@pytest.mark.parametrize(
+    "body, macs",
+    [
+        ("acc.addmm_(a, b)", 64 * 32 * 48),
+        ("acc.view(1, 64, 48).baddbmm_(a[None], b[None])", 64 * 32 * 48),
+        ("acc.addbmm_(a.view(2, 64, 16), b.view(2, 16, 48))", 64 * 32 * 48),
+        ("acc[:, 0].addmv_(a, b[:, 0])", 64 * 32),
+    ],
+)
+def test_products_accumulated_in_place_count_their_macs(tmp_path, body, macs):
+    # Megatron's weight gradient: `main_grad.addmm_(dy.t(), x)` into an fp32 buffer.
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(a, b, acc):\n    {body}\n    return acc\n",
+        {"a": ([64, 32], "float32"), "b": ([32, 48], "float32"), "acc": ([64, "V"], "float32")},
+        {"out": ([64, "V"], "float32")},
+        {"V": None},
+        [{"axes": {"V": 48}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": macs}
+
+
+def test_autograd_seeding_its_backward_with_ones_like_the_loss_does_not_need_the_loss(tmp_path):
+    # autograd.grad(loss, ...) starts from ones_like(loss): the loss's value, and the forward product that
+    # made it, reach no gradient. dX = G W and dW = Gᵀ X: two products.
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(x, w, g):\n    with torch.enable_grad():\n"
+        "        x_, w_ = x.detach().requires_grad_(), w.detach().requires_grad_()\n"
+        "        loss = (F.linear(x_, w_) * g).sum()\n        return torch.autograd.grad(loss, (x_, w_))\n",
+        {"x": (["V", 128], "bfloat16"), "w": ([512, 128], "bfloat16"), "g": (["V", 512], "bfloat16")},
+        {"dx": (["V", 128], "bfloat16"), "dw": ([512, 128], "bfloat16")},
+        {"V": None},
+        [{"axes": {"V": 256}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"bf16": 2 * 256 * 512 * 128}
+    assert b.bytes_read == (256 * 128 + 512 * 128 + 256 * 512) * 2
 
 
 def test_work_computed_and_discarded_is_not_counted(tmp_path):

@@ -121,6 +121,25 @@ def test_fills_and_factories():
     assert through("randn") == (-F32, F32, False)
 
 
+def test_index_factories_and_the_ops_that_rearrange_indices():
+    # What an entry point builds indices with: their ranges bound the rows a gather can name.
+    def made(name, *args, n=10, dtype=torch.int64):
+        return vr.transfer(name, args, {}, torch.empty(n, dtype=dtype, device="meta"), vr.of_number)
+
+    assert made("arange", 10) == (0.0, 9.0, False)
+    assert made("arange", 5, 25, 2) == (5.0, 23.0, False)
+    assert made("arange", 9, -1, -1) == (0.0, 9.0, False)
+    assert made("randint", 1024, [8]) == (0.0, 1023.0, False)
+    assert made("randint", 3, 7, [8]) == (3.0, 6.0, False)
+    assert made("randperm", 64) == (0.0, 63.0, False)
+    wide = (0.0, 8191.0, False)
+    assert through("remainder", wide, 1024, out_dtype=torch.int64) == (0.0, 1023.0, False)
+    assert through("remainder", (0.0, 9.0, False), 1024, out_dtype=torch.int64) == (0.0, 9.0, False)
+    assert through("remainder", wide, -4, out_dtype=torch.int64) is None  # a negative divisor's sign
+    assert through("repeat", wide, [4], out_dtype=torch.int64) == wide
+    assert through("cat", [(0.0, 3.0, False), (8.0, 9.0, False)]) is None  # a list: not stand-ins here
+
+
 def test_constants_from_python_data():
     assert vr.of_data([1.0, [2.0, -3.0]], torch.float32) == (-3.0, 2.0, False)
     assert vr.of_data(float("nan"), torch.float32)[2] is True
