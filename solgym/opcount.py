@@ -661,8 +661,16 @@ class _Recorder(TorchDispatchMode):
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
+        # A result on its operand's storage, unannotated (`_unsafe_view`, which `reshape` of a copy ends
+        # in), relabels it: neither read nor written, so that a slice of it demands only the slice.
+        aliased = {_key(t) for t in tensors_out} & {_key(t) for t in tensors_in} - {_key(w) for w in written}
         for i, t in enumerate(tensors_in):
-            if shaped or any(t is w for w in written) and (name in _WRITE_ONLY or placed):
+            if (
+                shaped
+                or _key(t) in aliased
+                or any(t is w for w in written)
+                and (name in _WRITE_ONLY or placed)
+            ):
                 continue
             if name in _GATHERS and i == 0:
                 continue
@@ -675,8 +683,9 @@ class _Recorder(TorchDispatchMode):
         if name in _WINDOWED and reads and tensors_out:
             reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
         outs = [t for t in tensors_out if not any(t is w for w in written)]
-        writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in (*outs, *written)]
-        op = _Op(name, reads, writes, [_signature(t) for t in (*outs, *written)])
+        made = [t for t in (*outs, *written) if _key(t) not in aliased]
+        writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in made]
+        op = _Op(name, reads, writes, [_signature(t) for t in made])
         op.overwrites = bool(written) and name in _OVERWRITES
         op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])

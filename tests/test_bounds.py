@@ -455,6 +455,21 @@ def test_autograd_seeding_its_backward_with_ones_like_the_loss_does_not_need_the
     assert b.bytes_read == (256 * 128 + 512 * 128 + 256 * 512) * 2
 
 
+@pytest.mark.parametrize("copy", [".reshape(-1)", ".contiguous().view(-1)"])
+def test_a_slice_of_a_reshaped_copy_demands_only_the_slice(tmp_path, copy):
+    # reshape of a transposed product is a copy and `_unsafe_view` on the copy's storage: the half kept
+    # counts half the product, as the same slice of `.contiguous().view(-1)` does.
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(a, b):\n    y = (a @ b).t(){copy}\n    return y[: y.numel() // 2]\n",
+        {"a": (["V", 1024], "bfloat16"), "b": ([1024, 1024], "bfloat16")},
+        {"y": ([32768], "bfloat16")},
+        {"V": None},
+        [{"axes": {"V": 64}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": 64 * 1024 * 512}
+
+
 def test_work_computed_and_discarded_is_not_counted(tmp_path):
     p = make_problem(
         tmp_path,
