@@ -1,114 +1,206 @@
-"""Bands of a matrix: the positions (i, j) whose diagonal offset j - i lies in a range, or outside it.
+"""Regions of a matrix that attention masks keep, and how many positions they hold.
 
-Attention masks are bands. A causal mask keeps j - i <= 0, a sliding window of w keeps -w < j - i <= 0,
-and their negations (what a reference fills with -inf) are the positions outside. A kernel that skips
-masked blocks does work in proportion to the positions kept, which `Band.positions` counts exactly for any
-matrix shape. Combining masks (`&`, `|`, `~`) stays within bands where the result is one; otherwise the
-combination is None, and the caller counts the work in full.
+A mask built in a reference is a predicate over the positions (i, j) of a rows x cols matrix, made of
+comparisons of position indices: a causal mask keeps j - i <= 0, a sliding window -w < j - i <= 0, a decode
+step's length mask j <= pos, a prefix-LM mask j < P or j - i <= 0, a frame-causal video mask
+floor(j / F) <= floor(i / F). A `Region` is such a predicate: `Atom`s (an interval of one of these
+quantities) combined with `&`, `|` and `~`. A kernel that skips masked blocks does work in proportion to the
+positions a region keeps, which `Region.positions` counts exactly for any matrix shape: per row, the
+positions kept are a union of intervals of columns, computed for all rows at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+
+import numpy as np
+
+INF = math.inf
+_ROWS_PER_BLOCK = 1 << 16  # rows counted at once (each row holds a few intervals of int64)
+
+
+class Region:
+    """A set of positions (i, j) of a matrix. Immutable and hashable; combined with `&`, `|`, `~`."""
+
+    def positions(self, rows: int, cols: int) -> int:
+        """How many positions of a rows x cols matrix the region holds."""
+        if rows <= 0 or cols <= 0:
+            return 0
+        return sum(int(counts.sum()) for counts in _row_counts(self, rows, cols))
+
+    def covers(self, rows: int, cols: int) -> bool:
+        """Whether every row and every column of a rows x cols matrix holds a position of the region."""
+        if rows <= 0 or cols <= 0:
+            return False
+        return self.rows_kept(rows, cols) == rows and self.transposed().rows_kept(cols, rows) == cols
+
+    def rows_kept(self, rows: int, cols: int) -> int:
+        """How many rows of a rows x cols matrix hold a position of the region."""
+        if rows <= 0 or cols <= 0:
+            return 0
+        return sum(int((counts > 0).sum()) for counts in _row_counts(self, rows, cols))
+
+    def columns_kept(self, rows: int, cols: int) -> int:
+        """How many columns of a rows x cols matrix hold a position of the region."""
+        return self.transposed().rows_kept(cols, rows)
+
+    def shifted(self, columns: int) -> Region:
+        """The region of a matrix with `columns` columns put before it: column indices grow by that many."""
+        raise NotImplementedError
+
+    def transposed(self) -> Region:
+        """The region with rows and columns exchanged."""
+        raise NotImplementedError
+
+    def __invert__(self) -> Region:
+        return self.operand if isinstance(self, _Not) else _Not(self)
+
+    def __and__(self, other: Region) -> Region:
+        return _And(self, other)
+
+    def __or__(self, other: Region) -> Region:
+        return ~(~self & ~other)
 
 
 @dataclasses.dataclass(frozen=True)
-class Band:
-    """The positions with lo <= j - i <= hi, or, when `outside`, every other position."""
+class Atom(Region):
+    """lo <= value(i, j) <= hi, where value is, by `kind`: "diagonal" j - i, "column" j, "row" i, and
+    "frame" floor((j - shift) / size) - floor(i / size) (frames of `size` positions; `shift` columns put
+    before the matrix move them)."""
 
-    lo: float = -math.inf
-    hi: float = math.inf
-    outside: bool = False
+    kind: str
+    lo: float = -INF
+    hi: float = INF
+    size: int = 1
+    shift: int = 0
 
-    def __post_init__(self) -> None:
-        # Everything outside a ray, or outside nothing, is itself a range: kept as one, so that `&` and `|`
-        # of rays (a causal mask and a window) meet in a range.
-        if not self.outside:
-            return
-        if self.lo > self.hi:
-            lo, hi = -math.inf, math.inf
-        elif self.lo == -math.inf and self.hi == math.inf:
-            lo, hi = 1, 0
-        elif self.lo == -math.inf:
-            lo, hi = self.hi + 1, math.inf
-        elif self.hi == math.inf:
-            lo, hi = -math.inf, self.lo - 1
-        else:
-            return
-        object.__setattr__(self, "lo", lo)
-        object.__setattr__(self, "hi", hi)
-        object.__setattr__(self, "outside", False)
-
-    def positions(self, rows: int, cols: int) -> int:
-        """How many positions of a rows x cols matrix the band holds."""
-        lo, hi = max(self.lo, -rows), min(self.hi, cols)
-        inside = 0 if lo > hi else rows * cols - _below(rows, cols, int(lo)) - _above(rows, cols, int(hi))
-        return rows * cols - inside if self.outside else inside
-
-    def covers(self, rows: int, cols: int) -> bool:
-        """Whether every row and every column of a rows x cols matrix holds a position of the band."""
-        if rows <= 0 or cols <= 0:
-            return False
-        if not self.outside:
-            # row i meets [i + lo, i + hi], column j meets [j - hi, j - lo]: for all i, j in range.
-            return self.lo <= min(0, cols - rows) and self.hi >= max(0, cols - rows) and self.lo <= self.hi
-        # A row (column) misses the band when all of it lies in the hole [lo, hi].
-        row_missed = max(0, cols - 1 - self.hi) <= min(rows - 1, -self.lo)
-        column_missed = max(0, self.lo + rows - 1) <= min(cols - 1, self.hi)
-        return not row_missed and not column_missed
-
-    def shifted(self, columns: int) -> Band:
-        """The band of a matrix with `columns` columns put before it: offsets grow by that many."""
+    def shifted(self, columns: int) -> Region:
+        if self.kind == "row":
+            return self
+        if self.kind == "frame":
+            return dataclasses.replace(self, shift=self.shift + columns)
         return dataclasses.replace(self, lo=self.lo + columns, hi=self.hi + columns)
 
-    def __invert__(self) -> Band:
-        return dataclasses.replace(self, outside=not self.outside)
-
-    def __and__(self, other: Band) -> Band | None:
-        if not self.outside and not other.outside:
-            return Band(max(self.lo, other.lo), min(self.hi, other.hi))
-        if self.outside and other.outside:
-            union = _union(self, other)
-            return None if union is None else ~union
-        inner, hole = (other, self) if self.outside else (self, other)
-        if hole.hi < inner.lo or hole.lo > inner.hi:
-            return inner
-        if hole.lo <= inner.lo:
-            return Band(max(inner.lo, hole.hi + 1), inner.hi)
-        if hole.hi >= inner.hi:
-            return Band(inner.lo, min(inner.hi, hole.lo - 1))
-        return None  # a band with a hole in it
-
-    def __or__(self, other: Band) -> Band | None:
-        both = ~self & ~other
-        return None if both is None else ~both
+    def transposed(self) -> Region:
+        if self.kind == "diagonal":
+            return dataclasses.replace(self, lo=-self.hi, hi=-self.lo)
+        if self.kind in ("row", "column"):
+            return dataclasses.replace(self, kind="column" if self.kind == "row" else "row")
+        if self.shift:
+            raise ValueError("a frame region with shifted columns has no transposed form")
+        return dataclasses.replace(self, lo=-self.hi, hi=-self.lo)
 
 
-def triangle(kind: str, diagonal: int) -> Band:
-    """What `torch.triu` (j - i >= diagonal) or `torch.tril` (j - i <= diagonal) keeps."""
-    return Band(lo=diagonal) if kind == "triu" else Band(hi=diagonal)
+@dataclasses.dataclass(frozen=True)
+class _Not(Region):
+    operand: Region
+
+    def shifted(self, columns: int) -> Region:
+        return ~self.operand.shifted(columns)
+
+    def transposed(self) -> Region:
+        return ~self.operand.transposed()
 
 
-def _union(a: Band, b: Band) -> Band | None:
-    """The union of two inside bands where it is one band (they overlap or touch)."""
-    if a.hi + 1 < b.lo or b.hi + 1 < a.lo:
-        return None
-    return Band(min(a.lo, b.lo), max(a.hi, b.hi))
+@dataclasses.dataclass(frozen=True)
+class _And(Region):
+    left: Region
+    right: Region
+
+    def shifted(self, columns: int) -> Region:
+        return self.left.shifted(columns) & self.right.shifted(columns)
+
+    def transposed(self) -> Region:
+        return self.left.transposed() & self.right.transposed()
 
 
-def _below(rows: int, cols: int, lo: int) -> int:
-    """Positions with j - i < lo: per row i, the j < i + lo."""
-    return _clamped_sum(lo, lo + rows - 1, cols)
+def diagonal(lo: float = -INF, hi: float = INF) -> Region:
+    """The band lo <= j - i <= hi."""
+    return Atom("diagonal", lo, hi)
 
 
-def _above(rows: int, cols: int, hi: int) -> int:
-    """Positions with j - i > hi: per row i, all but the j <= i + hi."""
-    return rows * cols - _clamped_sum(hi + 1, hi + rows, cols)
+def columns(lo: float = -INF, hi: float = INF) -> Region:
+    """Every row's columns lo <= j <= hi."""
+    return Atom("column", lo, hi)
 
 
-def _clamped_sum(first: int, last: int, cap: int) -> int:
-    """sum of min(max(x, 0), cap) for x from first to last."""
-    lo, hi = max(first, 1), min(last, cap)
-    linear = (lo + hi) * (hi - lo + 1) // 2 if hi >= lo else 0
-    return linear + cap * max(0, last - max(first, cap + 1) + 1)
+def rows(lo: float = -INF, hi: float = INF) -> Region:
+    """The whole rows lo <= i <= hi."""
+    return Atom("row", lo, hi)
+
+
+def frames(size: int, lo: float = -INF, hi: float = INF) -> Region:
+    """lo <= floor(j / size) - floor(i / size) <= hi: frame-wise bands (size 1: a diagonal band)."""
+    return Atom("frame", lo, hi, size=size) if size != 1 else diagonal(lo, hi)
+
+
+def triangle(kind: str, offset: int) -> Region:
+    """What `torch.triu` (j - i >= offset) or `torch.tril` (j - i <= offset) keeps."""
+    return diagonal(lo=offset) if kind == "triu" else diagonal(hi=offset)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counts(region: Region, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    blocks = []
+    for first in range(0, rows, _ROWS_PER_BLOCK):
+        i = np.arange(first, min(rows, first + _ROWS_PER_BLOCK), dtype=np.int64)
+        starts, ends = _intervals(region, i, cols)
+        blocks.append(np.maximum(ends - starts + 1, 0).sum(axis=1))
+    return tuple(blocks)
+
+
+def _row_counts(region: Region, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """Per row, how many columns the region keeps (in blocks of rows)."""
+    return _counts(region, rows, cols)
+
+
+def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row i, the columns the region keeps as disjoint intervals [start, end], sorted, an empty one
+    written (cols, cols - 1): two arrays of shape (len(i), k)."""
+    if isinstance(region, Atom):
+        start, end = _atom(region, i, cols)
+        return _normal(start[:, None], end[:, None], cols)
+    if isinstance(region, _Not):
+        starts, ends = _intervals(region.operand, i, cols)
+        # The gaps: before the first interval, between neighbours, after the last (empties sort last).
+        gap_starts = np.concatenate([np.zeros_like(starts[:, :1]), ends + 1], axis=1)
+        gap_ends = np.concatenate([starts - 1, np.full_like(ends[:, :1], cols - 1)], axis=1)
+        return _normal(gap_starts, gap_ends, cols)
+    if isinstance(region, _And):
+        a_starts, a_ends = _intervals(region.left, i, cols)
+        b_starts, b_ends = _intervals(region.right, i, cols)
+        starts = np.maximum(a_starts[:, :, None], b_starts[:, None, :]).reshape(len(i), -1)
+        ends = np.minimum(a_ends[:, :, None], b_ends[:, None, :]).reshape(len(i), -1)
+        return _normal(starts, ends, cols)
+    raise TypeError(f"not a region: {region!r}")
+
+
+def _atom(atom: Atom, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one interval of columns an atom keeps in each row i (unclipped)."""
+    far = len(i) + int(i[-1]) + cols + 2 if len(i) else cols + 2  # beyond any column: stands for infinity
+    lo, hi = (int(min(max(v, -far), far)) for v in (atom.lo, atom.hi))
+    if atom.kind == "diagonal":
+        return i + lo, i + hi
+    if atom.kind == "column":
+        return np.full_like(i, lo), np.full_like(i, hi)
+    if atom.kind == "row":
+        inside = (lo <= i) & (i <= hi)
+        return np.where(inside, 0, cols), np.where(inside, cols - 1, cols - 1)
+    frame = i // atom.size
+    start = (frame + lo) * atom.size + atom.shift if atom.lo > -INF else np.full_like(i, -far)
+    end = (frame + hi + 1) * atom.size - 1 + atom.shift if atom.hi < INF else np.full_like(i, far)
+    return start, end
+
+
+def _normal(starts: np.ndarray, ends: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals clipped to the matrix, empty ones written (cols, cols - 1), sorted by start, and as few
+    per row as the fullest row needs."""
+    starts, ends = np.maximum(starts, 0), np.minimum(ends, cols - 1)
+    empty = starts > ends
+    starts, ends = np.where(empty, cols, starts), np.where(empty, cols - 1, ends)
+    order = np.argsort(starts, axis=1, kind="stable")
+    starts, ends = np.take_along_axis(starts, order, axis=1), np.take_along_axis(ends, order, axis=1)
+    keep = max(int((starts < cols).sum(axis=1).max(initial=0)), 1)
+    return starts[:, :keep], ends[:, :keep]

@@ -456,9 +456,11 @@ class _Read:
     nbytes: float  # bytes of the view that a full read addresses
     rows: Any = None  # for a gather source: (dim, row_bytes, row count estimate, index values or None)
     necessary: bool = False  # every element of the read reaches the op's result (see `_DENSE`)
-    # What the op demands of the read meets every row and column of its last two axes (a band mask keeps
-    # some of each): a contraction that made it needs all of both operands.
-    covering: bool = False
+    # The shares of the rows and of the columns of its last two axes that what the op demands of the read
+    # meets (a mask keeps some positions of each): a matrix product that made it needs those shares of
+    # its two operands, whole where the mask keeps some of every row and column (a causal band).
+    covering: tuple[float, float] | None = None
+    side: str | None = None  # of a matrix product's operands: "rows" (the first) or "columns" (the second)
     # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
     # statistic is: where the result is demanded in every row and column, the read is needed whole.
     spread: bool = False
@@ -491,13 +493,17 @@ class _Recorder(TorchDispatchMode):
         self.constant: dict[int, Any] = {}  # storages filled with one value -> the value (None: unknown)
         # A mask, nonzero on a band of diagonals (`solgym.band`): storage -> (fraction of positions outside
         # the band, the value inside it, the band)
-        self.mask_of: dict[int, tuple[float, Any, band.Band]] = {}
+        self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
+        self.mask_layout: dict[int, tuple[int, int, int]] = {}  # (rows, cols, column stride) as made
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
+        self.frame_of: dict[
+            int, tuple[int, int]
+        ] = {}  # storage -> (F, c) of floor(arange / F), c + floor(i / F)
         # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
         self.diagonals: dict[int, tuple[float, int, bool, int, int]] = {}
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
         # the band not masked where known)
-        self.masked: dict[int, tuple[float, str, band.Band | None]] = {}
+        self.masked: dict[int, tuple[float, str, band.Region | None]] = {}
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
         # as (stride, size) of the result that holds them.
         self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
@@ -678,6 +684,13 @@ class _Recorder(TorchDispatchMode):
             read = _Read(_key(t), _signature(t), unique * t.element_size())
             read.spread = wide is not None and _spread(t, unique, wide)
             reads.append(read)
+        if name in _MATRIX_PRODUCTS:
+            added = name.startswith(("add", "baddbmm"))
+            for operand, side in zip(args[1:3] if added else args[:2], ("rows", "columns"), strict=True):
+                for read in reads:
+                    if isinstance(operand, torch.Tensor) and read.key == _key(operand) and read.side is None:
+                        read.side = side
+                        break
         if name in _GATHERS:
             reads.extend(self._gather_reads(name, args, kwargs))
         if name in _WINDOWED and reads and tensors_out:
@@ -809,21 +822,23 @@ class _Recorder(TorchDispatchMode):
         constant, filled = first in self.constant, self.constant.get(first)
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
-        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked)
+        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of)
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
         if not outs or not touched and name != "arange":
             return  # nothing here is or makes a mask (most ops)
         if name in ("triu", "tril") and ins[0].dim() >= 2:
             cut = band.triangle(name, args[1] if len(args) > 1 else 0)
-            source = self.mask_of.get(_key(args[0]))
+            source = self._mask_entry(args[0])
             if constant:
                 self._mask(key_outs, outs[0], cut, filled)
             elif source is not None:
                 self._mask(key_outs, outs[0], source[2] & cut, source[1])
             return
-        if name in ("arange", "add", "sub", "abs") and self._arange(name, args, ins, key_outs):
+        if name in ("floor_divide", "div") and self._frames(name, args, kwargs, ins, key_outs):
             return
-        if name in _ORDERS | {"eq", "ne"} and outs[0].dim() >= 2:
+        if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
+            return
+        if name in _ORDERS | {"eq", "ne"} and outs[0].dim() >= 1:
             made = self._compared(name, args, ins)
             if made is not None:
                 self._mask(key_outs, outs[0], made, True)
@@ -832,7 +847,7 @@ class _Recorder(TorchDispatchMode):
         if combined is not None:
             self._mask(key_outs, outs[0], *combined)
             return
-        source = self.mask_of.get(_key(ins[0])) if ins else None
+        source = self._mask_entry(ins[0]) if ins else None
         if source is not None and name in _MASK_TRANSFORMS:
             made = _transformed_mask(name, args, source[1:], outs[0].dtype)
             if made is not None:
@@ -851,7 +866,7 @@ class _Recorder(TorchDispatchMode):
             self._mask(key_outs, outs[0], *((region, fill) if filled == 0 else (~region, filled)))
             return
         state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
-        kept_region: band.Band | None = ~region
+        kept_region: band.Region | None = ~region
         before = self.masked.get(_key(scores))
         share = kept
         if state is not None and before is not None and before[1] == state and before[2] is not None:
@@ -868,23 +883,34 @@ class _Recorder(TorchDispatchMode):
                 # part holds.
                 read.nbytes *= share
                 read.necessary = True
-                read.covering = kept_region is not None and kept_region.covers(*outs[0].shape[-2:])
+                read.covering = _coverage(kept_region, outs[0])
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
 
-    def _mask(self, key_outs: list, out: torch.Tensor, region: band.Band | None, inside: Any) -> None:
-        """Record a mask: `inside` on the band `region` of its last two axes, zero elsewhere, as
-        (fraction of positions zero, inside, region). Nothing is recorded where the region is not a band."""
-        rows, cols = out.shape[-2], out.shape[-1]
+    def _mask(self, key_outs: list, out: torch.Tensor, region: band.Region | None, inside: Any) -> None:
+        """Record a mask: `inside` on the region `region` of its last two axes (a vector's one axis as the
+        columns of one row), zero elsewhere, as (fraction of positions zero, inside, region), with the
+        layout it was made in. Nothing is recorded where the region is not known."""
+        rows, cols = _matrix_shape(out)
         if region is None or not rows * cols:
             return
         zero = 1.0 - region.positions(rows, cols) / (rows * cols)
         self.mask_of.update(dict.fromkeys(key_outs, (zero, inside, region)))
+        self.mask_layout.update(dict.fromkeys(key_outs, _matrix_layout(out)))
+
+    def _mask_entry(self, t: Any) -> tuple | None:
+        """(fraction zero, inside, region) of a mask, viewed as it was made: a view that moves its axes
+        (`keep[:, None]` of a vector made as columns, a transpose) is not the same region."""
+        if not isinstance(t, torch.Tensor):
+            return None
+        key = _key(t)
+        made = self.mask_of.get(key)
+        return made if made is not None and self.mask_layout.get(key) == _matrix_layout(t) else None
 
     def _combined_mask(self, name: str, args: tuple, ins: list, filled: Any) -> tuple | None:
         """(region, inside) of two masks combined (`&`, `|`, a product of 0/1 masks, a sum of -inf masks),
         of a constant times a mask, or of `where(mask, a, b)` with two numbers, one of them 0."""
-        masks = [self.mask_of.get(_key(t)) for t in ins]
+        masks = [self._mask_entry(t) for t in ins]
         if name == "where" and masks[0] and args[0] is ins[0] and _nonzero(masks[0][1]):
             chosen, other = (self._number_of(a) for a in args[1:3])
             region = masks[0][2]
@@ -920,6 +946,7 @@ class _Recorder(TorchDispatchMode):
         if name in _MATRIX_PRODUCTS:
             if zeros:
                 op.macs *= zeros[0][2]
+                self._skipped_rows(op, name, args, zeros[0][1], zeros[0][3])
             return
         _, scores, kept, state, region = masked[0]
         if name in ("_softmax", "softmax", "exp", "exp2"):
@@ -952,7 +979,7 @@ class _Recorder(TorchDispatchMode):
                 if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
             }
             if t.shape == shape:
-                covering = region is not None and len(shape) >= 2 and region.covers(*shape[-2:])
+                covering = _coverage(region, outs[0])
                 for read in op.reads:
                     if read.key in others and read.rows is None:
                         read.nbytes *= kept
@@ -961,12 +988,31 @@ class _Recorder(TorchDispatchMode):
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
 
+    def _skipped_rows(self, op: _Op, name: str, args: tuple, zeros: torch.Tensor, region: Any) -> None:
+        """A matrix product whose first operand is zero outside a region in whole columns (P of a decode
+        step's length mask, P @ V) needs the second operand's rows only where a column is kept; of the
+        first operand transposed (Pᵀ @ dO), where a row of P is."""
+        a, b = args[1:3] if name.startswith(("add", "baddbmm")) else args[:2]
+        if region is None or a is not zeros or not isinstance(b, torch.Tensor) or a.dim() < 2:
+            return
+        if a.stride(-1) == 1 or a.shape[-1] == 1:
+            rows, cols = a.shape[-2:]
+            share = region.columns_kept(rows, cols) / cols
+        elif a.stride(-2) == 1:
+            cols, rows = a.shape[-2:]  # P's own rows are the product's columns
+            share = region.rows_kept(rows, cols) / rows
+        else:
+            return
+        for read in op.reads:
+            if read.side == "columns" and read.key == _key(b):
+                read.nbytes *= share
+
     def _biased_by_mask(self, op: _Op, args: tuple, kwargs: dict, outs: list, key_outs: list) -> bool:
         """A -inf band added as the bias of a product (GPT-2's `baddbmm(mask, q, kᵀ, alpha=scale)`): the
         product counts its kept part only, as when the mask is added after it, and its result is masked."""
         beta = kwargs.get("beta", 1)
         bias = args[0] if args and isinstance(args[0], torch.Tensor) and _number(beta) and beta > 0 else None
-        made = self.mask_of.get(_key(bias)) if bias is not None and bias.dim() >= 2 else None
+        made = self._mask_entry(bias) if bias is not None and bias.dim() >= 2 else None
         if made is None or not (_number(made[1]) and made[1] <= _MASKED) or not outs or outs[0].dim() < 2:
             return False
         if bias.shape[-2:] != outs[0].shape[-2:]:
@@ -976,7 +1022,7 @@ class _Recorder(TorchDispatchMode):
         self.masked.update(dict.fromkeys(key_outs, (kept, "-inf", ~region)))
         return True
 
-    def _shifted_only(self, name: str, args: tuple, scores: torch.Tensor, region: band.Band | None) -> bool:
+    def _shifted_only(self, name: str, args: tuple, scores: torch.Tensor, region: band.Region | None) -> bool:
         """Whether a sum or difference with masked (-inf) scores leaves them -inf where masked: the scores
         come first in a difference, and the other term is finite, a number, or a tensor neither masked nor
         possibly infinite, or a per-row statistic (a row max or log-sum-exp, shape [..., rows, 1]) of rows
@@ -1007,9 +1053,12 @@ class _Recorder(TorchDispatchMode):
         if first is None or len(key_outs) != 1:
             return False
         sign = -1 if name == "sub" else 1
-        if _key(first) in self.aranges and shift is not None:
+        if _key(first) in self.aranges and (shift is not None or name == "neg" and len(args) == 1):
             start, step = self.aranges[_key(first)]
-            self.aranges[key_outs[0]] = (start + sign * shift, step)
+            if name in ("rsub", "neg"):  # shift - (start + step i), or -(start + step i)
+                self.aranges[key_outs[0]] = ((shift or 0) - start, -step)
+            else:
+                self.aranges[key_outs[0]] = (start + sign * shift, step)
             return True
         diagonal = self._diagonal_of(first)
         if diagonal is not None and (shift is not None or name == "abs" and len(args) == 1):
@@ -1043,6 +1092,55 @@ class _Recorder(TorchDispatchMode):
             return None
         return tuple(value) if t.stride(-2) == cols or rows == 1 else None
 
+    def _frames(self, name: str, args: tuple, kwargs: dict, ins: list, key_outs: list) -> bool:
+        """Track floor(arange / F) for a positive integer F (the frame of each position), from an arange of
+        step 1 that starts at a multiple of F. Whether the op made one."""
+        floor = name == "floor_divide" or kwargs.get("rounding_mode") == "floor"
+        size = args[1] if len(args) > 1 else None
+        if not floor or len(ins) != 1 or args[0] is not ins[0] or len(key_outs) != 1:
+            return False
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            return False
+        start, step = self.aranges.get(_key(ins[0]), (None, None))
+        if step != 1 or start != int(start) or int(start) % size:
+            return False
+        self.frame_of[key_outs[0]] = (size, int(start) // size)
+        return True
+
+    def _compared_frames(self, name: str, ins: list) -> band.Region | None:
+        """The region where the frame of a row position compares with that of a column position, for
+        frames of one size F: as `_compared` for a diagonal, with j - i the frames' difference."""
+        lines = []
+        for t in ins:
+            size, offset = self.frame_of[_key(t)]
+            varying = [d for d in range(t.dim()) if t.shape[d] > 1]
+            if (
+                len(varying) != 1
+                or t.stride(varying[0]) != 1
+                or t.storage_offset()
+                or varying[0] < t.dim() - 2
+            ):
+                return None
+            lines.append((size, offset, varying[0] - t.dim()))
+        (size, first, axis), (other_size, second, other_axis) = lines
+        if size != other_size or {axis, other_axis} != {-1, -2}:
+            return None
+        # first OP second, as (first - second) + s (frame(j) - frame(i)) OP 0
+        direction = 1 if axis == -1 else -1
+        return _diagonal_band(name, second - first, direction, functools.partial(band.frames, size))
+
+    def _line_of(self, t: torch.Tensor) -> tuple[Callable, float, int] | None:
+        """(band.columns or band.rows, the value at position 0, its step of +-1 per position) of an arange
+        varying along one axis, the last (columns; a vector's one axis) or the one before (rows)."""
+        if _key(t) not in self.aranges or t.dim() == 0:
+            return None
+        start, step = self.aranges[_key(t)]
+        varying = [d for d in range(t.dim()) if t.shape[d] > 1]
+        if len(varying) != 1 or varying[0] < t.dim() - 2 or abs(step * t.stride(varying[0])) != 1:
+            return None
+        made = band.columns if varying[0] == t.dim() - 1 else band.rows
+        return made, start + step * t.storage_offset(), step * t.stride(varying[0])
+
     def _rows_and_columns(self, ins: list) -> tuple | None:
         """For two arange views, one varying along the rows and one along the columns: ((axis of the
         first, its value at position 0), (axis of the second, its value there), (rows, cols))."""
@@ -1059,10 +1157,22 @@ class _Recorder(TorchDispatchMode):
         shape = (size_a, size_b) if axis_a == -2 else (size_b, size_a)
         return (axis_a, first_a), (axis_b, first_b), shape
 
-    def _compared(self, name: str, args: tuple, ins: list) -> band.Band | None:
+    def _compared(self, name: str, args: tuple, ins: list) -> band.Region | None:
         """The band where a comparison holds: of an arange along the rows with one along the columns
         (`i[:, None] >= j[None, :]`), or of a diagonal difference (`i[:, None] - j[None, :] < w`, or its
         absolute value) with a number."""
+        if (
+            len(args) == 2
+            and isinstance(args[0], torch.Tensor)
+            and _number(number := self._number_of(args[1]))
+        ):
+            line = self._line_of(args[0])
+            if line is not None:
+                # A position along one axis (a key's, `kv_pos <= pos`) against a number: columns or rows.
+                made, first, step = line
+                return _diagonal_band(name, number - first, step, made)
+        if len(ins) == 2 and all(_key(t) in self.frame_of for t in ins):
+            return self._compared_frames(name, ins)
         if len(ins) == 2:
             lines = self._rows_and_columns(ins)
             if lines is None:
@@ -1086,7 +1196,7 @@ class _Recorder(TorchDispatchMode):
         """(the tensor masked, the fraction of it kept, what the masked positions become, the band of the
         mask) for an op that applies a mask: added (-inf or a large negative inside), `masked_fill`, or
         `where`."""
-        masks = [(t, *self.mask_of[_key(t)]) for t in ins if _key(t) in self.mask_of and t.dim() >= 2]
+        masks = [(t, *made) for t in ins if (made := self._mask_entry(t)) is not None]
         if not masks:
             return None
         mask, kept, inside, region = masks[0]
@@ -1540,32 +1650,53 @@ def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype 
     return None
 
 
-def _diagonal_band(name: str, bound: float, direction: int) -> band.Band:
-    """Where direction * (j - i) OP bound holds, for integer offsets j - i."""
+def _coverage(region: band.Region | None, t: torch.Tensor) -> tuple[float, float] | None:
+    """The shares of the rows and of the columns of `t`'s last two axes that hold a position of `region`."""
+    rows, cols = _matrix_shape(t)
+    if region is None or not rows * cols:
+        return None
+    return region.rows_kept(rows, cols) / rows, region.columns_kept(rows, cols) / cols
+
+
+def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
+    """The (rows, columns) of a tensor's last two axes; a vector is one row."""
+    return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
+
+
+def _matrix_layout(t: torch.Tensor) -> tuple[int, int, int]:
+    rows, cols = _matrix_shape(t)
+    return rows, cols, t.stride(-1) if t.dim() and cols > 1 else 1
+
+
+def _diagonal_band(name: str, bound: float, direction: int, made: Callable = band.diagonal) -> band.Region:
+    """Where direction * x OP bound holds, for integer x: the offset j - i, or with `made`, the column j
+    (`band.columns`) or the row i (`band.rows`)."""
     if direction < 0:
         name, bound = _FLIPPED.get(name, name), -bound
     if name in ("eq", "ne"):
-        made = band.Band(bound, bound) if bound == int(bound) else band.Band(1, 0)
-        return made if name == "eq" else ~made
+        point = made(bound, bound) if bound == int(bound) else made(1, 0)
+        return point if name == "eq" else ~point
     return {
-        "lt": band.Band(hi=math.ceil(bound) - 1),
-        "le": band.Band(hi=math.floor(bound)),
-        "gt": band.Band(lo=math.floor(bound) + 1),
-        "ge": band.Band(lo=math.ceil(bound)),
+        "lt": made(hi=math.ceil(bound) - 1),
+        "le": made(hi=math.floor(bound)),
+        "gt": made(lo=math.floor(bound) + 1),
+        "ge": made(lo=math.ceil(bound)),
     }[name]
 
 
-def _absolute_band(name: str, constant: float, direction: int, bound: float) -> band.Band | None:
-    """Where |constant + direction * (j - i)| OP bound holds: a band about the diagonal -constant *
-    direction (lt, le) or everything outside one (gt, ge)."""
+def _absolute_band(
+    name: str, constant: float, direction: int, bound: float, made: Callable = band.diagonal
+) -> band.Region | None:
+    """Where |constant + direction * x| OP bound holds (x as for `_diagonal_band`): an interval about
+    -constant * direction (lt, le) or everything outside one (gt, ge)."""
     centre = -constant * direction
     if name in ("lt", "ge"):
-        made = band.Band(math.floor(centre - bound) + 1, math.ceil(centre + bound) - 1)
+        interval = made(math.floor(centre - bound) + 1, math.ceil(centre + bound) - 1)
     elif name in ("le", "gt"):
-        made = band.Band(math.ceil(centre - bound), math.floor(centre + bound))
+        interval = made(math.ceil(centre - bound), math.floor(centre + bound))
     else:
         return None
-    return made if name in ("lt", "le") else ~made
+    return interval if name in ("lt", "le") else ~interval
 
 
 def _masked_positions(source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
@@ -1664,11 +1795,11 @@ class _TorchFunctions(TorchFunctionMode):
         pairs = float(length * source)
         if bound.get("is_causal"):
             # Rows i attend to keys 0..i (+ the offset when source > length, as SDPA aligns top-left).
-            pairs = float(band.Band(hi=0).positions(length, source))
-        elif isinstance(mask, torch.Tensor) and _key(mask) in rec.mask_of and mask.dim() >= 2:
+            pairs = float(band.diagonal(hi=0).positions(length, source))
+        elif (made := rec._mask_entry(mask)) is not None:
             # A mask built in the reference: a bool one attends where it is True, a float one where it adds
             # no -inf.
-            kept, inside, _ = rec.mask_of[_key(mask)]
+            kept, inside, _ = made
             if mask.dtype == torch.bool and _nonzero(inside):
                 pairs *= 1.0 - kept
             elif mask.is_floating_point() and _number(inside) and inside <= _MASKED:
@@ -1826,9 +1957,10 @@ def _demand(
 
     macs: dict[str, float] = {}
     flops = 0.0
-    # Storages demanded in every row and column of their last two axes (masked scores): the contraction
-    # that makes one needs its operands whole, though it counts only the demanded products.
-    covered: set[int] = set()
+    # Storages demanded in some rows and columns of their last two axes (masked scores; `_Read.covering`):
+    # the contraction that makes one needs those shares of its operands, though it counts only the
+    # demanded products.
+    covered: dict[int, tuple[float, float]] = {}
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
@@ -1841,13 +1973,23 @@ def _demand(
         if op.macs:
             macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
         flops += op.flops * fraction
-        spans = len(op.writes) == 1 and op.writes[0][0] in covered
+        cover = covered.get(op.writes[0][0]) if len(op.writes) == 1 else None
         for read in op.reads:
             if read.rows is None:
-                whole = spans and (op.name in _MATRIX_PRODUCTS or read.spread)
-                add_plain(read.key, read.sig, read.nbytes * (1.0 if whole else fraction))
-                if read.covering or spans and op.aligned and read.sig[2] == op.write_sigs[0][2]:
-                    covered.add(read.key)
+                if cover is not None and read.side is not None and op.name in _MATRIX_PRODUCTS:
+                    part = max(fraction, cover[0] if read.side == "rows" else cover[1])
+                elif cover == (1.0, 1.0) and (op.name in _MATRIX_PRODUCTS or read.spread):
+                    part = 1.0
+                else:
+                    part = fraction
+                add_plain(read.key, read.sig, read.nbytes * part)
+                if read.covering is None and cover is not None and op.aligned:
+                    passed = cover if read.sig[2] == op.write_sigs[0][2] else None
+                else:
+                    passed = read.covering
+                if passed is not None:
+                    old = covered.get(read.key, (0.0, 0.0))
+                    covered[read.key] = (max(old[0], passed[0]), max(old[1], passed[1]))
             else:
                 dim, row_bytes, estimate, values = read.rows
                 gathered.setdefault(read.key, []).append(

@@ -1,50 +1,92 @@
-"""Bands of diagonals: counts and combinations checked position by position."""
+"""Regions of a matrix kept by masks: counts and combinations checked position by position."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 
 import pytest
 
-from solgym.band import Band, triangle
+from solgym.band import Atom, Region, columns, diagonal, frames, rows, triangle
 
 ENDS = [-math.inf, -9, -3, -1, 0, 1, 4, 7, math.inf]
-BANDS = [Band(lo, hi, out) for lo, hi, out in itertools.product(ENDS, ENDS, (False, True))]
-OFFSETS = range(-15, 16)
+ATOMS = [
+    *(diagonal(lo, hi) for lo, hi in itertools.product(ENDS, ENDS)),
+    *(columns(lo, hi) for lo, hi in [(-math.inf, 2), (3, 5), (1, math.inf), (0, 0)]),
+    *(rows(lo, hi) for lo, hi in [(-math.inf, 1), (2, 4), (3, math.inf)]),
+    *(frames(size, lo, hi) for size, lo, hi in [(3, -math.inf, 0), (2, 0, 0), (4, -1, 0)]),
+]
+SHAPES = [(1, 1), (5, 5), (4, 7), (7, 4), (6, 3), (1, 9)]
 
 
-def holds(b: Band, d: int) -> bool:
-    return (b.lo <= d <= b.hi) != b.outside
+def holds(r: Region, i: int, j: int) -> bool:
+    """Membership from the definitions, position by position."""
+    if isinstance(r, Atom):
+        value = {
+            "diagonal": j - i,
+            "column": j,
+            "row": i,
+            "frame": (j - r.shift) // r.size - i // r.size,
+        }[r.kind]
+        return r.lo <= value <= r.hi
+    if type(r).__name__ == "_Not":
+        return not holds(r.operand, i, j)
+    return holds(r.left, i, j) and holds(r.right, i, j)
 
 
-@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (5, 5), (4, 7), (7, 4), (6, 3)])
-def test_positions_are_counted_exactly_for_any_shape(rows, cols):
-    for b in BANDS:
-        assert b.positions(rows, cols) == sum(holds(b, j - i) for i in range(rows) for j in range(cols)), b
+def brute(r: Region, n: int, m: int) -> int:
+    return sum(holds(r, i, j) for i in range(n) for j in range(m))
 
 
-def test_and_or_and_not_hold_where_both_either_or_neither_does():
-    combined = 0
-    for a, b in itertools.product(BANDS, BANDS):
-        for made, rule in ((a & b, all), (a | b, any)):
-            if made is not None:
-                combined += 1
-                assert all(holds(made, d) == rule((holds(a, d), holds(b, d))) for d in OFFSETS), (a, b)
-        assert all(holds(~a, d) != holds(a, d) for d in OFFSETS)
-    assert combined > len(BANDS) ** 2  # most combinations are bands
+@pytest.mark.parametrize(("n", "m"), SHAPES)
+def test_positions_are_counted_exactly_for_any_shape(n, m):
+    for a in ATOMS:
+        for r in (a, ~a):
+            assert r.positions(n, m) == brute(r, n, m), r
 
 
-def test_a_causal_mask_and_a_window_meet_in_a_band_and_a_hole_is_none():
+def test_combinations_hold_where_both_either_or_neither_does():
+    rng = random.Random(0)
+    for _ in range(300):
+        a, b, c = (rng.choice(ATOMS) for _ in range(3))
+        for r in (a & b, a | b, ~(a & ~b), (a | b) & ~c, a & (b | ~c)):
+            for n, m in ((5, 7), (8, 3)):
+                assert r.positions(n, m) == brute(r, n, m), r
+                kept_rows = sum(any(holds(r, i, j) for j in range(m)) for i in range(n))
+                kept_cols = sum(any(holds(r, i, j) for i in range(n)) for j in range(m))
+                assert (r.rows_kept(n, m), r.columns_kept(n, m)) == (kept_rows, kept_cols), r
+                assert r.covers(n, m) == (kept_rows == n and kept_cols == m), r
+
+
+def test_the_masks_models_write():
+    n = 64
     causal, window = triangle("tril", 0), ~triangle("tril", -8)
-    assert causal & window == Band(-7, 0)
-    assert (~causal | ~window) == ~Band(-7, 0)
-    assert Band(-7, 7) & ~Band(-1, 1) is None  # a band with a hole in it
+    assert (causal & window).positions(n, n) == diagonal(-7, 0).positions(n, n)
+    # A band with a hole in it, a prefix-LM mask, a sliding window with sink tokens, a decode step's length.
+    assert (diagonal(-7, 7) & ~diagonal(-1, 1)).positions(n, n) == 2 * diagonal(2, 7).positions(n, n)
+    assert (causal | columns(hi=15)).positions(n, n) == n * (n + 1) // 2 + 15 * 16 // 2
+    sinks = (causal & window) | (causal & columns(hi=3))
+    assert sinks.positions(n, n) == diagonal(-7, 0).positions(n, n) + sum(
+        max(0, min(4, i - 7)) for i in range(n)
+    )
+    assert columns(hi=40).positions(1, n) == 41 and not columns(hi=40).covers(1, n)
+    # Frames of 4 positions attending to their own and earlier frames.
+    assert frames(4, hi=0).positions(n, n) == 16 * 17 // 2 * 16
 
 
-def test_a_band_moves_by_the_columns_put_before_it():
+def test_a_region_moves_by_the_columns_put_before_it():
     causal = triangle("tril", 0)
     n = 64
     # A sink column before the scores: every row keeps it, besides its own causal prefix.
-    assert causal.shifted(1).positions(n, n + 1) == n * (n + 1) // 2 + n
+    assert (causal.shifted(1) | columns(hi=0)).positions(n, n + 1) == n * (n + 1) // 2 + n
     assert (~causal).shifted(3).positions(n, n + 3) == n * (n - 1) // 2
+    assert columns(2, 5).shifted(3) == columns(5, 8) and rows(0, 2).shifted(3) == rows(0, 2)
+
+
+def test_large_matrices_are_counted_in_blocks_of_rows():
+    causal = triangle("tril", 0)
+    n = 200_000
+    assert causal.positions(n, n) == n * (n + 1) // 2
+    assert (causal & ~triangle("tril", -4096)).positions(n, n) == diagonal(-4095, 0).positions(n, n)
+    assert causal.covers(n, n) and not (causal & columns(hi=9)).covers(n, n)

@@ -894,8 +894,9 @@ def test_a_symmetric_window_its_complement_and_a_band_with_a_hole(tmp_path):
     near = sum(1 for i in range(64) for j in range(64) if abs(i - j) < 8)
     assert macs("d.abs() < 8", "near") == 2 * 2 * near * 32
     assert macs("d.abs() >= 8", "far") == 2 * 2 * (64 * 64 - near) * 32
-    # Near the diagonal but not on it: a band with a hole, which is no band, so the work counts in full.
-    assert macs("(d.abs() < 8) & (d != 0)", "hole") == 2 * 2 * 64 * 64 * 32
+    # Near the diagonal but not on it: a band with a hole, counted without the hole (before 2026-11-27, a
+    # region of two intervals per row was not followed, and the work counted in full).
+    assert macs("(d.abs() < 8) & (d != 0)", "hole") == 2 * 2 * (near - 64) * 32
 
 
 def test_sdpa_with_a_sliding_window_mask_counts_the_band(tmp_path):
@@ -968,12 +969,16 @@ def test_einsum_products_repeated_along_a_broadcast_index_are_counted_once(tmp_p
     ).macs_by_precision == {"fp32": 4 * lower * 32 + 4 * lower * 16}
 
 
-def test_a_mask_that_is_no_triangle_keeps_all_the_work_and_a_shifted_one_counts_its_own(tmp_path):
+def test_masks_of_key_positions_count_the_keys_kept_and_a_shifted_band_its_own(tmp_path):
     def macs(mask: str, folder: str) -> float:
         return masked_attention_macs(tmp_path, mask, folder)
 
     full = 2 * 64 * 64 * 32 * 2
-    assert macs("s = s.masked_fill(torch.arange(64)[None, :] >= 32, float('-inf'))", "columns") == full
+    # Keys 32 and on masked for every query (a length mask): half the work (before 2026-11-27, all of it).
+    assert macs("s = s.masked_fill(torch.arange(64)[None, :] >= 32, float('-inf'))", "columns") == full // 2
+    # A vector of key positions viewed as rows is not the mask it was made as: counted in full.
+    rows = "keep = torch.arange(64) < 32\n    s = s.masked_fill(~keep[:, None], float('-inf'))"
+    assert macs(rows, "rows") == full
     # A finite fill: the masked scores are not needed, but their probabilities are not zero (exp(5) != 0).
     lower = 64 * 65 // 2
     finite = "s = s.masked_fill(torch.ones(64, 64).triu(1).bool(), 5.0)"
@@ -984,6 +989,77 @@ def test_a_mask_that_is_no_triangle_keeps_all_the_work_and_a_shifted_one_counts_
     # A shift scaled by alpha (j - 8 here) is not followed: the work counts in full.
     scaled = "i = torch.arange(64)\n    s = s.masked_fill(torch.sub(i, 4, alpha=2)[None, :] > i[:, None], float('-inf'))"
     assert macs(scaled, "scaled") == full
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        "(kv <= pos) & (kv > pos - 256)",
+        "(pos - kv >= 0) & (pos - kv < 256)",
+        "(kv[None, None, None, :] <= pos) & (kv[None, None, None, :] > pos - 256)",
+    ],
+)
+def test_a_decode_step_over_a_static_cache_counts_and_reads_the_keys_its_window_keeps(tmp_path, keep):
+    # One query per head against a preallocated cache of 1024 positions: a window of the 256 up to pos.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k_cache, v_cache, pos):\n    kv = torch.arange(k_cache.shape[2])\n"
+        f"    keep = {keep}\n"
+        "    k, v = k_cache.repeat_interleave(4, 1), v_cache.repeat_interleave(4, 1)\n"
+        "    s = (q @ k.transpose(-1, -2)).masked_fill(~keep, float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {
+            "q": ([2, 8, 1, 64], "bfloat16"),
+            "k_cache": ([2, 2, "S", 64], "bfloat16"),
+            "v_cache": ([2, 2, "S", 64], "bfloat16"),
+            "pos": (None, "int64"),
+        },
+        {"o": ([2, 8, 1, 64], "bfloat16")},
+        {"S": None},
+        [{"axes": {"S": 1024}, "scalars": {"pos": 700}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"bf16": 2 * 8 * 256 * 64 * 2}
+    assert b.bytes_read == 2 * 8 * 64 * 2 + 2 * (2 * 2 * 256 * 64 * 2)  # q, and the window of k and v
+
+
+def test_a_chunk_of_queries_over_a_static_cache_reads_the_keys_any_of_them_keeps(tmp_path):
+    # Chunked prefill: queries at positions 256..383 over a cache of 1024; keys 0..383 are kept by some
+    # query (every query row too), keys 384.. by none.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k_cache, v_cache):\n    q_pos = torch.arange(256, 256 + q.shape[2])\n"
+        "    kv_pos = torch.arange(k_cache.shape[2])\n    keep = q_pos[:, None] >= kv_pos[None, :]\n"
+        "    s = (q @ k_cache.transpose(-1, -2)).masked_fill(~keep, float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v_cache\n",
+        {n: ([1, 4, "C" if n == "q" else 1024, 64], "bfloat16") for n in ("q", "k_cache", "v_cache")},
+        {"o": ([1, 4, "C", 64], "bfloat16")},
+        {"C": None},
+        [{"axes": {"C": 128}}],
+    )
+    b = one(p)
+    kept = sum(256 + i + 1 for i in range(128))
+    assert b.macs_by_precision == {"bf16": 4 * kept * 64 * 2}
+    assert b.bytes_read == (4 * 128 * 64 + 2 * 4 * 384 * 64) * 2
+
+
+@pytest.mark.parametrize(
+    "keep, kept",
+    [
+        # Prefix-LM: the first 16 positions see each other, the rest are causal.
+        ("(j <= i) | (j < 16)", sum(max(i + 1, 16) for i in range(64))),
+        # A sliding window of 8 with 4 sink tokens every query keeps (StreamingLLM).
+        (
+            "(j <= i) & ((i - j < 8) | (j < 4))",
+            sum(len(set(range(max(0, i - 7), i + 1)) | set(range(min(4, i + 1)))) for i in range(64)),
+        ),
+        # Frames of 16 positions attending to their own and earlier frames (video diffusion).
+        ("(i // 16) >= (j // 16)", sum(16 * (i // 16 + 1) for i in range(64))),
+    ],
+)
+def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_they_keep(tmp_path, keep, kept):
+    body = f"i = torch.arange(64)[:, None]\n    j = torch.arange(64)[None, :]\n    s = s.masked_fill(~({keep}), float('-inf'))"
+    assert masked_attention_macs(tmp_path, body) == 2 * 2 * kept * 32
 
 
 def needed(problem) -> dict[str, float]:
