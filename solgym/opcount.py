@@ -824,16 +824,18 @@ class _Recorder(TorchDispatchMode):
             self.constant.pop(key, None)  # written into by another op
         tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of)
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
-        if not outs or not touched and name != "arange":
+        if not outs or not touched and name not in ("arange", "triu", "tril"):
             return  # nothing here is or makes a mask (most ops)
         if name in ("triu", "tril") and ins[0].dim() >= 2:
             cut = band.triangle(name, args[1] if len(args) > 1 else 0)
             source = self._mask_entry(args[0])
             if constant:
                 self._mask(key_outs, outs[0], cut, filled)
-            elif source is not None:
+                return
+            if source is not None:
                 self._mask(key_outs, outs[0], source[2] & cut, source[1])
-            return
+                return
+            # Of any other tensor (scores, a decay): zero outside the triangle, an applied mask (below).
         if name in ("floor_divide", "div") and self._frames(name, args, kwargs, ins, key_outs):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
@@ -978,7 +980,7 @@ class _Recorder(TorchDispatchMode):
                 for o in ins
                 if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
             }
-            if t.shape == shape:
+            if t.shape[-2:] == shape[-2:]:  # zero in every matrix it broadcasts to (a decay over the batch)
                 covering = _coverage(region, outs[0])
                 for read in op.reads:
                     if read.key in others and read.rows is None:
@@ -1196,6 +1198,10 @@ class _Recorder(TorchDispatchMode):
         """(the tensor masked, the fraction of it kept, what the masked positions become, the band of the
         mask) for an op that applies a mask: added (-inf or a large negative inside), `masked_fill`, or
         `where`."""
+        if name in ("triu", "tril"):
+            cut = band.triangle(name, args[1] if len(args) > 1 else 0)
+            rows, cols = _matrix_shape(args[0])
+            return args[0], cut.positions(rows, cols) / (rows * cols), 0.0, ~cut
         masks = [(t, *made) for t in ins if (made := self._mask_entry(t)) is not None]
         if not masks:
             return None
@@ -1206,6 +1212,10 @@ class _Recorder(TorchDispatchMode):
             if not (_number(inside) and inside <= _MASKED) or len(others) != 1:
                 return None  # adding anything else needs every score
             return others[0], kept, inside, region
+        if name in ("mul", "mul_") and nonzero and len(others) == 1 and others[0].dim() >= 2:
+            # Scores times a 0/1 (or 0/c) mask, `(q @ kᵀ) * tril(ones)`: zero where the mask is.
+            if _matrix_shape(others[0]) == _matrix_shape(mask):
+                return others[0], 1.0 - kept, 0.0, ~region
         if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
             return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:

@@ -1062,6 +1062,37 @@ def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_th
     assert masked_attention_macs(tmp_path, body) == 2 * 2 * kept * 32
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "s = (q @ k.transpose(-1, -2)).tril()\n    o = s @ v",
+        "s = (q @ k.transpose(-1, -2)) * torch.tril(torch.ones(T, T))\n    o = s @ v",
+        "decay = torch.tril(torch.exp(rel * g[:, None, None]))\n    o = ((q @ k.transpose(-1, -2)) * decay) @ v",
+        "decay = torch.where(i[:, None] >= i[None, :], torch.exp(rel * g[:, None, None]), 0.0)\n"
+        "    o = ((q @ k.transpose(-1, -2)) * decay) @ v",
+    ],
+)
+def test_linear_attention_and_retention_masks_applied_by_a_product_count_the_triangle(tmp_path, body):
+    # Scores zeroed above the diagonal by tril, by a 0/1 mask or by a decay of one triangle per head
+    # (broadcast over the batch): both products count the lower triangle (before 2026-11-27, in full).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v, g):\n    T = q.shape[2]\n    i = torch.arange(T)\n"
+        "    rel = (i[:, None] - i[None, :]).float()\n    q, k, v = q.float(), k.float(), v.float()\n"
+        f"    {body}\n    return o.bfloat16()\n",
+        {
+            "q": (["B", 4, 64, 16], "bfloat16"),
+            "k": (["B", 4, 64, 16], "bfloat16"),
+            "v": (["B", 4, 64, 32], "bfloat16"),
+            "g": ([4], "float32"),
+        },
+        {"o": (["B", 4, 64, 32], "bfloat16")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": 2 * 4 * (64 * 65 // 2) * (16 + 32)}
+
+
 def needed(problem) -> dict[str, float]:
     from solgym.opcount import count
 
