@@ -26,7 +26,7 @@ import hashlib
 import math
 import re
 import weakref
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -2197,16 +2197,54 @@ def _disjoint_total(views: Mapping[tuple, float]) -> float:
         return sum(views.values())  # separate byte ranges (slices of a buffer): all of them, in one pass
     best = 0.0
     for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
-        chosen: list[tuple] = []
+        # Chosen views by layout, and within a layout by lane where it has lanes: views of one layout in
+        # different lanes never meet, so a loop's slices `x[:, :, i]` are checked against their own lane.
+        chosen: dict[tuple, dict[int | None, list[tuple]]] = {}
         total = 0.0
         for sig, nbytes in sorted(views.items(), key=order):
             start, end = spans[sig]
+            layout, lane = (sig[1], sig[2]), _lane(sig)
+            rivals = (
+                c
+                for other, lanes in chosen.items()
+                for c in (_near(lanes, lane) if other == layout and lane is not None else _flat(lanes))
+            )
             # Separate byte ranges (the common case) are checked here; overlapping ones by their lanes.
-            if all(spans[c][1] <= start or end <= spans[c][0] or _disjoint(sig, c) for c in chosen):
-                chosen.append(sig)
+            if all(spans[c][1] <= start or end <= spans[c][0] or _disjoint(sig, c) for c in rivals):
+                chosen.setdefault(layout, {}).setdefault(lane, []).append(sig)
                 total += nbytes
         best = max(best, total)
     return best
+
+
+def _lane(sig: tuple) -> int | None:
+    """A bucket of the lanes of a view whose layout interleaves them, such that views of that layout two
+    buckets apart or more are disjoint (`_disjoint`): of elements (every stride a multiple of the innermost,
+    over 1), the offset modulo that stride; of contiguous runs of width w repeated at a period (every outer
+    stride a multiple of it), the offset modulo the period over w, for a run that does not wrap. None
+    where the layout has no lanes."""
+    dims = sig[2]
+    if not dims:
+        return None
+    (inner, n), outer = dims[0], dims[1:]
+    if inner > 1:
+        return sig[0] % inner if not any(s % inner for s, _ in outer) else None
+    if not outer:
+        return None
+    period, width = outer[0][0], n
+    lane = sig[0] % period
+    if any(s % period for s, _ in outer) or lane + width > period:
+        return None
+    return lane // width
+
+
+def _near(lanes: Mapping, lane: int) -> Iterable[tuple]:
+    """The chosen views of a layout that a view in bucket `lane` may meet."""
+    return (sig for b in (lane - 1, lane, lane + 1, None) for sig in lanes.get(b, ()))
+
+
+def _flat(lanes: Mapping) -> Iterable[tuple]:
+    return (sig for group in lanes.values() for sig in group)
 
 
 def _union_rows(entries: list) -> float:

@@ -1942,3 +1942,25 @@ def test_ops_run_on_meta_again_reuse_the_result_layout_and_never_an_alias(tmp_pa
     t = torch.empty(4, 6, device="meta").t().contiguous()
     views = [opcount._on_meta_cached(torch.ops.aten._unsafe_view.default, (t, [24]), {}) for _ in range(2)]
     assert all(v.untyped_storage()._cdata == t.untyped_storage()._cdata for v in views)
+
+
+def test_lanes_two_buckets_apart_are_disjoint_views():
+    # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
+    # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
+    # must be one `_disjoint` proves disjoint.
+    from solgym.opcount import _disjoint, _lane
+
+    layouts = [
+        ((64, 8),),
+        ((1, 4), (64, 8)),
+        ((1, 16), (48, 3), (480, 2)),
+        ((4, 8), (64, 2)),
+        ((1, 70), (64, 2)),
+    ]
+    for dims in layouts:
+        sigs = [(offset, 2, dims) for offset in range(0, 160)]
+        for a in sigs:
+            for b in sigs:
+                la, lb = _lane(a), _lane(b)
+                if la is not None and lb is not None and abs(la - lb) >= 2:
+                    assert _disjoint(a, b), (a, b)
