@@ -473,6 +473,9 @@ class _Op:
     writes: list[tuple[int, float]]  # (storage, bytes written of it)
     write_sigs: list[tuple] = field(default_factory=list)  # the view written, per entry of `writes`
     overwrites: bool = False  # writes its destination without reading what was there
+    # Of `writes`, the indices of views written whole without being read (`copy_`, `fill_`, `out=`): what
+    # is demanded of them afterwards is what the op writes, not what they held before.
+    replaces: tuple[int, ...] = ()
     macs: float = 0.0
     precision: str = ""
     flops: float = 0.0
@@ -665,18 +668,18 @@ class _Recorder(TorchDispatchMode):
         placed = name in _PLACED and "reduce" not in kwargs
         if placed and name == "index_put_":
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
+        outs_kw = kwargs.get("out")
+        outs_kw = outs_kw if isinstance(outs_kw, list | tuple) else (outs_kw,)
+        whole = [w for w in written if name in _WRITE_ONLY or any(w is o for o in outs_kw)]
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
         # A result on its operand's storage, unannotated (`_unsafe_view`, which `reshape` of a copy ends
         # in), relabels it: neither read nor written, so that a slice of it demands only the slice.
         aliased = {_key(t) for t in tensors_out} & {_key(t) for t in tensors_in} - {_key(w) for w in written}
         for i, t in enumerate(tensors_in):
-            if (
-                shaped
-                or _key(t) in aliased
-                or any(t is w for w in written)
-                and (name in _WRITE_ONLY or placed)
-            ):
+            if shaped or _key(t) in aliased or any(t is w for w in whole):
+                continue
+            if placed and any(t is w for w in written):
                 continue
             if name in _GATHERS and i == 0:
                 continue
@@ -700,6 +703,7 @@ class _Recorder(TorchDispatchMode):
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in made]
         op = _Op(name, reads, writes, [_signature(t) for t in made])
         op.overwrites = bool(written) and name in _OVERWRITES
+        op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in whole))
         op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
@@ -1945,7 +1949,7 @@ def _demand(
         """The merged byte ranges of a storage's demanded views, where every one is a contiguous block
         and none is a gather (else None)."""
         views = plain.get(key, {})
-        version = (len(views), len(gathered.get(key, ())))  # views' signatures are only ever added
+        version = (versions.get(key, 0), len(gathered.get(key, ())))
         if intervals_memo.get(key, (None,))[0] != version:
             blocks = [_contiguous(sig) for sig in views] if not version[1] else [None]
             merged = None if None in blocks else _merged(blocks)
@@ -1978,6 +1982,11 @@ def _demand(
             size = rec.storage_bytes.get(key, 0)
             if size and nbytes:
                 fraction = max(fraction, share(key, sig, nbytes, size))
+        for i in op.replaces:
+            # Demanded after this write is what it wrote: earlier ops (and an input) owe none of it.
+            key = op.writes[i][0]
+            if _replaced(plain.get(key, {}), op.write_sigs[i]):
+                versions[key] = versions.get(key, 0) + 1
         if fraction <= 0.0:
             continue
         if op.macs:
@@ -2047,11 +2056,18 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     overwritten: dict[int, _Written] = {}
     memo: dict[int, float] = {}
 
+    # Of each input, the views needed of what it held when the reference began: those needed after an op
+    # writes them whole (`copy_`, `zero_`) are the write's, not the input's (`views` keeps them for the
+    # writers' shares, whose bound below counts on every need).
+    initial: dict[int, dict[tuple, float]] = {key: {} for key in input_keys}
+
     def add(key: int, sig: tuple, nbytes: float) -> None:
         entry = views.setdefault(key, {})
         if nbytes > entry.get(sig, 0.0):
             entry[sig] = nbytes
             memo.pop(key, None)
+        if key in initial and nbytes > initial[key].get(sig, 0.0):
+            initial[key][sig] = nbytes
 
     def needed(key: int) -> float:
         if key not in memo:
@@ -2074,6 +2090,9 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
         if op.overwrites:
             for key, sig in zip((k for k, _ in op.writes), op.write_sigs, strict=True):
                 overwritten.setdefault(key, _Written()).add(sig)
+        for i in op.replaces:
+            if op.writes[i][0] in initial:
+                _replaced(initial[op.writes[i][0]], op.write_sigs[i])
         if fraction <= 0.0:
             continue
         for read in op.reads:
@@ -2085,6 +2104,9 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
                 dim, row_bytes, estimate, values = read.rows
                 rows.setdefault(read.key, []).append((read.sig, dim, row_bytes, estimate, values, 1.0))
                 memo.pop(read.key, None)
+    for key in input_keys:
+        views[key] = initial[key]
+        memo.pop(key, None)
     return {key: needed(key) for key in input_keys}
 
 
@@ -2138,6 +2160,35 @@ def _views_union(views: Mapping[tuple, float]) -> float:
         covered = sum(b - a for a, b in _merged(spans))
         total += covered * math.prod(n for _, n in outer) * size
     return total
+
+
+def _replaced(demanded: dict[tuple, float], written: tuple) -> bool:
+    """Take from a storage's demanded views what a write of the view `written` covers: the same view, any
+    view within the contiguous block it writes, and of a contiguous view partly within it, that part (the
+    rest stays demanded, in proportion). Whether anything was taken."""
+    block = _contiguous(written)
+    changed = False
+    for sig in list(demanded):
+        if sig == written:
+            del demanded[sig]
+            changed = True
+            continue
+        start, end = _span(sig)
+        if block is None or end <= block[0] or block[1] <= start:
+            continue
+        if block[0] <= start and end <= block[1]:
+            del demanded[sig]
+            changed = True
+            continue
+        if _contiguous(sig) is None:
+            continue  # partly overwritten, in a layout whose rest is no block: kept whole (errs high)
+        nbytes, size = demanded.pop(sig), sig[1]
+        for a, b in ((start, min(end, block[0])), (max(start, block[1]), end)):
+            if b > a:
+                rest = (a // size, size, ((1, (b - a) // size),) if b - a > size else ())
+                demanded[rest] = max(demanded.get(rest, 0.0), nbytes * (b - a) / (end - start))
+        changed = True
+    return changed
 
 
 def _contiguous(sig: tuple) -> tuple[int, int] | None:
