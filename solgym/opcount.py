@@ -1807,17 +1807,26 @@ class _TorchFunctions(TorchFunctionMode):
             rec._remember(t)
         length, source = q.shape[-2], k.shape[-2]
         pairs = float(length * source)
+        attended = None  # the region of (query, key) pairs attended, where a mask gives it
         if bound.get("is_causal"):
             # Rows i attend to keys 0..i (+ the offset when source > length, as SDPA aligns top-left).
-            pairs = float(band.diagonal(hi=0).positions(length, source))
+            attended = band.diagonal(hi=0)
+            pairs = float(attended.positions(length, source))
         elif (made := rec._mask_entry(mask)) is not None:
             # A mask built in the reference: a bool one attends where it is True, a float one where it adds
             # no -inf.
-            kept, inside, _ = made
+            kept, inside, region = made
             if mask.dtype == torch.bool and _nonzero(inside):
                 pairs *= 1.0 - kept
+                attended = region
             elif mask.is_floating_point() and _number(inside) and inside <= _MASKED:
                 pairs *= kept
+                attended = ~region
+        # Queries are read where they attend to some key, keys and values where some query attends to them.
+        shares = {}
+        if attended is not None and length and source:
+            shares[_key(q)] = attended.rows_kept(length, source) / length
+            shares[_key(k)] = shares[_key(v)] = attended.columns_kept(length, source) / source
         batch = math.prod(q.shape[:-2])
         macs = batch * pairs * (q.shape[-1] + v.shape[-1])
         # Without a mask tensor or dropout, every query, key and value element reaches the output.
@@ -1829,7 +1838,12 @@ class _TorchFunctions(TorchFunctionMode):
         op = _Op(
             "scaled_dot_product_attention",
             [
-                _Read(_key(t), _signature(t), _unique_elements(t) * t.element_size(), necessary=dense)
+                _Read(
+                    _key(t),
+                    _signature(t),
+                    _unique_elements(t) * t.element_size() * shares.get(_key(t), 1.0),
+                    necessary=dense,
+                )
                 for t in ins
             ],
             [(_key(out), _unique_elements(out) * out.element_size())],

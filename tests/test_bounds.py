@@ -1023,6 +1023,32 @@ def test_a_decode_step_over_a_static_cache_counts_and_reads_the_keys_its_window_
     assert b.bytes_read == 2 * 8 * 64 * 2 + 2 * (2 * 2 * 256 * 64 * 2)  # q, and the window of k and v
 
 
+@pytest.mark.parametrize(
+    "call, keys",
+    [
+        (
+            "F.scaled_dot_product_attention(q, k, v, attn_mask=torch.arange(1024)[None, None, None, :] <= 700)",
+            701,
+        ),
+        ("F.scaled_dot_product_attention(q, k, v, is_causal=True)", 64),  # aligned top-left: keys 0..63
+    ],
+)
+def test_sdpa_reads_the_keys_and_values_some_query_attends_to(tmp_path, call, keys):
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\ndef run(q, k, v):\n    return {call}\n",
+        {
+            "q": ([1, 4, "Q", 64], "bfloat16"),
+            "k": ([1, 4, 1024, 64], "bfloat16"),
+            "v": ([1, 4, 1024, 64], "bfloat16"),
+        },
+        {"o": ([1, 4, "Q", 64], "bfloat16")},
+        {"Q": None},
+        [{"axes": {"Q": 64}}],
+    )
+    assert one(p).bytes_read == (4 * 64 * 64 + 2 * 4 * keys * 64) * 2
+
+
 def test_a_chunk_of_queries_over_a_static_cache_reads_the_keys_any_of_them_keeps(tmp_path):
     # Chunked prefill: queries at positions 256..383 over a cache of 1024; keys 0..383 are kept by some
     # query (every query row too), keys 384.. by none.
