@@ -270,6 +270,9 @@ _MATRIX_PRODUCTS = set("mm bmm addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ _sca
 # Ops whose MACs are those of a matrix product.
 _PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "matmul"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
+# Ops along one axis (`dim`) whose every result element needs its operand's whole row along it.
+_CUMULATIVE = {"cumsum", "cumprod", "logcumsumexp"}
+_ALONG_DIM = {"_softmax", "_log_softmax", "softmax", "log_softmax", "sort"} | _CUMULATIVE
 _GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
 
 
@@ -461,6 +464,8 @@ class _Read:
     # its two operands, whole where the mask keeps some of every row and column (a causal band).
     covering: tuple[float, float] | None = None
     side: str | None = None  # of a matrix product's operands: "rows" (the first) or "columns" (the second)
+    # Of a gather source: how many rows (all axes but the last) it addresses, or "all" of its view's.
+    lines: float | str | None = None
     # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
     # statistic is: where the result is demanded in every row and column, the read is needed whole.
     spread: bool = False
@@ -480,6 +485,9 @@ class _Op:
     precision: str = ""
     flops: float = 0.0
     aligned: bool = False  # each result element comes from the operands' elements at its place
+    # (rows, columns) of the result's last axis and all others, for a matrix product and an op along the
+    # last axis (softmax, cumsum, sort, norms), whose operand reads follow the rows and columns demanded.
+    matrix: tuple[int, int] | None = None
 
 
 class _Recorder(TorchDispatchMode):
@@ -703,6 +711,10 @@ class _Recorder(TorchDispatchMode):
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in made]
         op = _Op(name, reads, writes, [_signature(t) for t in made])
         op.overwrites = bool(written) and name in _OVERWRITES
+        if made and (name in _MATRIX_PRODUCTS or _along_last(name, args, kwargs)) and made[0].dim():
+            op.matrix = (made[0].numel() // max(made[0].shape[-1], 1), made[0].shape[-1])
+            if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
+                reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in whole))
         op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])
@@ -1313,20 +1325,38 @@ class _Recorder(TorchDispatchMode):
                 kept = _masked_positions(source, groups[0][1])  # a bool mask on data: what it keeps
                 if kept is not None:
                     bytes_, values = kept.numel() * source.element_size(), ("flat", kept)
-            return [
-                _Read(
-                    _key(source),
-                    sig,
-                    full,
-                    rows=(None, source.element_size(), bytes_ / source.element_size(), values),
-                )
-            ]
+            read = _Read(
+                _key(source),
+                sig,
+                full,
+                rows=(None, source.element_size(), bytes_ / source.element_size(), values),
+            )
+            read.lines = self._lines_gathered(name, source, groups)
+            return [read]
         dim, index = groups[0]
         size = source.shape[dim] if source.dim() else 1
         row_bytes = full / size if size else 0
         values = index.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
         estimate = min(index.numel(), size, self._index_values(index))
-        return [_Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))]
+        read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
+        if source.dim() == 2 and dim == 0:
+            read.lines = estimate
+        return [read]
+
+    def _lines_gathered(self, name: str, source: torch.Tensor, groups: list) -> float | str | None:
+        """The rows of `source` (all axes but the last) an element-wise gather addresses, where known
+        without values: `gather` along the last axis with an index of the source's leading shape takes
+        from every row; `x[arange(n), ids]` from the n rows the arange names."""
+        if source.dim() < 2:
+            return None
+        dim, index = groups[0]
+        if name == "gather" and dim == source.dim() - 1 and index.shape[:-1] == source.shape[:-1]:
+            return "all"
+        if name == "index" and len(groups) == 2 and source.dim() == 2 and dim == 0:
+            start, step = self.aranges.get(_key(index), (None, None))
+            if step and index.dim() == 1:
+                return min(index.numel(), source.shape[0])
+        return None
 
     def _index_values(self, index: torch.Tensor) -> float:
         """How many distinct values an index tensor can hold: the width of its range where one is known
@@ -1989,6 +2019,8 @@ def _demand(
     # the contraction that makes one needs those shares of its operands, though it counts only the
     # demanded products.
     covered: dict[int, tuple[float, float]] = {}
+    lines: dict[int, float] = {}  # storage -> rows (all axes but the last) element-wise gathers address
+    row_views: dict[int, list] = {}  # storage -> views of it an element-wise gather takes from every row of
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
@@ -2007,10 +2039,19 @@ def _demand(
             macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
         flops += op.flops * fraction
         cover = covered.get(op.writes[0][0]) if len(op.writes) == 1 else None
+        if cover is None and op.matrix is not None:
+            key = op.writes[0][0]
+            if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]):
+                cover = _demanded_lines(
+                    plain.get(key, {}), row_views.get(key, ()), lines.get(key), *op.matrix
+                )
         for read in op.reads:
             if read.rows is None:
-                if cover is not None and read.side is not None and op.name in _MATRIX_PRODUCTS:
-                    part = max(fraction, cover[0] if read.side == "rows" else cover[1])
+                if cover is not None and read.side is not None and op.matrix is not None:
+                    if op.name in _CUMULATIVE:  # each demanded element needs its row's prefix
+                        part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
+                    else:
+                        part = max(fraction, cover[0] if read.side == "rows" else cover[1])
                 elif cover == (1.0, 1.0) and (op.name in _MATRIX_PRODUCTS or read.spread):
                     part = 1.0
                 else:
@@ -2028,6 +2069,10 @@ def _demand(
                 gathered.setdefault(read.key, []).append(
                     (read.sig, dim, row_bytes, estimate, values, fraction)
                 )
+                if read.lines == "all":
+                    row_views.setdefault(read.key, []).append(read.sig)
+                elif read.lines is not None and read.sig == _whole(rec, read.key, read.sig):
+                    lines[read.key] = max(lines.get(read.key, 0.0), read.lines)
     reads = {key: demanded(key) for key in input_keys}
     return macs, reads, flops
 
@@ -2174,6 +2219,67 @@ def _views_union(views: Mapping[tuple, float]) -> float:
         covered = sum(b - a for a, b in _merged(spans))
         total += covered * math.prod(n for _, n in outer) * size
     return total
+
+
+def _whole(rec: _Recorder, key: int, sig: tuple) -> tuple:
+    """The signature of a contiguous view of all of a storage, with `sig`'s element size."""
+    n = rec.storage_bytes.get(key, 0) // sig[1]
+    return (0, sig[1], ((1, n),) if n > 1 else ())
+
+
+def _demanded_lines(
+    views: Mapping[tuple, float],
+    row_views: Collection[tuple],
+    gathered_rows: float | None,
+    rows: int,
+    cols: int,
+) -> tuple[float, float, float] | None:
+    """The shares of the rows and of the columns of a contiguous rows x cols matrix (a storage) that its
+    demanded views meet: the largest of any one view (a lower bound of their union), the rows of views an
+    element-wise gather takes from in every row, and the rows gathers address; and the share of the
+    matrix in the prefixes of its rows up to the last column demanded in them (what a cumulative sum
+    needs). None where no view's rows and columns can be told apart."""
+    row_share = (gathered_rows or 0.0) / rows if rows else 0.0
+    col_share = 0.0
+    prefix_share = (gathered_rows or 0.0) / rows / cols if rows and cols else 0.0
+    found = gathered_rows is not None
+    for view in (*views, *row_views):
+        offset, size, dims = view
+        # A view demanded in part (a share passed on through an elementwise op) may meet that share of its
+        # rows and columns only: the shares below are scaled by it (a lower bound).
+        part = min(1.0, views[view] / (math.prod(n for _, n in dims) * size)) if view in views else 1.0
+        in_rows, in_cols, reach = 1, 1, offset % cols
+        for stride, n in dims:
+            if stride % cols == 0:
+                in_rows *= n
+            elif stride == 1 and reach == 0 and n % cols == 0:
+                in_rows, in_cols = in_rows * (n // cols), cols  # whole rows, merged into one run
+                reach = cols - 1
+            elif stride < cols:
+                in_cols *= n
+                reach += (n - 1) * stride
+            else:
+                break
+        else:
+            if reach < cols:
+                if view not in views:  # a gather's columns: one (or a few) of each row, somewhere in it
+                    in_cols, reach = 0, 0
+                row_share = max(row_share, part * in_rows / rows)
+                col_share, found = max(col_share, part * in_cols / cols), True
+                prefix_share = max(prefix_share, part * in_rows / rows * (reach + 1) / cols)
+    return (min(row_share, 1.0), min(col_share, 1.0), min(prefix_share, 1.0)) if found else None
+
+
+def _along_last(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether an op computes each row of its last axis from the whole row of its first operand
+    (softmax, log-softmax, cumulative sums and products, sorting, layer and RMS norms over it)."""
+    if name in ("native_layer_norm", "_fused_rms_norm", "rms_norm"):
+        shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
+        return isinstance(shape, list | tuple) and len(shape) == 1
+    if name not in _ALONG_DIM or not args or not isinstance(args[0], torch.Tensor) or not args[0].dim():
+        return False
+    dim = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("dim", -1)
+    return isinstance(dim, int) and dim % args[0].dim() == args[0].dim() - 1
 
 
 def _replaced(demanded: dict[tuple, float], written: tuple) -> bool:

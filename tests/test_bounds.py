@@ -1999,6 +1999,46 @@ def test_an_input_written_whole_before_it_is_read_or_returned_is_not_read(tmp_pa
     assert c.read_bytes["x"] == 64 * 64 * 2
 
 
+@pytest.mark.parametrize(
+    "body, x_read, w_read",
+    [
+        # A product's rows need all of the second operand, its columns all of the first.
+        ("(x @ w.t())[:1]", 1 / 32, 1.0),
+        ("(x @ w.t())[:, :32]", 1.0, 1 / 4),
+        # Padded, then cut back (vLLM's FP8 linear): all of w; of x, the padding passes on the share of
+        # its result kept, 8 of 64 rows (errs low: 8 of x's 32 rows are read).
+        ("torch.narrow(F.pad(x, (0, 0, 0, 32)) @ w.t(), 0, 0, 8)", 8 / 64, 1.0),
+        # A row demanded anywhere needs its whole row through softmax, sort and norms; a cumulative sum,
+        # the prefix up to the last column demanded.
+        ("torch.log_softmax(x.float(), -1).gather(-1, torch.zeros(32, 1, dtype=torch.long))", 1.0, 0.0),
+        ("torch.softmax(x.float(), -1)[:, :3]", 1.0, 0.0),
+        ("torch.sort(x, -1)[0][:, 0]", 1.0, 0.0),
+        ("F.layer_norm(x, (256,))[:16, :8]", 0.5, 0.0),
+        ("torch.cumsum(x, -1)[:, -1]", 1.0, 0.0),
+        ("torch.cumsum(x, -1)[:, :64]", 0.25, 0.0),
+    ],
+)
+def test_a_part_of_a_product_or_of_a_row_wise_result_needs_the_rows_and_columns_it_meets(
+    tmp_path, body, x_read, w_read
+):
+    inputs = {"x": (["V", 256], "bfloat16"), "w": ([128, 256], "bfloat16")}
+    if not w_read:
+        del inputs["w"]
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\ndef run({', '.join(inputs)}):\n"
+        f"    return ({body}).float().sum()\n",
+        inputs,
+        {"y": ([], "float32")},
+        {"V": None},
+        [{"axes": {"V": 32}}],
+    )
+    reads = count(p, p.workloads[0]).read_bytes
+    assert reads["x"] == pytest.approx(32 * 256 * 2 * x_read)
+    if w_read:
+        assert reads["w"] == pytest.approx(128 * 256 * 2 * w_read)
+
+
 def test_lanes_two_buckets_apart_are_disjoint_views():
     # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
     # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
