@@ -244,7 +244,12 @@ _STRUCTURED = set(
 # How exact zeros and infinities pass through arithmetic (anything else: either makes either).
 _ADDITIVE = set("add add_ sub sub_ rsub cat stack".split())
 _MULTIPLICATIVE = set("mul mul_ addcmul".split())
-_CONTRACTING = set(
+# Products fused with dequantization or grouping (`_arithmetic`).
+_FUSED_PRODUCTS = set(
+    """_weight_int8pack_mm _weight_int4pack_mm _weight_int4pack_mm_for_cpu _weight_int4pack_mm_with_scales_and_zeros
+    _scaled_mm_v2 _scaled_grouped_mm _scaled_grouped_mm_v2 _grouped_mm""".split()
+)
+_CONTRACTING = _FUSED_PRODUCTS | set(
     """mm bmm mv dot addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ addmv addmv_ _scaled_mm _int_mm
     _cdist_forward _euclidean_dist convolution scaled_dot_product_attention""".split()
 )
@@ -1381,6 +1386,18 @@ class _Recorder(TorchDispatchMode):
             op.macs = float(outs[0].numel()) * k if name not in ("dot", "vdot") else float(a.numel())
             if name.startswith("addbmm"):
                 op.macs = float(a.shape[0]) * a.shape[1] * a.shape[2] * b.shape[2]
+            op.precision = self._operand_precision(a, b)
+            return
+        if name in _FUSED_PRODUCTS:
+            # Weight-only quantized (activations x packed weights) and grouped products: each result element
+            # a dot product along the activations' last axis, and in a grouped product of two matrices
+            # (groups along that axis, `offs`) each group's result element along its share of it.
+            a, b = args[0], args[1]
+            k = a.shape[-1] * (2 if a.dtype == getattr(torch, "float4_e2m1fn_x2", None) else 1)
+            n = outs[0].numel()
+            if "grouped" in name and a.dim() == 2 and b.dim() == 2 and outs[0].dim() == 3:
+                n //= outs[0].shape[0]
+            op.macs = float(n) * k
             op.precision = self._operand_precision(a, b)
             return
         if name in ("_cdist_forward", "_euclidean_dist"):

@@ -2039,6 +2039,44 @@ def test_a_part_of_a_product_or_of_a_row_wise_result_needs_the_rows_and_columns_
         assert reads["w"] == pytest.approx(128 * 256 * 2 * w_read)
 
 
+@pytest.mark.parametrize(
+    "call, inputs, macs",
+    [
+        (
+            "torch.ops.aten._weight_int8pack_mm(x, w, s)",
+            {"x": (["M", 256], "bfloat16"), "w": ([128, 256], "int8"), "s": ([128], "bfloat16")},
+            {"bf16": 16 * 128 * 256},
+        ),
+        (
+            "torch._grouped_mm(a, b.transpose(-2, -1), offs=torch.tensor([4, 12, 16], dtype=torch.int32))",
+            {"a": (["M", 256], "bfloat16"), "b": ([3, 128, 256], "bfloat16")},
+            {"bf16": 16 * 128 * 256},  # each token in one group
+        ),
+        (
+            "torch._scaled_grouped_mm(a, b.transpose(-2, -1), sa, sb, offs=torch.tensor([8, 16], dtype=torch.int32),"
+            " out_dtype=torch.bfloat16)",
+            {
+                "a": (["M", 256], "float8_e4m3fn"),
+                "b": ([2, 128, 256], "float8_e4m3fn"),
+                "sa": (["M"], "float32"),
+                "sb": ([2, 128], "float32"),
+            },
+            {"fp8": 16 * 128 * 256},
+        ),
+    ],
+)
+def test_products_fused_with_dequantization_or_grouping_count_their_macs(tmp_path, call, inputs, macs):
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run({', '.join(inputs)}):\n    return {call}\n",
+        inputs,
+        {"y": (["M", 128], "bfloat16")},
+        {"M": None},
+        [{"axes": {"M": 16}}],
+    )
+    assert count(p, p.workloads[0]).macs == macs
+
+
 def test_lanes_two_buckets_apart_are_disjoint_views():
     # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
     # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
