@@ -490,9 +490,10 @@ class _Op:
     precision: str = ""
     flops: float = 0.0
     aligned: bool = False  # each result element comes from the operands' elements at its place
-    # (rows, columns) of the result's last axis and all others, for a matrix product and an op along the
-    # last axis (softmax, cumsum, sort, norms), whose operand reads follow the rows and columns demanded.
-    matrix: tuple[int, int] | None = None
+    # (rows, columns, bytes of an element) of the result as a matrix of its trailing axes, for a matrix
+    # product and an op over whole rows (softmax, cumsum, sort, norms, FFTs), whose operand reads follow
+    # the rows and columns demanded of it.
+    matrix: tuple[int, int, int] | None = None
 
 
 class _Recorder(TorchDispatchMode):
@@ -716,8 +717,10 @@ class _Recorder(TorchDispatchMode):
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in made]
         op = _Op(name, reads, writes, [_signature(t) for t in made])
         op.overwrites = bool(written) and name in _OVERWRITES
-        if made and (name in _MATRIX_PRODUCTS or _along_last(name, args, kwargs)) and made[0].dim():
-            op.matrix = (made[0].numel() // max(made[0].shape[-1], 1), made[0].shape[-1])
+        trailing = 1 if name in _MATRIX_PRODUCTS else _trailing_axes(name, args, kwargs)
+        if made and trailing and made[0].dim() >= trailing:
+            cols = math.prod(made[0].shape[-trailing:])
+            op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in whole))
@@ -2250,53 +2253,70 @@ def _demanded_lines(
     gathered_rows: float | None,
     rows: int,
     cols: int,
+    itemsize: int,
 ) -> tuple[float, float, float] | None:
-    """The shares of the rows and of the columns of a contiguous rows x cols matrix (a storage) that its
-    demanded views meet: the largest of any one view (a lower bound of their union), the rows of views an
-    element-wise gather takes from in every row, and the rows gathers address; and the share of the
-    matrix in the prefixes of its rows up to the last column demanded in them (what a cumulative sum
-    needs). None where no view's rows and columns can be told apart."""
+    """The shares of the rows and of the columns of a contiguous rows x cols matrix of `itemsize`-byte
+    elements (a storage) that its demanded views meet: the largest of any one view (a lower bound of their
+    union), the rows of views an element-wise gather takes from in every row, and the rows gathers
+    address; and the share of the matrix in the prefixes of its rows up to the last column demanded in
+    them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
+    half of each element's bytes, in every column). None where no view's rows and columns can be told
+    apart."""
     row_share = (gathered_rows or 0.0) / rows if rows else 0.0
     col_share = 0.0
     prefix_share = (gathered_rows or 0.0) / rows / cols if rows and cols else 0.0
     found = gathered_rows is not None
+    line = cols * itemsize  # bytes of a row
     for view in (*views, *row_views):
         offset, size, dims = view
         # A view demanded in part (a share passed on through an elementwise op) may meet that share of its
         # rows and columns only: the shares below are scaled by it (a lower bound).
         part = min(1.0, views[view] / (math.prod(n for _, n in dims) * size)) if view in views else 1.0
-        in_rows, in_cols, reach = 1, 1, offset % cols
+        in_rows, in_cols, reach = 1, 1, offset * size % line
         for stride, n in dims:
-            if stride % cols == 0:
+            step = stride * size
+            if step % line == 0:
                 in_rows *= n
-            elif stride == 1 and reach == 0 and n % cols == 0:
-                in_rows, in_cols = in_rows * (n // cols), cols  # whole rows, merged into one run
-                reach = cols - 1
-            elif stride < cols:
-                in_cols *= n
-                reach += (n - 1) * stride
+            elif step <= max(size, itemsize) and reach == 0 and n * step % line == 0:
+                in_rows, in_cols = in_rows * (n * step // line), cols  # whole rows, merged into one run
+                reach = line - 1
+            elif step < line:
+                in_cols *= n if step >= itemsize else math.ceil(n * step / itemsize)
+                reach += (n - 1) * step
             else:
                 break
         else:
-            if reach < cols:
+            if reach < line:
                 if view not in views:  # a gather's columns: one (or a few) of each row, somewhere in it
                     in_cols, reach = 0, 0
                 row_share = max(row_share, part * in_rows / rows)
                 col_share, found = max(col_share, part * in_cols / cols), True
-                prefix_share = max(prefix_share, part * in_rows / rows * (reach + 1) / cols)
+                prefix_share = max(prefix_share, part * in_rows / rows * (reach // itemsize + 1) / cols)
     return (min(row_share, 1.0), min(col_share, 1.0), min(prefix_share, 1.0)) if found else None
 
 
-def _along_last(name: str, args: tuple, kwargs: dict) -> bool:
-    """Whether an op computes each row of its last axis from the whole row of its first operand
-    (softmax, log-softmax, cumulative sums and products, sorting, layer and RMS norms over it)."""
+def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
+    """How many trailing axes an op computes each result "row" over from the whole row of its first
+    operand: 1 for softmax, log-softmax, cumulative sums and products and sorting along the last axis,
+    the normalized axes of layer and RMS norms, the transformed axes of an FFT over the last ones; 0
+    for any other op."""
+    x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+    if x is None or not x.dim():
+        return 0
     if name in ("native_layer_norm", "_fused_rms_norm", "rms_norm"):
         shape = args[1] if len(args) > 1 else kwargs.get("normalized_shape")
-        return isinstance(shape, list | tuple) and len(shape) == 1
-    if name not in _ALONG_DIM or not args or not isinstance(args[0], torch.Tensor) or not args[0].dim():
-        return False
+        return len(shape) if isinstance(shape, list | tuple) else 0
+    if name in _FFT:
+        dims = (
+            sorted(d % x.dim() for d in args[1])
+            if len(args) > 1 and isinstance(args[1], list | tuple)
+            else []
+        )
+        return len(dims) if dims and dims == list(range(x.dim() - len(dims), x.dim())) else 0
+    if name not in _ALONG_DIM:
+        return 0
     dim = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("dim", -1)
-    return isinstance(dim, int) and dim % args[0].dim() == args[0].dim() - 1
+    return 1 if isinstance(dim, int) and dim % x.dim() == x.dim() - 1 else 0
 
 
 def _replaced(demanded: dict[tuple, float], written: tuple) -> bool:

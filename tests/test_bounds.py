@@ -2016,6 +2016,13 @@ def test_an_input_written_whole_before_it_is_read_or_returned_is_not_read(tmp_pa
         ("F.layer_norm(x, (256,))[:16, :8]", 0.5, 0.0),
         ("torch.cumsum(x, -1)[:, -1]", 1.0, 0.0),
         ("torch.cumsum(x, -1)[:, :64]", 0.25, 0.0),
+        # An FFT convolution cut back to the signal's length (Hyena): every sample needs the whole row.
+        (
+            "torch.fft.irfft(torch.fft.rfft(x.float(), n=512) * torch.fft.rfft(x.float(), n=512), n=512)[:, :256]",
+            1.0,
+            0.0,
+        ),
+        ("torch.fft.ifft2(torch.fft.fft2(x.float().view(32, 16, 16))).real", 1.0, 0.0),
     ],
 )
 def test_a_part_of_a_product_or_of_a_row_wise_result_needs_the_rows_and_columns_it_meets(
