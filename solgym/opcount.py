@@ -513,9 +513,9 @@ class _Recorder(TorchDispatchMode):
         self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
         self.mask_layout: dict[int, tuple[int, int, int]] = {}  # (rows, cols, column stride) as made
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
-        self.frame_of: dict[
-            int, tuple[int, int]
-        ] = {}  # storage -> (F, c) of floor(arange / F), c + floor(i / F)
+        # storage -> (F, c) of floor(arange / F), that is c + floor(i / F)
+        self.frame_of: dict[int, tuple[int, int]] = {}
+        self.abs_lines: dict[int, tuple[float, float]] = {}  # storage -> (first, step) of |arange + c|
         # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
         self.diagonals: dict[int, tuple[float, int, bool, int, int]] = {}
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
@@ -846,7 +846,7 @@ class _Recorder(TorchDispatchMode):
         constant, filled = first in self.constant, self.constant.get(first)
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
-        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of)
+        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of, self.abs_lines)
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
         if not outs or not touched and name not in ("arange", "triu", "tril"):
             return  # nothing here is or makes a mask (most ops)
@@ -1079,6 +1079,9 @@ class _Recorder(TorchDispatchMode):
         if first is None or len(key_outs) != 1:
             return False
         sign = -1 if name == "sub" else 1
+        if name == "abs" and len(args) == 1 and _key(first) in self.aranges:
+            self.abs_lines[key_outs[0]] = self.aranges[_key(first)]
+            return True
         if _key(first) in self.aranges and (shift is not None or name == "neg" and len(args) == 1):
             start, step = self.aranges[_key(first)]
             if name in ("rsub", "neg"):  # shift - (start + step i), or -(start + step i)
@@ -1155,17 +1158,19 @@ class _Recorder(TorchDispatchMode):
         direction = 1 if axis == -1 else -1
         return _diagonal_band(name, second - first, direction, functools.partial(band.frames, size))
 
-    def _line_of(self, t: torch.Tensor) -> tuple[Callable, float, int] | None:
-        """(band.columns or band.rows, the value at position 0, its step of +-1 per position) of an arange
-        varying along one axis, the last (columns; a vector's one axis) or the one before (rows)."""
-        if _key(t) not in self.aranges or t.dim() == 0:
+    def _line_of(self, t: torch.Tensor) -> tuple[Callable, float, int, bool] | None:
+        """(band.columns or band.rows, the value at position 0, its step of +-1 per position, whether the
+        values are its absolute value) of an arange varying along one axis, the last (columns; a vector's
+        one axis) or the one before (rows), or of the absolute value of one."""
+        key = _key(t)
+        if key not in self.aranges and key not in self.abs_lines or t.dim() == 0:
             return None
-        start, step = self.aranges[_key(t)]
+        start, step = self.aranges[key] if key in self.aranges else self.abs_lines[key]
         varying = [d for d in range(t.dim()) if t.shape[d] > 1]
         if len(varying) != 1 or varying[0] < t.dim() - 2 or abs(step * t.stride(varying[0])) != 1:
             return None
         made = band.columns if varying[0] == t.dim() - 1 else band.rows
-        return made, start + step * t.storage_offset(), step * t.stride(varying[0])
+        return made, start + step * t.storage_offset(), step * t.stride(varying[0]), key in self.abs_lines
 
     def _rows_and_columns(self, ins: list) -> tuple | None:
         """For two arange views, one varying along the rows and one along the columns: ((axis of the
@@ -1195,7 +1200,9 @@ class _Recorder(TorchDispatchMode):
             line = self._line_of(args[0])
             if line is not None:
                 # A position along one axis (a key's, `kv_pos <= pos`) against a number: columns or rows.
-                made, first, step = line
+                made, first, step, absolute = line
+                if absolute:  # |kv_pos - pos| < w
+                    return _absolute_band(name, first, step, number, made)
                 return _diagonal_band(name, number - first, step, made)
         if len(ins) == 2 and all(_key(t) in self.frame_of for t in ins):
             return self._compared_frames(name, ins)

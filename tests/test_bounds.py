@@ -997,6 +997,7 @@ def test_masks_of_key_positions_count_the_keys_kept_and_a_shifted_band_its_own(t
         "(kv <= pos) & (kv > pos - 256)",
         "(pos - kv >= 0) & (pos - kv < 256)",
         "(kv[None, None, None, :] <= pos) & (kv[None, None, None, :] > pos - 256)",
+        "(kv <= pos) & ((kv - pos).abs() < 256)",
     ],
 )
 def test_a_decode_step_over_a_static_cache_counts_and_reads_the_keys_its_window_keeps(tmp_path, keep):
