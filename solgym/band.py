@@ -26,9 +26,7 @@ class Region:
 
     def positions(self, rows: int, cols: int) -> int:
         """How many positions of a rows x cols matrix the region holds."""
-        if rows <= 0 or cols <= 0:
-            return 0
-        return sum(int(counts.sum()) for counts in _row_counts(self, rows, cols))
+        return _counts(self, rows, cols)[0] if rows > 0 and cols > 0 else 0
 
     def covers(self, rows: int, cols: int) -> bool:
         """Whether every row and every column of a rows x cols matrix holds a position of the region."""
@@ -38,9 +36,7 @@ class Region:
 
     def rows_kept(self, rows: int, cols: int) -> int:
         """How many rows of a rows x cols matrix hold a position of the region."""
-        if rows <= 0 or cols <= 0:
-            return 0
-        return sum(int((counts > 0).sum()) for counts in _row_counts(self, rows, cols))
+        return _counts(self, rows, cols)[1] if rows > 0 and cols > 0 else 0
 
     def columns_kept(self, rows: int, cols: int) -> int:
         """How many columns of a rows x cols matrix hold a position of the region."""
@@ -142,18 +138,15 @@ def triangle(kind: str, offset: int) -> Region:
 
 
 @functools.lru_cache(maxsize=4096)
-def _counts(region: Region, rows: int, cols: int) -> tuple[np.ndarray, ...]:
-    blocks = []
+def _counts(region: Region, rows: int, cols: int) -> tuple[int, int]:
+    """(positions held, rows holding one) of a rows x cols matrix, counted a block of rows at a time."""
+    positions = kept = 0
     for first in range(0, rows, _ROWS_PER_BLOCK):
         i = np.arange(first, min(rows, first + _ROWS_PER_BLOCK), dtype=np.int64)
         starts, ends = _intervals(region, i, cols)
-        blocks.append(np.maximum(ends - starts + 1, 0).sum(axis=1))
-    return tuple(blocks)
-
-
-def _row_counts(region: Region, rows: int, cols: int) -> tuple[np.ndarray, ...]:
-    """Per row, how many columns the region keeps (in blocks of rows)."""
-    return _counts(region, rows, cols)
+        per_row = np.maximum(ends - starts + 1, 0).sum(axis=1)
+        positions, kept = positions + int(per_row.sum()), kept + int((per_row > 0).sum())
+    return positions, kept
 
 
 def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
