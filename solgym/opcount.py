@@ -511,7 +511,8 @@ class _Recorder(TorchDispatchMode):
         # A mask, nonzero on a band of diagonals (`solgym.band`): storage -> (fraction of positions outside
         # the band, the value inside it, the band)
         self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
-        self.mask_layout: dict[int, tuple[int, int, int]] = {}  # (rows, cols, column stride) as made
+        # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
+        self.mask_layout: dict[int, tuple] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
         # storage -> (F, c) of floor(arange / F), that is c + floor(i / F)
         self.frame_of: dict[int, tuple[int, int]] = {}
@@ -685,6 +686,9 @@ class _Recorder(TorchDispatchMode):
         outs_kw = kwargs.get("out")
         outs_kw = outs_kw if isinstance(outs_kw, list | tuple) else (outs_kw,)
         whole = [w for w in written if name in _WRITE_ONLY or any(w is o for o in outs_kw)]
+        # An in-place elementwise op (`s += mask`, `s *= scale`) writes all of its destination too, from
+        # what it read there: demand after it is of its result, and it reads the destination for its own.
+        renewed = [*whole, *(w for w in written if aligned and not any(w is o for o in whole))]
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
         # A result on its operand's storage, unannotated (`_unsafe_view`, which `reshape` of a copy ends
@@ -723,7 +727,7 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
-        op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in whole))
+        op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
@@ -848,10 +852,10 @@ class _Recorder(TorchDispatchMode):
             self.constant.pop(key, None)  # written into by another op
         tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of, self.abs_lines)
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
-        if not outs or not touched and name not in ("arange", "triu", "tril"):
+        if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_"):
             return  # nothing here is or makes a mask (most ops)
-        if name in ("triu", "tril") and ins[0].dim() >= 2:
-            cut = band.triangle(name, args[1] if len(args) > 1 else 0)
+        if name in ("triu", "tril", "triu_", "tril_") and ins[0].dim() >= 2:
+            cut = band.triangle(name.rstrip("_"), args[1] if len(args) > 1 else 0)
             source = self._mask_entry(args[0])
             if constant:
                 self._mask(key_outs, outs[0], cut, filled)
@@ -885,17 +889,23 @@ class _Recorder(TorchDispatchMode):
         if applied is None:
             self._masked_through(op, name, args, ins, outs, key_outs)
             return
-        scores, kept, fill, region = applied
+        scores, kept, fill, region, shares = applied
         if _number(filled) and scores is ins[0] and _number(fill) and (filled == 0 or fill == 0):
             # A constant tensor with a fill where the mask is (or is not): an additive mask of its own, zero
             # outside its band.
-            self._mask(key_outs, outs[0], *((region, fill) if filled == 0 else (~region, filled)))
+            if region is not None:
+                self._mask(key_outs, outs[0], *((region, fill) if filled == 0 else (~region, filled)))
             return
         state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
-        kept_region: band.Region | None = ~region
+        kept_region: band.Region | None = ~region if region is not None else None
         before = self.masked.get(_key(scores))
         share = kept
-        if state is not None and before is not None and before[1] == state and before[2] is not None:
+        if (
+            state is not None
+            and before is not None
+            and before[1] == state
+            and None not in (before[2], kept_region)
+        ):
             # Masked again with the same fill (a causal mask, then a window): kept where both keep. Of the
             # scores, already demanded only where the first mask keeps, this keeps the share in both.
             kept_region = before[2] & kept_region
@@ -909,7 +919,7 @@ class _Recorder(TorchDispatchMode):
                 # part holds.
                 read.nbytes *= share
                 read.necessary = True
-                read.covering = _coverage(kept_region, outs[0])
+                read.covering = shares if shares is not None else _coverage(kept_region, outs[0])
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
 
@@ -922,7 +932,7 @@ class _Recorder(TorchDispatchMode):
             return
         zero = 1.0 - region.positions(rows, cols) / (rows * cols)
         self.mask_of.update(dict.fromkeys(key_outs, (zero, inside, region)))
-        self.mask_layout.update(dict.fromkeys(key_outs, _matrix_layout(out)))
+        self.mask_layout.update(dict.fromkeys(key_outs, (_matrix_layout(out), _axes_over_one(out))))
 
     def _mask_entry(self, t: Any) -> tuple | None:
         """(fraction zero, inside, region) of a mask, viewed as it was made: a view that moves its axes
@@ -931,7 +941,17 @@ class _Recorder(TorchDispatchMode):
             return None
         key = _key(t)
         made = self.mask_of.get(key)
-        return made if made is not None and self.mask_layout.get(key) == _matrix_layout(t) else None
+        return made if made is not None and self.mask_layout[key][0] == _matrix_layout(t) else None
+
+    def _mask_share(self, t: Any) -> tuple | None:
+        """(fraction zero, inside, region, (rows, cols) it was made with) of a mask viewed with unit axes put
+        between its two (`mask[:, None]` added to scores laid out [b, s, h, t]), whose region no longer
+        lies on the last two axes of what it masks."""
+        if not isinstance(t, torch.Tensor) or _key(t) not in self.mask_of:
+            return None
+        if self.mask_layout[_key(t)][1] != _axes_over_one(t) or t.dim() < 2:
+            return None
+        return (*self.mask_of[_key(t)], self.mask_layout[_key(t)][0][:2])
 
     def _combined_mask(self, name: str, args: tuple, ins: list, filled: Any) -> tuple | None:
         """(region, inside) of two masks combined (`&`, `|`, a product of 0/1 masks, a sum of -inf masks),
@@ -1226,33 +1246,50 @@ class _Recorder(TorchDispatchMode):
         return _diagonal_band(name, bound - constant, direction)
 
     def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple | None:
-        """(the tensor masked, the fraction of it kept, what the masked positions become, the band of the
-        mask) for an op that applies a mask: added (-inf or a large negative inside), `masked_fill`, or
-        `where`."""
-        if name in ("triu", "tril"):
-            cut = band.triangle(name, args[1] if len(args) > 1 else 0)
+        """(the tensor masked, the fraction of it kept, what the masked positions become, the region of the
+        mask, the shares of rows and columns kept where its region lies on other axes than the tensor's last
+        two) for an op that applies a mask: added (-inf or a large negative inside), `masked_fill`, `where`,
+        a product with a 0/1 mask, `triu`/`tril`."""
+        applied = self._mask_applied(name, args, ins)
+        if applied is None or len(applied) == 4:
+            return applied if applied is None else (*applied, None)
+        # A mask on other axes: its region stays behind, only the shares it keeps pass on.
+        scores, kept, fill, masked_region, (rows, cols) = applied
+        return scores, kept, fill, None, _coverage_of(~masked_region, rows, cols)
+
+    def _mask_applied(self, name: str, args: tuple, ins: list) -> tuple | None:
+        if name in ("triu", "tril", "triu_", "tril_"):
+            cut = band.triangle(name.rstrip("_"), args[1] if len(args) > 1 else 0)
             rows, cols = _matrix_shape(args[0])
             return args[0], cut.positions(rows, cols) / (rows * cols), 0.0, ~cut
-        masks = [(t, *made) for t in ins if (made := self._mask_entry(t)) is not None]
+        masks = [(t, *made) for t in ins if (made := self._mask_entry(t) or self._mask_share(t)) is not None]
         if not masks:
             return None
-        mask, kept, inside, region = masks[0]
+        mask, kept, inside, region, *made = masks[0]
+        found = self._mask_result(name, args, mask, kept, inside, region, [t for t in ins if t is not mask])
+        return found if found is None or not made else (*found, made[0])
+
+    def _mask_result(
+        self, name: str, args: tuple, mask: torch.Tensor, kept: float, inside: Any, region: Any, others: list
+    ) -> tuple | None:
+        """(the tensor masked, the fraction of it kept, what its masked positions become, the region they
+        are in) for an op applying `mask` (fraction `kept` zero, `inside` on `region`) to the `others`."""
+        outside = ~region
         nonzero = _nonzero(inside)
-        others = [t for t in ins if t is not mask]
         if name in ("add", "add_"):
             if not (_number(inside) and inside <= _MASKED) or len(others) != 1:
                 return None  # adding anything else needs every score
             return others[0], kept, inside, region
         if name in ("mul", "mul_") and nonzero and len(others) == 1 and others[0].dim() >= 2:
             # Scores times a 0/1 (or 0/c) mask, `(q @ kᵀ) * tril(ones)`: zero where the mask is.
-            if _matrix_shape(others[0]) == _matrix_shape(mask):
-                return others[0], 1.0 - kept, 0.0, ~region
+            if _matrix_shape(others[0]) == _matrix_shape(mask) or self._mask_entry(mask) is None:
+                return others[0], 1.0 - kept, 0.0, outside
         if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
             return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:
             chosen, other = args[1], args[2]
             if isinstance(chosen, torch.Tensor) and chosen.dim() >= 2:
-                return chosen, 1.0 - kept, self._number_of(other), ~region  # kept inside the band
+                return chosen, 1.0 - kept, self._number_of(other), outside  # kept inside the band
             if isinstance(other, torch.Tensor) and other.dim() >= 2:
                 return other, kept, self._number_of(chosen), region
         return None
@@ -1723,7 +1760,10 @@ def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype 
 
 def _coverage(region: band.Region | None, t: torch.Tensor) -> tuple[float, float] | None:
     """The shares of the rows and of the columns of `t`'s last two axes that hold a position of `region`."""
-    rows, cols = _matrix_shape(t)
+    return _coverage_of(region, *_matrix_shape(t))
+
+
+def _coverage_of(region: band.Region | None, rows: int, cols: int) -> tuple[float, float] | None:
     if region is None or not rows * cols:
         return None
     return region.rows_kept(rows, cols) / rows, region.columns_kept(rows, cols) / cols
@@ -1732,6 +1772,10 @@ def _coverage(region: band.Region | None, t: torch.Tensor) -> tuple[float, float
 def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     """The (rows, columns) of a tensor's last two axes; a vector is one row."""
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
+
+
+def _axes_over_one(t: torch.Tensor) -> tuple:
+    return tuple((n, st) for n, st in zip(t.shape, t.stride(), strict=True) if n > 1)
 
 
 def _matrix_layout(t: torch.Tensor) -> tuple[int, int, int]:

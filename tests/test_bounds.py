@@ -1120,6 +1120,38 @@ def test_linear_attention_and_retention_masks_applied_by_a_product_count_the_tri
     assert one(p).macs_by_precision == {"fp32": 2 * 4 * (64 * 65 // 2) * (16 + 32)}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # DeepSeek-V3's mask, made in place; gpt-oss's scores scaled and masked in place.
+        "mask = torch.full((64, 64), float('-inf')).triu_(1)\n    s = s.float() * 0.125 + mask",
+        "mask = torch.triu(torch.full((64, 64), float('-inf')), 1)\n    s = s.float()\n    s *= 0.125\n    s += mask",
+        "keep = torch.ones(64, 64, dtype=torch.bool).tril_()\n    s = s.masked_fill(~keep, float('-inf'))",
+    ],
+)
+def test_masks_made_or_applied_in_place_count_the_triangle(tmp_path, body):
+    assert masked_attention_macs(tmp_path, body) == 2 * 2 * (64 * 65 // 2) * 32
+
+
+def test_a_mask_over_queries_and_keys_of_scores_laid_out_with_heads_between_counts_the_triangle(tmp_path):
+    # DeepSeek-V3's MLA prefill: scores "bsht" (heads between the query and key axes), the mask unsqueezed
+    # to [s, 1, t] and added in place.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v):\n    s_len = q.shape[1]\n"
+        "    mask = torch.full((s_len, s_len), float('-inf')).triu_(1)\n"
+        "    scores = torch.einsum('bshd,bthd->bsht', q, k).float()\n    scores += mask.unsqueeze(1)\n"
+        "    p = scores.softmax(dim=-1).to(q.dtype)\n    return torch.einsum('bsht,bthd->bshd', p, v)\n",
+        {n: ([1, "S", 4, 32], "bfloat16") for n in "qkv"},
+        {"o": ([1, "S", 4, 32], "bfloat16")},
+        {"S": None},
+        [{"axes": {"S": 64}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"bf16": 2 * 4 * (64 * 65 // 2) * 32}
+    assert b.bytes_read == 3 * 64 * 4 * 32 * 2  # every query and key takes part: read whole
+
+
 def needed(problem) -> dict[str, float]:
     from solgym.opcount import count
 
