@@ -272,6 +272,11 @@ _PLACED = {"index_put_", "index_copy_", "index_fill_", "masked_scatter_", "scatt
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
 # With `add` (and `baddbmm`), (self, a, b): the product added to self, in place with `_`.
 _MATRIX_PRODUCTS = set("mm bmm addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ _scaled_mm _int_mm".split())
+# Attention kernels below `scaled_dot_product_attention`'s Python entry (`_arithmetic`).
+_ATTENTION_KERNELS = set(
+    """_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention
+    _scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention""".split()
+)
 # Ops whose MACs are those of a matrix product.
 _PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "matmul"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
@@ -469,8 +474,8 @@ class _Read:
     # its two operands, whole where the mask keeps some of every row and column (a causal band).
     covering: tuple[float, float] | None = None
     side: str | None = None  # of a matrix product's operands: "rows" (the first) or "columns" (the second)
-    # Of a gather source: how many rows (all axes but the last) it addresses, or "all" of its view's.
-    lines: float | str | None = None
+    # Of a gather source: the rows (all axes but the last) it addresses (`_Recorder._lines_gathered`).
+    lines: tuple | str | None = None
     # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
     # statistic is: where the result is demanded in every row and column, the read is needed whole.
     spread: bool = False
@@ -688,7 +693,8 @@ class _Recorder(TorchDispatchMode):
         whole = [w for w in written if name in _WRITE_ONLY or any(w is o for o in outs_kw)]
         # An in-place elementwise op (`s += mask`, `s *= scale`) writes all of its destination too, from
         # what it read there: demand after it is of its result, and it reads the destination for its own.
-        renewed = [*whole, *(w for w in written if aligned and not any(w is o for o in whole))]
+        renewing = aligned or name in ("masked_fill_", "clamp_", "where")
+        renewed = [*whole, *(w for w in written if renewing and not any(w is o for o in whole))]
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
         # A result on its operand's storage, unannotated (`_unsafe_view`, which `reshape` of a copy ends
@@ -1367,8 +1373,11 @@ class _Recorder(TorchDispatchMode):
         sig = _signature(source)
         full = _unique_elements(source) * source.element_size()
         if name == "take" or name == "gather" or len(groups) != 1 or groups[0][1].dtype == torch.bool:
-            # Element-wise addressing or several index tensors: at most one element per index.
+            # Element-wise addressing or several index tensors: at most one element per index, or with
+            # several, the elements of the axes they leave whole (`y[expert, slot]` takes a row of y).
             n = max((i.numel() for _, i in groups), default=0)
+            if name in ("index", "_unsafe_index"):
+                n *= math.prod(source.shape[len(args[1]) :])
             bytes_ = min(full, n * source.element_size()) if groups[0][1].dtype != torch.bool else full
             values = None
             if self._valued(groups[0][1]) and name in ("take", "gather") and groups[0][1].dtype != torch.bool:
@@ -1383,7 +1392,7 @@ class _Recorder(TorchDispatchMode):
                 full,
                 rows=(None, source.element_size(), bytes_ / source.element_size(), values),
             )
-            read.lines = self._lines_gathered(name, source, groups)
+            read.lines = self._lines_gathered(name, source, groups, args)
             return [read]
         dim, index = groups[0]
         size = source.shape[dim] if source.dim() else 1
@@ -1392,22 +1401,30 @@ class _Recorder(TorchDispatchMode):
         estimate = min(index.numel(), size, self._index_values(index))
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         if source.dim() == 2 and dim == 0:
-            read.lines = estimate
+            read.lines = ("rows", estimate)
         return [read]
 
-    def _lines_gathered(self, name: str, source: torch.Tensor, groups: list) -> float | str | None:
-        """The rows of `source` (all axes but the last) an element-wise gather addresses, where known
-        without values: `gather` along the last axis with an index of the source's leading shape takes
-        from every row; `x[arange(n), ids]` from the n rows the arange names."""
+    def _lines_gathered(
+        self, name: str, source: torch.Tensor, groups: list, args: tuple
+    ) -> tuple | str | None:
+        """The rows of `source` (all axes but the last) a gather addresses, where known without values, as
+        "all" (every row of its view: `gather` along the last axis with an index of the source's leading
+        shape), ("elements", n) (one element of each of n rows: `x[arange(n), ids]`), or ("rows", n) (n
+        whole rows: indices on every axis but the last, `y[expert, slot]`)."""
         if source.dim() < 2:
             return None
         dim, index = groups[0]
         if name == "gather" and dim == source.dim() - 1 and index.shape[:-1] == source.shape[:-1]:
             return "all"
-        if name == "index" and len(groups) == 2 and source.dim() == 2 and dim == 0:
+        if name not in ("index", "_unsafe_index"):
+            return None
+        n = max(i.numel() for _, i in groups)
+        if len(args[1]) == source.dim() - 1 and all(i is not None for i in args[1]):
+            return "rows", min(n, source.numel() // source.shape[-1])
+        if len(groups) == 2 and source.dim() == 2 and dim == 0:
             start, step = self.aranges.get(_key(index), (None, None))
             if step and index.dim() == 1:
-                return min(index.numel(), source.shape[0])
+                return "elements", min(index.numel(), source.shape[0])
         return None
 
     def _index_values(self, index: torch.Tensor) -> float:
@@ -1446,6 +1463,16 @@ class _Recorder(TorchDispatchMode):
                 n //= outs[0].shape[0]
             op.macs = float(n) * k
             op.precision = self._operand_precision(a, b)
+            return
+        if name in _ATTENTION_KERNELS:
+            # SDPA reached below its Python entry (inside `F.multi_head_attention_forward`, on data): the
+            # backend kernel, (query, key, value, dropout_p, is_causal, ...). A mask it is given counts in full.
+            q, k, v = args[0], args[1], args[2]
+            causal = bool(args[4]) if len(args) > 4 else bool(kwargs.get("is_causal", False))
+            length, source = q.shape[-2], k.shape[-2]
+            pairs = band.diagonal(hi=0).positions(length, source) if causal else length * source
+            op.macs = float(math.prod(q.shape[:-2])) * pairs * (q.shape[-1] + v.shape[-1])
+            op.precision = self._operand_precision(q, k)
             return
         if name in ("_cdist_forward", "_euclidean_dist"):
             # One product per coordinate of each pair: a p = 2 kernel computes them as a matrix product.
@@ -2075,14 +2102,16 @@ def _demand(
         """The demanded share of what an op writes into a storage: of the block it writes, where it
         writes part of the storage and every demanded view is a block (a row range of a buffer filled
         part by part), else of the whole storage."""
+        # The very view written may be demanded itself (a column half of a buffer, updated in place).
+        exact = plain.get(key, {}).get(sig, 0.0) / nbytes if nbytes else 0.0
         if nbytes < size:
             written = _contiguous(sig)
             blocks = demanded_intervals(key) if written is not None else None
             if blocks is not None:
                 lo, hi = written
                 met = sum(max(0, min(hi, b) - max(lo, a)) for a, b in blocks)
-                return min(1.0, met / (hi - lo))
-        return min(1.0, demanded(key) / size)
+                return min(1.0, max(exact, met / (hi - lo)))
+        return min(1.0, max(exact, demanded(key) / size))
 
     macs: dict[str, float] = {}
     flops = 0.0
@@ -2091,6 +2120,7 @@ def _demand(
     # demanded products.
     covered: dict[int, tuple[float, float]] = {}
     lines: dict[int, float] = {}  # storage -> rows (all axes but the last) element-wise gathers address
+    picks: dict[int, float] = {}  # storage -> whole rows gathers take
     row_views: dict[int, list] = {}  # storage -> views of it an element-wise gather takes from every row of
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
@@ -2114,7 +2144,7 @@ def _demand(
             key = op.writes[0][0]
             if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]):
                 cover = _demanded_lines(
-                    plain.get(key, {}), row_views.get(key, ()), lines.get(key), *op.matrix
+                    plain.get(key, {}), row_views.get(key, ()), lines.get(key), picks.get(key), *op.matrix
                 )
         for read in op.reads:
             if read.rows is None:
@@ -2143,7 +2173,9 @@ def _demand(
                 if read.lines == "all":
                     row_views.setdefault(read.key, []).append(read.sig)
                 elif read.lines is not None and read.sig == _whole(rec, read.key, read.sig):
-                    lines[read.key] = max(lines.get(read.key, 0.0), read.lines)
+                    kind, count = read.lines
+                    found = picks if kind == "rows" else lines
+                    found[read.key] = max(found.get(read.key, 0.0), count)
     reads = {key: demanded(key) for key in input_keys}
     return macs, reads, flops
 
@@ -2302,6 +2334,7 @@ def _demanded_lines(
     views: Mapping[tuple, float],
     row_views: Collection[tuple],
     gathered_rows: float | None,
+    picked_rows: float | None,
     rows: int,
     cols: int,
     itemsize: int,
@@ -2316,7 +2349,10 @@ def _demanded_lines(
     row_share = (gathered_rows or 0.0) / rows if rows else 0.0
     col_share = 0.0
     prefix_share = (gathered_rows or 0.0) / rows / cols if rows and cols else 0.0
-    found = gathered_rows is not None
+    if picked_rows and rows:  # whole rows taken by a gather: all their columns
+        row_share, col_share = max(row_share, picked_rows / rows), 1.0
+        prefix_share = max(prefix_share, picked_rows / rows)
+    found = gathered_rows is not None or bool(picked_rows)
     line = cols * itemsize  # bytes of a row
     for view in (*views, *row_views):
         offset, size, dims = view

@@ -2117,6 +2117,61 @@ def test_products_fused_with_dequantization_or_grouping_count_their_macs(tmp_pat
     assert count(p, p.workloads[0]).macs == macs
 
 
+@pytest.mark.parametrize(
+    "body, x_read, w_read",
+    [
+        # Indices on every axis but the last take whole rows: CLIP's EOS pooling, a combine by (expert, slot).
+        ("x[torch.arange(8), idx]", 8 / (8 * 16), None),
+        ("(x @ w.t())[torch.arange(8), idx]", 8 / (8 * 16), 1.0),  # a classifier's last-token logits
+    ],
+)
+def test_indices_on_every_axis_but_the_last_take_whole_rows(tmp_path, body, x_read, w_read):
+    inputs = {"x": ([8, 16, "V"], "bfloat16"), "idx": ([8], "int64"), "w": ([32, "V"], "bfloat16")}
+    if w_read is None:
+        del inputs["w"]
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run({', '.join(inputs)}):\n    return ({body}).float().sum()\n",
+        inputs,
+        {"y": ([], "float32")},
+        {"V": None},
+        [{"axes": {"V": 64}}],
+    )
+    reads = count(p, p.workloads[0]).read_bytes
+    assert reads["x"] == pytest.approx(8 * 16 * 64 * 2 * x_read)
+    if w_read is not None:
+        assert reads["w"] == pytest.approx(32 * 64 * 2 * w_read)
+
+
+def test_an_intermediate_updated_in_place_in_a_strided_view_counts_what_is_demanded_of_that_view(tmp_path):
+    body = "gate, up = (x @ w.t()).chunk(2, -1)\n    torch.nn.functional.silu(gate, inplace=True)\n    up.mul_(gate)\n    return up"
+    # A fused gate/up projection's halves updated in place, then the up half returned: the whole product
+    # is needed (before 2026-11-27, its demand came out at a fraction of the buffer).
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(x, w):\n    {body}\n",
+        {"x": ([64, "V"], "bfloat16"), "w": ([64, "V"], "bfloat16")},
+        {"y": ([64, 32], "bfloat16")},
+        {"V": None},
+        [{"axes": {"V": 128}}],
+    )
+    assert count(p, p.workloads[0]).macs == {"bf16": 64 * 64 * 128}
+
+
+def test_attention_kernels_below_sdpa_count_their_macs(tmp_path):
+    # On data, SDPA reached inside `F.multi_head_attention_forward` runs the CPU flash kernel itself.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v):\n"
+        "    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True)[0]\n",
+        {n: ([1, 2, "L", 16], "float32") for n in "qkv"},
+        {"o": ([1, 2, "L", 16], "float32")},
+        {"L": None},
+        [{"axes": {"L": 32}}],
+    )
+    assert count_on_data(p, p.workloads[0]).macs == {"fp32": 2 * (32 * 33 // 2) * 32}
+
+
 def test_lanes_two_buckets_apart_are_disjoint_views():
     # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
     # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
