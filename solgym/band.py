@@ -63,14 +63,15 @@ class Region:
 @dataclasses.dataclass(frozen=True)
 class Atom(Region):
     """lo <= value(i, j) <= hi, where value is, by `kind`: "diagonal" j - i, "column" j, "row" i, and
-    "frame" floor((j - shift) / size) - floor(i / size) (frames of `size` positions; `shift` columns put
-    before the matrix move them)."""
+    "frame" floor((j - shift) / size) - floor((i - row_shift) / size) (frames of `size` positions, which
+    a column or row offset moves)."""
 
     kind: str
     lo: float = -INF
     hi: float = INF
     size: int = 1
     shift: int = 0
+    row_shift: int = 0
 
     def shifted(self, columns: int) -> Region:
         if self.kind == "row":
@@ -84,9 +85,7 @@ class Atom(Region):
             return dataclasses.replace(self, lo=-self.hi, hi=-self.lo)
         if self.kind in ("row", "column"):
             return dataclasses.replace(self, kind="column" if self.kind == "row" else "row")
-        if self.shift:
-            raise ValueError("a frame region with shifted columns has no transposed form")
-        return dataclasses.replace(self, lo=-self.hi, hi=-self.lo)
+        return dataclasses.replace(self, lo=-self.hi, hi=-self.lo, shift=self.row_shift, row_shift=self.shift)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,9 +126,12 @@ def rows(lo: float = -INF, hi: float = INF) -> Region:
     return Atom("row", lo, hi)
 
 
-def frames(size: int, lo: float = -INF, hi: float = INF) -> Region:
-    """lo <= floor(j / size) - floor(i / size) <= hi: frame-wise bands (size 1: a diagonal band)."""
-    return Atom("frame", lo, hi, size=size) if size != 1 else diagonal(lo, hi)
+def frames(size: int, lo: float = -INF, hi: float = INF, *, shift: int = 0, row_shift: int = 0) -> Region:
+    """lo <= floor((j - shift) / size) - floor((i - row_shift) / size) <= hi: frame-wise bands (size 1 and
+    no offsets: a diagonal band)."""
+    if size == 1 and not shift and not row_shift:
+        return diagonal(lo, hi)
+    return Atom("frame", lo, hi, size=size, shift=shift, row_shift=row_shift)
 
 
 def triangle(kind: str, offset: int) -> Region:
@@ -181,7 +183,7 @@ def _atom(atom: Atom, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]
     if atom.kind == "row":
         inside = (lo <= i) & (i <= hi)
         return np.where(inside, 0, cols), np.where(inside, cols - 1, cols - 1)
-    frame = i // atom.size
+    frame = (i - atom.row_shift) // atom.size
     start = (frame + lo) * atom.size + atom.shift if atom.lo > -INF else np.full_like(i, -far)
     end = (frame + hi + 1) * atom.size - 1 + atom.shift if atom.hi < INF else np.full_like(i, far)
     return start, end

@@ -519,7 +519,7 @@ class _Recorder(TorchDispatchMode):
         # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
         self.mask_layout: dict[int, tuple] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
-        # storage -> (F, c) of floor(arange / F), that is c + floor(i / F)
+        # storage -> (F, s) of floor(arange / F) for an arange of step 1 from s: floor((i + s) / F)
         self.frame_of: dict[int, tuple[int, int]] = {}
         self.abs_lines: dict[int, tuple[float, float]] = {}  # storage -> (first, step) of |arange + c|
         # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
@@ -1149,7 +1149,7 @@ class _Recorder(TorchDispatchMode):
 
     def _frames(self, name: str, args: tuple, kwargs: dict, ins: list, key_outs: list) -> bool:
         """Track floor(arange / F) for a positive integer F (the frame of each position), from an arange of
-        step 1 that starts at a multiple of F. Whether the op made one."""
+        step 1 from an integer. Whether the op made one."""
         floor = name == "floor_divide" or kwargs.get("rounding_mode") == "floor"
         size = args[1] if len(args) > 1 else None
         if not floor or len(ins) != 1 or args[0] is not ins[0] or len(key_outs) != 1:
@@ -1157,9 +1157,9 @@ class _Recorder(TorchDispatchMode):
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return False
         start, step = self.aranges.get(_key(ins[0]), (None, None))
-        if step != 1 or start != int(start) or int(start) % size:
+        if step != 1 or start != int(start):
             return False
-        self.frame_of[key_outs[0]] = (size, int(start) // size)
+        self.frame_of[key_outs[0]] = (size, int(start))
         return True
 
     def _compared_frames(self, name: str, ins: list) -> band.Region | None:
@@ -1167,7 +1167,7 @@ class _Recorder(TorchDispatchMode):
         frames of one size F: as `_compared` for a diagonal, with j - i the frames' difference."""
         lines = []
         for t in ins:
-            size, offset = self.frame_of[_key(t)]
+            size, start = self.frame_of[_key(t)]
             varying = [d for d in range(t.dim()) if t.shape[d] > 1]
             if (
                 len(varying) != 1
@@ -1176,13 +1176,14 @@ class _Recorder(TorchDispatchMode):
                 or varying[0] < t.dim() - 2
             ):
                 return None
-            lines.append((size, offset, varying[0] - t.dim()))
+            lines.append((size, start, varying[0] - t.dim()))
         (size, first, axis), (other_size, second, other_axis) = lines
         if size != other_size or {axis, other_axis} != {-1, -2}:
             return None
-        # first OP second, as (first - second) + s (frame(j) - frame(i)) OP 0
-        direction = 1 if axis == -1 else -1
-        return _diagonal_band(name, second - first, direction, functools.partial(band.frames, size))
+        # first OP second, as s (frame(j + c) - frame(i + r)) OP 0, the starts c and r moving the frames
+        direction, (row, column) = (1, (second, first)) if axis == -1 else (-1, (first, second))
+        frames = functools.partial(band.frames, size, shift=-column, row_shift=-row)
+        return _diagonal_band(name, 0, direction, frames)
 
     def _line_of(self, t: torch.Tensor) -> tuple[Callable, float, int, bool] | None:
         """(band.columns or band.rows, the value at position 0, its step of +-1 per position, whether the
@@ -1950,6 +1951,14 @@ class _TorchFunctions(TorchFunctionMode):
             elif mask.is_floating_point() and _number(inside) and inside <= _MASKED:
                 pairs *= kept
                 attended = ~region
+        elif (
+            isinstance(mask, torch.Tensor)
+            and mask.dim() >= 2
+            and rec.masked.get(_key(mask), (0, ""))[1] == "-inf"
+        ):
+            # A bias with -inf filled in by a mask (ALiBi made causal): attends where it is not -inf.
+            kept, _, attended = rec.masked[_key(mask)]
+            pairs *= kept
         # Queries are read where they attend to some key, keys and values where some query attends to them.
         shares = {}
         if attended is not None and length and source:

@@ -16,6 +16,8 @@ ATOMS = [
     *(columns(lo, hi) for lo, hi in [(-math.inf, 2), (3, 5), (1, math.inf), (0, 0)]),
     *(rows(lo, hi) for lo, hi in [(-math.inf, 1), (2, 4), (3, math.inf)]),
     *(frames(size, lo, hi) for size, lo, hi in [(3, -math.inf, 0), (2, 0, 0), (4, -1, 0)]),
+    frames(3, 0, 0, shift=-2, row_shift=-1),
+    frames(4, -math.inf, 0, shift=1, row_shift=-5),
 ]
 SHAPES = [(1, 1), (5, 5), (4, 7), (7, 4), (6, 3), (1, 9)]
 
@@ -27,7 +29,7 @@ def holds(r: Region, i: int, j: int) -> bool:
             "diagonal": j - i,
             "column": j,
             "row": i,
-            "frame": (j - r.shift) // r.size - i // r.size,
+            "frame": (j - r.shift) // r.size - (i - r.row_shift) // r.size,
         }[r.kind]
         return r.lo <= value <= r.hi
     if type(r).__name__ == "_Not":

@@ -1152,6 +1152,44 @@ def test_a_mask_over_queries_and_keys_of_scores_laid_out_with_heads_between_coun
     assert b.bytes_read == 3 * 64 * 4 * 32 * 2  # every query and key takes part: read whole
 
 
+def test_chunked_attention_continuing_from_a_cache_offset_counts_the_chunks_kept(tmp_path):
+    # Llama-4's chunked attention for queries at positions 40..55 over keys 0..55, chunks of 16: a query
+    # sees the keys of its own chunk up to itself.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v):\n    qp = torch.arange(40, 40 + q.shape[2])\n    kp = torch.arange(k.shape[2])\n"
+        "    keep = (qp[:, None] // 16 == kp[None, :] // 16) & (qp[:, None] >= kp[None, :])\n"
+        "    s = (q @ k.transpose(-1, -2)).masked_fill(~keep, float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {
+            "q": ([1, 2, "Q", 32], "bfloat16"),
+            "k": ([1, 2, 56, 32], "bfloat16"),
+            "v": ([1, 2, 56, 32], "bfloat16"),
+        },
+        {"o": ([1, 2, "Q", 32], "bfloat16")},
+        {"Q": None},
+        [{"axes": {"Q": 16}}],
+    )
+    kept = sum(1 for i in range(40, 56) for j in range(56) if i // 16 == j // 16 and j <= i)
+    assert one(p).macs_by_precision == {"bf16": 2 * kept * 64}
+
+
+def test_sdpa_with_a_bias_made_causal_by_a_fill_counts_the_triangle(tmp_path):
+    # ALiBi folded into one float mask: slopes times distance, -inf filled above the diagonal.
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(q, k, v, slopes):\n    i = torch.arange(q.shape[2])\n"
+        "    bias = slopes[:, None, None] * (i[None, :] - i[:, None]).float()\n"
+        "    bias = bias.masked_fill(i[None, :] > i[:, None], float('-inf'))\n"
+        "    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias[None].to(q.dtype))\n",
+        {**{n: ([1, 2, "L", 32], "bfloat16") for n in "qkv"}, "slopes": ([2], "float32")},
+        {"o": ([1, 2, "L", 32], "bfloat16")},
+        {"L": None},
+        [{"axes": {"L": 64}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": 2 * (64 * 65 // 2) * 64}
+
+
 def needed(problem) -> dict[str, float]:
     from solgym.opcount import count
 
