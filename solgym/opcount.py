@@ -964,14 +964,19 @@ class _Recorder(TorchDispatchMode):
         of a constant times a mask, or of `where(mask, a, b)` with two numbers, one of them 0."""
         masks = [self._mask_entry(t) for t in ins]
         if name == "where" and masks[0] and args[0] is ins[0] and _nonzero(masks[0][1]):
-            chosen, other = (self._number_of(a) for a in args[1:3])
-            region = masks[0][2]
-            if _number(chosen) and _number(other) and (chosen == 0 or other == 0):
-                return (region, chosen) if other == 0 else (~region, other)
-            return None
+            return self._chosen_mask(masks[0][2], args[1], args[2])
+        if name in ("masked_fill", "masked_fill_") and len(masks) == 2 and None not in masks:
+            # A mask filled where another is (Gemma-2's window into its causal mask): `where` of the two.
+            if args[0] is ins[0] and args[1] is ins[1] and _nonzero(masks[1][1]):
+                return self._chosen_mask(masks[1][2], args[2], args[0])
         if len(ins) != 2 or name not in _MASK_COMBINERS:
             return None
         (a, b) = masks
+        conjunction = name in ("bitwise_and", "bitwise_and_", "logical_and", "logical_and_")
+        if conjunction and ins[0].dtype == torch.bool and (a is None) != (b is None):
+            # A known mask and one of data (document ids): kept at most where the known one keeps.
+            known = a or b
+            return (known[2], True) if _nonzero(known[1]) else None
         if name in ("mul", "mul_") and _number(filled) and b is not None and _nonzero(b[1]):
             inside = True if b[1] is True else b[1]
             return b[2], filled if inside is True else filled * inside  # a constant times a mask
@@ -986,6 +991,25 @@ class _Recorder(TorchDispatchMode):
         if inside is None and name in ("mul", "mul_") and _number(a[1]) and _number(b[1]):
             inside = a[1] * b[1]
         return (a[2] | b[2] if union else a[2] & b[2]), inside
+
+    def _chosen_mask(self, condition: band.Region, chosen: Any, other: Any) -> tuple | None:
+        """(region, inside) of `where(condition, chosen, other)`, each of chosen and other a number or a
+        mask, where what is not zero is one value: nonzero on (condition & chosen's) | (~condition & other's)."""
+        parts = []
+        for v in (chosen, other):
+            number = self._number_of(v) if not isinstance(v, torch.Tensor) or v.numel() == 1 else None
+            made = None if _number(number) else self._mask_entry(v)
+            if _number(number):
+                parts.append((band.diagonal() if number != 0 else ~band.diagonal(), number))
+            elif made is not None:
+                parts.append((made[2], made[1]))
+            else:
+                return None
+        values = {inside for region, inside in parts if _nonzero(inside)}
+        if len(values) > 1 or not values:
+            return None
+        (chosen_region, _), (other_region, _) = parts
+        return (condition & chosen_region) | (~condition & other_region), values.pop()
 
     def _masked_through(self, op: _Op, name: str, args: tuple, ins: list, outs: list, key_outs: list) -> None:
         """Carry masked positions through an op: -inf stays -inf shifted by a finite amount (`s - lse`) and

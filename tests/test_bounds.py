@@ -1152,6 +1152,40 @@ def test_a_mask_over_queries_and_keys_of_scores_laid_out_with_heads_between_coun
     assert b.bytes_read == 3 * 64 * 4 * 32 * 2  # every query and key takes part: read whole
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Gemma-2 in HF: a sliding window filled into the causal mask, by where or by masked_fill.
+        "cm = torch.triu(torch.full((64, 64), -1e9), 1)\n"
+        "    sw = torch.tril(torch.ones_like(cm, dtype=torch.bool), diagonal=-8)\n"
+        "    s = s.float() + torch.where(sw, -1e9, cm)",
+        "cm = torch.triu(torch.full((64, 64), -1e9), 1)\n"
+        "    sw = torch.tril(torch.ones_like(cm, dtype=torch.bool), diagonal=-8)\n"
+        "    s = s.float() + cm.masked_fill(sw, -1e9)",
+    ],
+)
+def test_a_window_filled_into_a_causal_mask_counts_the_window(tmp_path, body):
+    kept = sum(min(i + 1, 8) for i in range(64))
+    assert masked_attention_macs(tmp_path, body) == 2 * 2 * kept * 32
+
+
+def test_a_causal_mask_and_a_mask_of_data_count_at_most_the_triangle(tmp_path):
+    # Document masking with document ids given as an input: which positions they keep is data, but no
+    # more than the causal triangle (before 2026-11-27, counted in full).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v, doc):\n    i = torch.arange(q.shape[2])\n"
+        "    keep = (doc[:, None] == doc[None, :]) & (i[:, None] >= i[None, :])\n"
+        "    s = (q @ k.transpose(-1, -2)).masked_fill(~keep, float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {**{n: ([1, 2, "L", 32], "bfloat16") for n in "qkv"}, "doc": (["L"], "int64")},
+        {"o": ([1, 2, "L", 32], "bfloat16")},
+        {"L": None},
+        [{"axes": {"L": 64}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": 2 * (64 * 65 // 2) * 64}
+
+
 def test_chunked_attention_continuing_from_a_cache_offset_counts_the_chunks_kept(tmp_path):
     # Llama-4's chunked attention for queries at positions 40..55 over keys 0..55, chunks of 16: a query
     # sees the keys of its own chunk up to itself.
