@@ -973,6 +973,13 @@ class _Recorder(TorchDispatchMode):
             return None
         (a, b) = masks
         conjunction = name in ("bitwise_and", "bitwise_and_", "logical_and", "logical_and_")
+        if name in ("mul", "mul_") and (a is None) != (b is None) and not _number(filled):
+            # A 0/1 mask times a mask of data over keys or queries only (HF's causal mask times the attention
+            # mask): zero at least where the known one is; taken as the known one (the data as ones).
+            known, data = (a, ins[1]) if a is not None else (b, ins[0])
+            if _number(known[1]) and known[1] == 1 and 1 in _matrix_shape(data):
+                return known[2], known[1]
+            return None
         if conjunction and ins[0].dtype == torch.bool and (a is None) != (b is None):
             # A known mask and one of data (document ids): kept at most where the known one keeps.
             known = a or b
@@ -1783,7 +1790,7 @@ def _fill_value(name: str, args: tuple) -> Any:
 
 _ORDERS = {"lt", "le", "gt", "ge"}
 _FLIPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
-_MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne"}
+_MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne", "rsub", "mul", "mul_"}
 _MASK_COMBINERS = set(
     "bitwise_and bitwise_and_ logical_and logical_and_ bitwise_or bitwise_or_ logical_or logical_or_ "
     "mul mul_ add add_".split()
@@ -1805,7 +1812,12 @@ def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype 
         return None
     if name in ("bitwise_not", "logical_not"):
         return ~region, True
-    if len(args) > 1 and (_number(args[1]) or isinstance(args[1], bool)) and args[1] == 0:
+    number = args[1] if len(args) > 1 and (_number(args[1]) or isinstance(args[1], bool)) else None
+    if name == "rsub" and _number(number) and _number(inside) and number == inside and len(args) == 2:
+        return ~region, number  # c - m: zero where m is c, c where m is zero (HF's `1.0 - mask`)
+    if name in ("mul", "mul_") and _number(number) and _number(inside) and number != 0:
+        return region, inside * number  # (1.0 - mask) * finfo.min
+    if number is not None and number == 0 and name in ("eq", "ne"):
         return (~region, True) if name == "eq" else (region, True)
     return None
 

@@ -1186,6 +1186,25 @@ def test_a_causal_mask_and_a_mask_of_data_count_at_most_the_triangle(tmp_path):
     assert one(p).macs_by_precision == {"bf16": 2 * (64 * 65 // 2) * 64}
 
 
+def test_an_extended_mask_made_from_a_causal_mask_and_the_attention_mask_input_counts_the_triangle(tmp_path):
+    # HF's extended attention mask: (1 - causal * attention_mask) * finfo.min, added to the scores. The
+    # attention mask is data: taken as ones, the causal triangle is what is counted (before, all of it).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v, attention_mask):\n    B, H, L, D = q.shape\n    seq_ids = torch.arange(L)\n"
+        "    causal = (seq_ids[None, :] <= seq_ids[:, None])[None].expand(B, L, L).to(attention_mask.dtype)\n"
+        "    ext = causal[:, None, :, :] * attention_mask[:, None, None, :]\n"
+        "    ext = (1.0 - ext) * torch.finfo(q.dtype).min\n"
+        "    scores = torch.matmul(q, k.transpose(3, 2)) + ext\n"
+        "    return torch.matmul(torch.softmax(scores.float(), -1).to(q.dtype), v)\n",
+        {**{n: (["B", 2, 64, 32], "bfloat16") for n in "qkv"}, "attention_mask": (["B", 64], "bfloat16")},
+        {"o": (["B", 2, 64, 32], "bfloat16")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": 2 * 2 * (64 * 65 // 2) * 64}
+
+
 def test_chunked_attention_continuing_from_a_cache_offset_counts_the_chunks_kept(tmp_path):
     # Llama-4's chunked attention for queries at positions 40..55 over keys 0..55, chunks of 16: a query
     # sees the keys of its own chunk up to itself.
