@@ -8,9 +8,10 @@ skips a multiply by a weight fails.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,7 @@ def _custom_inputs(
             f"{entry!r} is not a function of the reference",
         )
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), kept_defaults():
         torch.manual_seed(derive_seed(seed, workload.uuid, "custom"))
         produced = function(dict(axes_and_scalars), device)
     if not isinstance(produced, Mapping):
@@ -252,8 +253,20 @@ def reference_module(problem: Problem) -> Any:
 def run_reference(problem: Problem, inputs: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
     """Run the reference on `inputs` and return its outputs in the definition's order."""
     run = reference_module(problem).run
-    outputs = run(*(inputs[name] for name in problem.definition.inputs))
+    with kept_defaults():
+        outputs = run(*(inputs[name] for name in problem.definition.inputs))
     return as_outputs(problem, outputs)
+
+
+@contextlib.contextmanager
+def kept_defaults() -> Iterator[None]:
+    """torch's process-wide defaults as they were, whatever the reference sets while it runs
+    (`torch.set_default_dtype(torch.float64)` would otherwise change every later problem's tensors)."""
+    dtype = torch.get_default_dtype()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
 
 
 def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:

@@ -2278,7 +2278,10 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
 
     def needed(key: int) -> float:
         if key not in memo:
-            total = _disjoint_total(views.get(key, {}))
+            entry, size = views.get(key, {}), rec.storage_bytes.get(key, math.inf)
+            # A view needed whole that is all of the storage settles it (a buffer returned whole, written
+            # row by row in a loop: no need to choose among its rows' views at every row).
+            total = size if entry and max(entry.values()) >= size else _disjoint_total(entry)
             if rows.get(key):
                 total += _union_rows(rows[key])
             memo[key] = min(total, rec.storage_bytes.get(key, total))
@@ -2649,7 +2652,7 @@ def _trace(
     mixed: bool,
     stale: Collection[str],
 ) -> OpCounts:
-    from solgym.inputs import as_outputs, random_range, reference_module
+    from solgym.inputs import as_outputs, kept_defaults, random_range, reference_module
 
     definition = problem.definition
     run = reference_module(problem).run
@@ -2681,7 +2684,7 @@ def _trace(
         if infinite:
             recorder.infinite.add(key)
     try:
-        with torch.no_grad(), _without_gc(), _TorchFunctions(recorder), recorder:
+        with kept_defaults(), torch.no_grad(), _without_gc(), _TorchFunctions(recorder), recorder:
             returned = run(*(inputs[name] for name in definition.inputs))
     except DataDependent as e:
         # What the reference made before it needed data, for `count_on_data` to choose how to trace it.
@@ -2850,14 +2853,14 @@ def _run_entry(
     """Run the custom entry point on `device` under `recorder`, seeded as for an evaluation, with the
     workload's axes and scalar inputs; its scalar inputs come back as Python numbers (read under the
     recorder, where a float no range decides is NaN)."""
-    from solgym.inputs import derive_seed, reference_module
+    from solgym.inputs import derive_seed, kept_defaults, reference_module
 
     definition = problem.definition
     entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
     if entry is None:
         raise DataDependent("no custom input entry point")
     scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
-    with _without_gc(), torch.random.fork_rng(devices=[]):
+    with _without_gc(), torch.random.fork_rng(devices=[]), kept_defaults():
         torch.manual_seed(derive_seed(0, workload.uuid, "custom"))
         with torch.no_grad(), _TorchFunctions(recorder), recorder:
             produced = dict(entry({**problem.axes(workload), **scalars}, device))

@@ -14,7 +14,7 @@ from solgym import bounds
 from solgym.bounds import derive, derive_all
 from solgym.cli import main
 from solgym.hardware import get_profile
-from solgym.inputs import INT_HIGH, make_inputs
+from solgym.inputs import INT_HIGH, make_inputs, run_reference
 from solgym.opcount import count, count_on_data
 from solgym.problem import ProblemError, load_problem
 
@@ -2283,3 +2283,35 @@ def test_lanes_two_buckets_apart_are_disjoint_views():
                 la, lb = _lane(a), _lane(b)
                 if la is not None and lb is not None and abs(la - lb) >= 2:
                     assert _disjoint(a, b), (a, b)
+
+
+def test_a_reference_that_sets_torch_defaults_leaves_them_as_they_were(tmp_path):
+    # `torch.set_default_dtype(torch.float64)` in one reference would make the next problem's tensors fp64
+    # (its products priced at the FP64 rate).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n    torch.set_default_dtype(torch.float64)\n    return x * torch.ones(x.shape)\n",
+        {"x": (["M", 64], "float32")},
+        {"y": (["M", 64], "float64")},
+        {"M": None},
+        [{"axes": {"M": 16}}],
+    )
+    before = torch.get_default_dtype()
+    one(p)
+    run_reference(p, make_inputs(p, p.workloads[0]))
+    assert torch.get_default_dtype() == before
+
+
+def test_a_reference_with_a_torchscript_function_is_counted(tmp_path):
+    # Megatron's fused bias-gelu is `torch.jit.script`-ed, which compiles from the reference's source.
+    p = make_problem(
+        tmp_path,
+        "import torch\n@torch.jit.script\ndef bias_gelu(b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:\n"
+        "    x = b + y\n    return x * 0.5 * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))\n"
+        "def run(x, w, b):\n    return bias_gelu(b, x @ w.t())\n",
+        {"x": (["M", 64], "float32"), "w": ([32, 64], "float32"), "b": ([32], "float32")},
+        {"y": (["M", 32], "float32")},
+        {"M": None},
+        [{"axes": {"M": 16}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": 16 * 32 * 64}
