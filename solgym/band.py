@@ -11,6 +11,7 @@ positions kept are a union of intervals of columns, computed for all rows at onc
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import math
@@ -21,7 +22,7 @@ INF = math.inf
 _ROWS_PER_BLOCK = 1 << 16  # rows counted at once (each row holds a few intervals of int64)
 
 
-class Region:
+class Region(abc.ABC):
     """A set of positions (i, j) of a matrix. Immutable and hashable; combined with `&`, `|`, `~`."""
 
     def positions(self, rows: int, cols: int) -> int:
@@ -32,7 +33,7 @@ class Region:
         """Whether every row and every column of a rows x cols matrix holds a position of the region."""
         if rows <= 0 or cols <= 0:
             return False
-        return self.rows_kept(rows, cols) == rows and self.transposed().rows_kept(cols, rows) == cols
+        return self.rows_kept(rows, cols) == rows and self.columns_kept(rows, cols) == cols
 
     def rows_kept(self, rows: int, cols: int) -> int:
         """How many rows of a rows x cols matrix hold a position of the region."""
@@ -42,13 +43,13 @@ class Region:
         """How many columns of a rows x cols matrix hold a position of the region."""
         return self.transposed().rows_kept(cols, rows)
 
+    @abc.abstractmethod
     def shifted(self, columns: int) -> Region:
         """The region of a matrix with `columns` columns put before it: column indices grow by that many."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def transposed(self) -> Region:
         """The region with rows and columns exchanged."""
-        raise NotImplementedError
 
     def __invert__(self) -> Region:
         return self.operand if isinstance(self, _Not) else _Not(self)
