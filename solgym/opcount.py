@@ -522,6 +522,8 @@ class _Recorder(TorchDispatchMode):
         # storage -> (F, s) of floor(arange / F) for an arange of step 1 from s: floor((i + s) / F)
         self.frame_of: dict[int, tuple[int, int]] = {}
         self.abs_lines: dict[int, tuple[float, float]] = {}  # storage -> (first, step) of |arange + c|
+        # storage -> (axis, first, step, layout) of a position line repeated along other axes (`_positions`)
+        self.grids: dict[int, tuple] = {}
         # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
         self.diagonals: dict[int, tuple[float, int, bool, int, int]] = {}
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
@@ -856,7 +858,15 @@ class _Recorder(TorchDispatchMode):
         constant, filled = first in self.constant, self.constant.get(first)
         for key in key_outs:
             self.constant.pop(key, None)  # written into by another op
-        tracked = (self.mask_of, self.aranges, self.diagonals, self.masked, self.frame_of, self.abs_lines)
+        tracked = (
+            self.mask_of,
+            self.aranges,
+            self.diagonals,
+            self.masked,
+            self.frame_of,
+            self.abs_lines,
+            self.grids,
+        )
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
         if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_"):
             return  # nothing here is or makes a mask (most ops)
@@ -871,6 +881,8 @@ class _Recorder(TorchDispatchMode):
                 return
             # Of any other tensor (scores, a decay): zero outside the triangle, an applied mask (below).
         if name in ("floor_divide", "div") and self._frames(name, args, kwargs, ins, key_outs):
+            return
+        if name == "repeat" and self._repeated_line(args, key_outs, outs[0]):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
             return
@@ -1039,6 +1051,14 @@ class _Recorder(TorchDispatchMode):
         elif name in _SHIFTS:
             if state != "-inf" or not self._shifted_only(name, args, scores, region):
                 return
+            if outs and scores.shape[-2:] == outs[0].shape[-2:]:
+                # A -inf bias added to scores (T5's position bias with the mask in it): the scores are
+                # needed only where it is not -inf.
+                whole = _unique_elements(outs[0])
+                for read in op.reads:
+                    if read.key != _key(scores) and read.rows is None and read.nbytes / read.sig[1] >= whole:
+                        read.nbytes *= kept
+                        read.covering = _coverage(region, outs[0])
         elif name == "cat":
             # Masked scores with columns put beside them (an attention sink's logit, sliced off after the
             # softmax): the band moves by the columns before them, and the kept share is the scores'.
@@ -1221,25 +1241,47 @@ class _Recorder(TorchDispatchMode):
         values are its absolute value) of an arange varying along one axis, the last (columns; a vector's
         one axis) or the one before (rows), or of the absolute value of one."""
         key = _key(t)
-        if key not in self.aranges and key not in self.abs_lines or t.dim() == 0:
+        line = self._positions(t, self.abs_lines if key in self.abs_lines else self.aranges)
+        if line is None or line[0] < -2 or abs(line[2]) != 1:
             return None
-        start, step = self.aranges[key] if key in self.aranges else self.abs_lines[key]
-        varying = [d for d in range(t.dim()) if t.shape[d] > 1]
-        if len(varying) != 1 or varying[0] < t.dim() - 2 or abs(step * t.stride(varying[0])) != 1:
+        axis, first, step = line
+        return band.columns if axis == -1 else band.rows, first, step, key in self.abs_lines
+
+    def _positions(self, t: torch.Tensor, lines: Mapping) -> tuple[int, float, float] | None:
+        """(axis from the end, value at position 0, step per position) of a tensor whose values change
+        along one axis only: a view of a tracked arange (`lines`: storage -> (start, step)), expanded
+        along others or not, or a copy of one repeated along others (`repeat`: `self.grids`)."""
+        key = _key(t)
+        if key in self.grids:
+            axis, first, step, layout = self.grids[key]
+            return (axis, first, step) if (tuple(t.shape), t.stride(), t.storage_offset()) == layout else None
+        if key not in lines or t.dim() == 0:
             return None
-        made = band.columns if varying[0] == t.dim() - 1 else band.rows
-        return made, start + step * t.storage_offset(), step * t.stride(varying[0]), key in self.abs_lines
+        start, step = lines[key]
+        varying = [d for d in range(t.dim()) if t.shape[d] > 1 and t.stride(d) != 0]
+        if len(varying) != 1:
+            return None
+        return varying[0] - t.dim(), start + step * t.storage_offset(), step * t.stride(varying[0])
+
+    def _repeated_line(self, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
+        """Track `repeat` of a position line along other axes (HF's `seq_ids[None, None, :].repeat(b, l,
+        1)`): the copy's values change along the same axis. Whether the op made one."""
+        line = self._positions(args[0], self.aranges)
+        repeats = list(args[1]) if len(args) > 1 else []
+        if line is None or len(key_outs) != 1 or not repeats or repeats[line[0]] != 1:
+            return False
+        self.grids[key_outs[0]] = (*line, (tuple(out.shape), out.stride(), out.storage_offset()))
+        return True
 
     def _rows_and_columns(self, ins: list) -> tuple | None:
         """For two arange views, one varying along the rows and one along the columns: ((axis of the
         first, its value at position 0), (axis of the second, its value there), (rows, cols))."""
         lines = []
         for t in ins:
-            start, step = self.aranges[_key(t)] if _key(t) in self.aranges else (None, None)
-            varying = [d for d in range(t.dim()) if t.shape[d] > 1]
-            if start is None or len(varying) != 1 or step * t.stride(varying[0]) != 1:
+            line = self._positions(t, self.aranges)
+            if line is None or line[2] != 1:
                 return None
-            lines.append((varying[0] - t.dim(), start + step * t.storage_offset(), t.shape[varying[0]]))
+            lines.append((line[0], line[1], t.shape[line[0]]))
         (axis_a, first_a, size_a), (axis_b, first_b, size_b) = lines
         if {axis_a, axis_b} != {-1, -2}:
             return None

@@ -1205,6 +1205,30 @@ def test_an_extended_mask_made_from_a_causal_mask_and_the_attention_mask_input_c
     assert one(p).macs_by_precision == {"bf16": 2 * 2 * (64 * 65 // 2) * 64}
 
 
+def test_a_position_grid_repeated_then_compared_and_a_masked_bias_added_to_the_scores_count_the_triangle(
+    tmp_path,
+):
+    # T5's decoder in HF: `seq_ids[None, None, :].repeat(b, l, 1) <= seq_ids[None, :, None]`, made an
+    # extended mask, added to the relative position bias, and the bias added to the scores.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v, bias, attention_mask):\n    B, H, L, D = q.shape\n    seq_ids = torch.arange(L)\n"
+        "    causal = (seq_ids[None, None, :].repeat(B, L, 1) <= seq_ids[None, :, None]).to(attention_mask.dtype)\n"
+        "    ext = (1.0 - causal[:, None, :, :] * attention_mask[:, None, None, :]) * torch.finfo(q.dtype).min\n"
+        "    scores = torch.matmul(q, k.transpose(3, 2)) + (bias + ext)\n"
+        "    return torch.matmul(torch.softmax(scores.float(), -1).to(q.dtype), v)\n",
+        {
+            **{n: (["B", 2, 64, 32], "bfloat16") for n in "qkv"},
+            "bias": ([1, 2, 64, 64], "bfloat16"),
+            "attention_mask": (["B", 64], "bfloat16"),
+        },
+        {"o": (["B", 2, 64, 32], "bfloat16")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": 2 * 2 * (64 * 65 // 2) * 64}
+
+
 def test_chunked_attention_continuing_from_a_cache_offset_counts_the_chunks_kept(tmp_path):
     # Llama-4's chunked attention for queries at positions 40..55 over keys 0..55, chunks of 16: a query
     # sees the keys of its own chunk up to itself.
