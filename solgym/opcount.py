@@ -695,7 +695,7 @@ class _Recorder(TorchDispatchMode):
         whole = [w for w in written if name in _WRITE_ONLY or any(w is o for o in outs_kw)]
         # An in-place elementwise op (`s += mask`, `s *= scale`) writes all of its destination too, from
         # what it read there: demand after it is of its result, and it reads the destination for its own.
-        renewing = aligned or name in ("masked_fill_", "clamp_", "where")
+        renewing = aligned or name in ("masked_fill_", "clamp_")
         renewed = [*whole, *(w for w in written if renewing and not any(w is o for o in whole))]
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
@@ -927,8 +927,8 @@ class _Recorder(TorchDispatchMode):
             # Masked again with the same fill (a causal mask, then a window): kept where both keep. Of the
             # scores, already demanded only where the first mask keeps, this keeps the share in both.
             kept_region = before[2] & kept_region
-            rows, cols = outs[0].shape[-2], outs[0].shape[-1]
-            if kept_region is not None and before[0]:
+            rows, cols = _matrix_shape(outs[0])
+            if before[0]:
                 kept = kept_region.positions(rows, cols) / (rows * cols)
                 share = kept / before[0]
         for read in op.reads:
@@ -1139,7 +1139,7 @@ class _Recorder(TorchDispatchMode):
             return False
         if _key(other) not in self.infinite:
             return True
-        rows, cols = scores.shape[-2:] if scores.dim() >= 2 else (1, scores.shape[-1])
+        rows, cols = _matrix_shape(scores)
         return other.dim() >= 1 and other.shape[-1] == 1 and region is not None and region.covers(rows, cols)
 
     def _arange(self, name: str, args: tuple, ins: list, key_outs: list) -> bool:

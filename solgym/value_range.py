@@ -20,6 +20,7 @@ and bool tensors are bounded by their dtype.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Callable
@@ -514,12 +515,7 @@ def _repeat_interleave(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Loo
 
 def _joined(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
     parts = [lookup(t) for t in args[0]] if isinstance(args[0], list | tuple) and args[0] else [None]
-    if any(r is None for r in parts):
-        return None
-    r = parts[0]
-    for other in parts[1:]:
-        r = union(r, other)
-    return r
+    return None if None in parts else functools.reduce(union, parts)
 
 
 def _const(value: float) -> Callable:
