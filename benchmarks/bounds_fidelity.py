@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from solgym import count_cache
-from solgym.bounds import SOLAR_CONSTANT_MS, counts, derive, quantized_class
+from solgym.bounds import SOLAR_CONSTANT_MS, counts, derive, solar_widths
 from solgym.hardware import Profile, get_profile
 from solgym.inputs import footprint_bytes, make_inputs
 from solgym.opcount import DataDependent, OpCounts, entry_ranges, meta_inputs, trace
@@ -61,12 +61,14 @@ NEEDED_MARGIN = 1.10
 def needed_ms(problem: Problem, workload: Workload, c: OpCounts, profile: Profile) -> float:
     """The least time any correct kernel needs under the published pricing: every output written once and
     the provably needed part of every input read once, at the published byte width, plus 0.4 us."""
-    width = {"fp4": 0.5, "fp8": 1.0}.get(quantized_class(problem) or "", 2.0)
+    width = solar_widths(problem)
     needed = dict(c.needed_read_elements)
     for name in NEEDED_BY_HAND.get(problem.name, ()):
         needed[name] = c.read_elements[name]
-    elements = sum(needed.values()) + sum(c.write_elements.values())
-    return elements * width / profile.dram_bytes_per_s * 1e3 + SOLAR_CONSTANT_MS
+    total = sum(n * width[name] for name, n in needed.items()) + sum(
+        n * width[name] for name, n in c.write_elements.items()
+    )
+    return total / profile.dram_bytes_per_s * 1e3 + SOLAR_CONSTANT_MS
 
 
 def needed_counts(problem: Problem, workload: Workload) -> OpCounts:

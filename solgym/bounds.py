@@ -16,8 +16,9 @@ Two conventions price the same counts (every `Bound` names its own):
   fp8/fp4. T_SOL = max(roofline, the profile's latency floor), the floor switchable off.
 - `solar`: SOL-ExecBench's published pricing. Every tensor of a non-quantized problem at 2 bytes per
   element and every MAC at the BF16 tensor-core rate; a quantized problem (FP8 / NVFP4 in its name or
-  dtypes) at 1 byte (FP8) or 0.5 byte (NVFP4) per element and its MACs at the FP8 / FP4 rate; plus a
-  constant 0.4 us (dropped with `floor=False`), except where a quantized problem is compute-bound.
+  dtypes) at 1 byte (FP8) or 0.5 byte (NVFP4) per element and its MACs at the FP8 / FP4 rate; bool tensors
+  at no bytes; plus a constant 0.4 us (dropped with `floor=False`), except where a quantized problem is
+  compute-bound.
 
 Non-contraction arithmetic adds no compute time in either convention; it is reported as `flops_other`.
 A bound must never exceed what a correct kernel can do, so wherever a count is uncertain it errs low.
@@ -130,6 +131,16 @@ def quantized_class(problem: Problem) -> str | None:
     return None
 
 
+def solar_widths(problem: Problem) -> dict[str, float]:
+    """Bytes per element of every input and output under the published pricing: 0.5 (NVFP4) or 1 (FP8) in a
+    quantized problem, else 2, whatever the declared dtype; bool tensors (masks) cost nothing. The published
+    values of `001_attention_softmax_dropout_value_matmul_backward`, whose bool dropout mask is as large as
+    its three bf16 score tensors, are its other tensors' traffic alone on all 16 workloads (docs/bounds.md)."""
+    width = {"fp4": 0.5, "fp8": 1.0}.get(quantized_class(problem) or "", 2.0)
+    specs = {**problem.definition.inputs, **problem.definition.outputs}
+    return {name: 0.0 if spec.dtype == "bool" else width for name, spec in specs.items()}
+
+
 def _peak(profile: Profile, precision: str) -> tuple[str, float]:
     """The rate for a priced class, falling back to the nearest wider class the profile knows."""
     fallbacks = {
@@ -193,9 +204,9 @@ def price(
     priced_as: dict[str, str] = {}
     compute_s = 0.0
     if convention == "solar":
-        width = {"fp4": 0.5, "fp8": 1.0}.get(quantized or "", 2.0)
-        bytes_read = sum(c.read_elements.values()) * width
-        bytes_written = sum(c.write_elements.values()) * width
+        width = solar_widths(problem)
+        bytes_read = sum(n * width[name] for name, n in c.read_elements.items())
+        bytes_written = sum(n * width[name] for name, n in c.write_elements.items())
         cls, rate = _peak(profile, quantized or "bf16")
         for p, m in c.macs.items():
             priced_as[p] = cls
