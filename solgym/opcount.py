@@ -2365,15 +2365,18 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
 class _Written:
     """The views of a storage that later ops overwrite, and the union of their byte ranges as sorted,
     merged intervals: a view outside that union meets none of them, found by bisection (a loop writing
-    row after row of an output otherwise compares each row with every other)."""
+    row after row of an output otherwise compares each row with every other). Within the union, a view is
+    compared with the views of its own layout in its own and the neighbouring lane buckets (`_lane`: a
+    loop writing column after column, `out[:, t] = h`, meets none of the earlier columns) and with those of
+    other layouts."""
 
     def __init__(self) -> None:
-        self.sigs: list[tuple] = []
+        self.layouts: dict[tuple, dict[int | None, list[tuple]]] = {}
         self.starts: list[int] = []
         self.ends: list[int] = []
 
     def add(self, sig: tuple) -> None:
-        self.sigs.append(sig)
+        self.layouts.setdefault((sig[1], sig[2]), {}).setdefault(_lane(sig), []).append(sig)
         start, end = _span(sig)
         i = bisect.bisect_left(self.ends, start)  # the first interval that ends at or after `start`
         j = bisect.bisect_right(self.starts, end)  # past the last one that starts at or before `end`
@@ -2387,7 +2390,12 @@ class _Written:
         i = bisect.bisect_right(self.ends, start)  # the first interval that ends after `start`
         if i == len(self.starts) or self.starts[i] >= end:
             return False
-        return any(not _disjoint(sig, o) for o in self.sigs)
+        layout, lane = (sig[1], sig[2]), _lane(sig)
+        return any(
+            not _disjoint(sig, o)
+            for other, lanes in self.layouts.items()
+            for o in (_near(lanes, lane) if other == layout and lane is not None else _flat(lanes))
+        )
 
 
 def _views_union(views: Mapping[tuple, float]) -> float:
