@@ -351,9 +351,15 @@ def _sqrt(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range
     return (math.sqrt(max(r[0], 0.0)), math.sqrt(r[1]) if r[1] >= 0 else 0.0, r[2] or r[0] < 0)
 
 
-def _compare(decide: Callable[[Range, Range], bool | None]) -> Callable:
+def _compare(decide: Callable[[Range, Range], bool | None], itself: str) -> Callable:
+    """A comparison rule. `itself` is what comparing a tensor with itself gives, element by element:
+    "equal" (True but for NaN: `x == x`, `x <= x`), "unequal" (False but for NaN: `x != x`, which is how
+    NaN checks are written) or "never" (`x < x`)."""
+
     def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
         a, b = lookup(args[0]), lookup(args[1])
+        if args[0] is args[1] and isinstance(args[0], torch.Tensor):
+            return _compared_with_itself(a, itself)
         if a is None or b is None:
             return _EITHER
         if a[0] > a[1] or b[0] > b[1]:  # all NaN: every ordered comparison is False, != True
@@ -362,6 +368,60 @@ def _compare(decide: Callable[[Range, Range], bool | None]) -> Callable:
         return _EITHER if answer is None else (_TRUE if answer else _FALSE)
 
     return rule
+
+
+def _compared_with_itself(r: Range | None, itself: str) -> Range:
+    if itself == "never":
+        return _FALSE
+    if r is None or (r[2] and r[0] <= r[1]):
+        return _EITHER  # numbers and NaN
+    no_nan = not r[2]
+    return _TRUE if no_nan == (itself == "equal") else _FALSE
+
+
+def _nan_check(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """isnan: False where no element may be NaN, True where every one is."""
+    return _compared_with_itself(lookup(args[0]), "unequal")
+
+
+def _inf_check(sign: int) -> Callable:
+    """isinf (`sign` 0), isposinf (1), isneginf (-1)."""
+
+    def rule(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+        r = lookup(args[0])
+        if r is None:
+            return _EITHER
+        lo, hi, nan = r
+        if lo > hi:
+            return _FALSE  # only NaN
+        can_pos, can_neg = hi == INF, lo == -INF
+        if not ((sign >= 0 and can_pos) or (sign <= 0 and can_neg)):
+            return _FALSE
+        every = (lo == hi == INF and sign >= 0) or (lo == hi == -INF and sign <= 0)
+        return _TRUE if every and not nan else _EITHER
+
+    return rule
+
+
+def _nan_to_num(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    big = _finfo_max(out.dtype) if out.dtype.is_floating_point else None
+    if r is None or big is None:
+        return None
+    picks = [
+        kwargs.get(k, args[i] if len(args) > i else None)
+        for i, k in ((1, "nan"), (2, "posinf"), (3, "neginf"))
+    ]
+    nan_value, pos_value, neg_value = (
+        float(v) if v is not None else default for v, default in zip(picks, (0.0, big, -big), strict=True)
+    )
+    lo, hi, nan = r
+    finite_lo, finite_hi = max(lo, -big), min(hi, big)
+    values = [finite_lo, finite_hi] if finite_lo <= finite_hi else []
+    values += [nan_value] if nan else []
+    values += [pos_value] if hi == INF else []
+    values += [neg_value] if lo == -INF else []
+    return (min(values), max(values), False) if values else None
 
 
 def _eq(a: Range, b: Range) -> bool | None:
@@ -544,12 +604,17 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     "clamp": _clamp_both,
     "clamp_min": _clamp_min,
     "clamp_max": _clamp_max,
-    "eq": _compare(_eq),
-    "ne": _compare(_ne),
-    "lt": _compare(_ordered(strict=True, flip=False)),
-    "le": _compare(_ordered(strict=False, flip=False)),
-    "gt": _compare(_ordered(strict=True, flip=True)),
-    "ge": _compare(_ordered(strict=False, flip=True)),
+    "eq": _compare(_eq, "equal"),
+    "ne": _compare(_ne, "unequal"),
+    "lt": _compare(_ordered(strict=True, flip=False), "never"),
+    "le": _compare(_ordered(strict=False, flip=False), "equal"),
+    "gt": _compare(_ordered(strict=True, flip=True), "never"),
+    "ge": _compare(_ordered(strict=False, flip=True), "equal"),
+    "isnan": _nan_check,
+    "isinf": _inf_check(0),
+    "isposinf": _inf_check(1),
+    "isneginf": _inf_check(-1),
+    "nan_to_num": _nan_to_num,
     "logical_not": _logical_not,
     "bitwise_not": _logical_not,
     "logical_and": _logical(conjunction=True),

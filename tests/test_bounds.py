@@ -1808,6 +1808,23 @@ def test_a_guard_that_follows_from_how_the_value_was_made_needs_no_data(tmp_path
     assert counted.flops_other == pytest.approx(on_data.flops_other)
 
 
+def test_nan_and_infinity_guards_on_inputs_need_no_data(tmp_path):
+    # Random inputs hold no NaN or infinity: `isnan(x).any()`, `isfinite(x).all()` (which torch writes as
+    # `abs(x) != inf` and `x == x`) and `x != x` are decided on meta.
+    from solgym.opcount import count
+
+    reference = (
+        "import torch\ndef run(x, w):\n"
+        "    if torch.isnan(x).any() or not torch.isfinite(w).all() or (x != x).any() or torch.isinf(x).any():\n"
+        "        raise ValueError('bad input')\n"
+        "    return torch.nan_to_num(x @ w)\n"
+    )
+    p = guarded(tmp_path, reference=reference)
+    counted = count(p, p.workloads[0])
+    assert counted.traced_on == "meta"
+    assert counted.macs == {"fp32": 64 * 32 * 16}
+
+
 def test_a_guard_on_a_value_no_range_decides_still_needs_data(tmp_path):
     from solgym.opcount import count
 

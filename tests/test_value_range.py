@@ -161,3 +161,40 @@ def test_logic_and_reductions_of_masks():
 def test_unmodelled_ops_make_no_claim():
     assert through("exp", (0.0, 1.0, False)) is None
     assert not vr.covers("exp") and vr.covers("mul_") and vr.covers("clamp_min")
+
+
+def test_nan_and_infinity_checks():
+    finite, nan_only = (-1.0, 1.0, False), (INF, -INF, True)
+    some_nan, unbounded = (-1.0, 1.0, True), (-INF, INF, False)
+    bools = torch.bool
+    assert through("isnan", finite, out_dtype=bools) == vr._FALSE
+    assert through("isnan", nan_only, out_dtype=bools) == vr._TRUE
+    assert through("isnan", some_nan, out_dtype=bools) == vr._EITHER
+    assert through("isinf", finite, out_dtype=bools) == vr._FALSE
+    assert through("isinf", some_nan, out_dtype=bools) == vr._FALSE
+    assert through("isinf", unbounded, out_dtype=bools) == vr._EITHER
+    assert through("isinf", point(-INF), out_dtype=bools) == vr._TRUE
+    assert through("isposinf", (-INF, 0.0, False), out_dtype=bools) == vr._FALSE
+    assert through("isneginf", (-INF, 0.0, False), out_dtype=bools) == vr._EITHER
+    assert through("isneginf", point(-INF), out_dtype=bools) == vr._TRUE
+    assert through("nan_to_num", (-INF, 2.0, True)) == (-F32, 2.0, False)
+    assert through("nan_to_num", (1.0, INF, True), 5.0, 9.0) == (1.0, F32, False)
+    assert through("nan_to_num", (INF, INF, True), 5.0, 9.0) == (5.0, 9.0, False)
+
+
+@pytest.mark.parametrize(
+    ("name", "r", "answer"),
+    [
+        ("eq", (-1.0, 1.0, False), True),  # x == x: True but for NaN
+        ("ne", (-1.0, 1.0, False), False),  # x != x: the NaN check
+        ("ne", (INF, -INF, True), True),
+        ("ne", (-1.0, 1.0, True), None),
+        ("le", (-1.0, 1.0, False), True),
+        ("lt", (-1.0, 1.0, True), False),  # x < x: never
+    ],
+)
+def test_a_tensor_compared_with_itself(name, r, answer):
+    t = torch.empty(1, device="meta")
+    out = torch.empty(1, dtype=torch.bool, device="meta")
+    result = vr.transfer(name, (t, t), {}, out, lambda v: r if v is t else vr.of_number(v))
+    assert vr.decided(result, torch.bool) is answer
