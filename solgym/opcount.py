@@ -882,6 +882,8 @@ class _Recorder(TorchDispatchMode):
             # Of any other tensor (scores, a decay): zero outside the triangle, an applied mask (below).
         if name in ("floor_divide", "div") and self._frames(name, args, kwargs, ins, key_outs):
             return
+        if name == "clone" and self._interleaved(ins, key_outs):
+            return
         if name == "repeat" and self._repeated_line(args, key_outs, outs[0]):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
@@ -1211,6 +1213,18 @@ class _Recorder(TorchDispatchMode):
         if step != 1 or start != int(start):
             return False
         self.frame_of[key_outs[0]] = (size, int(start))
+        return True
+
+    def _interleaved(self, ins: list, key_outs: list) -> bool:
+        """Track `arange(s, s + n).repeat_interleave(L)` for an integer L (torch copies the arange expanded
+        to n x L): s + p // L at position p, the frames of size L from position s * L (the sequence ids of
+        equal packed documents). Whether the op made one."""
+        t = ins[0] if len(ins) == 1 and len(key_outs) == 1 else None
+        start, step = self.aranges.get(_key(t), (None, None)) if t is not None else (None, None)
+        if step != 1 or start != int(start) or t.dim() != 2 or t.stride() != (1, 0):
+            return False
+        size = t.shape[1]
+        self.frame_of[key_outs[0]] = (size, (int(start) + t.storage_offset()) * size)
         return True
 
     def _compared_frames(self, name: str, ins: list) -> band.Region | None:

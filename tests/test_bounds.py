@@ -1100,6 +1100,16 @@ def test_a_chunk_of_queries_over_a_static_cache_reads_the_keys_any_of_them_keeps
         ),
         # Frames of 16 positions attending to their own and earlier frames (video diffusion).
         ("(i // 16) >= (j // 16)", sum(16 * (i // 16 + 1) for i in range(64))),
+        # Four packed documents of 16, their ids made by repeat_interleave: causal within each.
+        (
+            "(torch.arange(4).repeat_interleave(16)[:, None] == torch.arange(4).repeat_interleave(16)) & (j <= i)",
+            4 * 136,
+        ),
+        # The same ids from 2, not causal (before 2026-11-27, counted in full: 4x).
+        (
+            "torch.arange(2, 6).repeat_interleave(16)[:, None] == torch.arange(2, 6).repeat_interleave(16)",
+            4 * 256,
+        ),
     ],
 )
 def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_they_keep(tmp_path, keep, kept):
