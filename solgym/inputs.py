@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from solgym.dtypes import dtype as schema_dtype
 from solgym.problem import Problem, ProblemError, TensorSpec, Workload
@@ -144,7 +145,7 @@ def _custom_inputs(
             f"{entry!r} is not a function of the reference",
         )
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), kept_defaults():
+    with torch.random.fork_rng(devices=devices), kept_defaults(), on_device(device, problem):
         torch.manual_seed(derive_seed(seed, workload.uuid, "custom"))
         produced = function(dict(axes_and_scalars), device)
     if not isinstance(produced, Mapping):
@@ -253,9 +254,51 @@ def reference_module(problem: Problem) -> Any:
 def run_reference(problem: Problem, inputs: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
     """Run the reference on `inputs` and return its outputs in the definition's order."""
     run = reference_module(problem).run
-    with kept_defaults():
+    tensors = [v for v in inputs.values() if isinstance(v, torch.Tensor)]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    with kept_defaults(), on_device(device, problem):
         outputs = run(*(inputs[name] for name in problem.definition.inputs))
     return as_outputs(problem, outputs)
+
+
+def _is_cuda(device: Any) -> bool:
+    """Whether a device argument names a CUDA device: "cuda", "cuda:1", torch.device("cuda"), or an index."""
+    if isinstance(device, str):
+        return device == "cuda" or device.startswith("cuda:")
+    if isinstance(device, int) and not isinstance(device, bool):
+        return True
+    return isinstance(device, torch.device) and device.type == "cuda"
+
+
+class _CudaRedirected(TorchFunctionMode):
+    """Tensors a reference asks for on a CUDA device by name (`torch.zeros(n, device="cuda")`, `x.cuda()`,
+    `x.to("cuda")`, as references written for a GPU do) made on `device` instead: the device its inputs
+    are on where there is no GPU, or the meta device of a trace."""
+
+    def __init__(self, device: torch.device):
+        super().__init__()
+        self.device = device
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        if _is_cuda(kwargs.get("device")):
+            kwargs = {**kwargs, "device": self.device}
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if func is torch.Tensor.to and any(_is_cuda(a) for a in args[1:]):
+            args = (args[0], *(self.device if _is_cuda(a) else a for a in args[1:]))
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def on_device(device: torch.device, problem: Problem) -> Iterator[None]:
+    """Run a problem's reference (or its entry point) with its CUDA requests made on `device`; on a CUDA
+    device, or where the reference never names CUDA, as they are (no mode to pay for on every op)."""
+    if device.type == "cuda" or "cuda" not in (problem.definition.reference or ""):
+        yield
+        return
+    with _CudaRedirected(device):
+        yield
 
 
 @contextlib.contextmanager

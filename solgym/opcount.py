@@ -2716,7 +2716,7 @@ def _trace(
     mixed: bool,
     stale: Collection[str],
 ) -> OpCounts:
-    from solgym.inputs import as_outputs, kept_defaults, random_range, reference_module
+    from solgym.inputs import as_outputs, kept_defaults, on_device, random_range, reference_module
 
     definition = problem.definition
     run = reference_module(problem).run
@@ -2748,7 +2748,15 @@ def _trace(
         if infinite:
             recorder.infinite.add(key)
     try:
-        with kept_defaults(), torch.no_grad(), _without_gc(), _TorchFunctions(recorder), recorder:
+        device = torch.device("cpu" if with_data else "meta")
+        with (
+            kept_defaults(),
+            torch.no_grad(),
+            _without_gc(),
+            _TorchFunctions(recorder),
+            on_device(device, problem),
+            recorder,
+        ):
             returned = run(*(inputs[name] for name in definition.inputs))
     except DataDependent as e:
         # What the reference made before it needed data, for `count_on_data` to choose how to trace it.
@@ -2917,7 +2925,7 @@ def _run_entry(
     """Run the custom entry point on `device` under `recorder`, seeded as for an evaluation, with the
     workload's axes and scalar inputs; its scalar inputs come back as Python numbers (read under the
     recorder, where a float no range decides is NaN)."""
-    from solgym.inputs import derive_seed, kept_defaults, reference_module
+    from solgym.inputs import derive_seed, kept_defaults, on_device, reference_module
 
     definition = problem.definition
     entry = getattr(reference_module(problem), definition.custom_inputs_entrypoint or "", None)
@@ -2926,7 +2934,7 @@ def _run_entry(
     scalars = {n: v for n, v in inputs.items() if not isinstance(v, torch.Tensor)}
     with _without_gc(), torch.random.fork_rng(devices=[]), kept_defaults():
         torch.manual_seed(derive_seed(0, workload.uuid, "custom"))
-        with torch.no_grad(), _TorchFunctions(recorder), recorder:
+        with torch.no_grad(), _TorchFunctions(recorder), on_device(device, problem), recorder:
             produced = dict(entry({**problem.axes(workload), **scalars}, device))
             for name, source in workload.inputs.items():
                 value = produced.get(name)

@@ -172,3 +172,34 @@ def test_rmsnorm_reference_matches_formula():
     x = inputs["hidden_states"].float()
     expected = inputs["weight"] * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5)).bfloat16()
     assert out.dtype == torch.bfloat16 and torch.equal(out, expected)
+
+
+CUDA_REFERENCE = """import torch
+
+def get_inputs(axes, device):
+    x = torch.randn(axes["rows"], 8, device="cuda:0")
+    return {"x": x.cuda(), "y": torch.ones(axes["rows"], 8).to("cuda"), "alpha": 0.5}
+
+def run(x, y, alpha):
+    bias = torch.full((8,), 2.0, device=torch.device("cuda"))
+    return (x + alpha * y).to("cuda", torch.float32) + bias.cuda()
+"""
+
+
+def test_a_reference_that_names_cuda_runs_where_its_inputs_are(tmp_path):
+    # References written for a GPU ask for "cuda" by name; without one, and in a trace on meta tensors,
+    # those tensors are made where the inputs are (before, "Torch not compiled with CUDA enabled").
+    definition = add_definition(reference=CUDA_REFERENCE, custom_inputs_entrypoint="get_inputs")
+    sources = {"x": {"type": "custom"}, "y": {"type": "custom"}, "alpha": {"type": "custom"}}
+    problem = load_problem(write_problem(tmp_path / "p", definition, [add_workload(rows=4, inputs=sources)]))
+    inputs = make_inputs(problem, problem.workloads[0])
+    assert inputs["x"].device.type == "cpu" and torch.equal(inputs["y"], torch.ones(4, 8))
+    (out,) = run_reference(problem, inputs)
+    assert out.device.type == "cpu"
+    assert torch.allclose(out, inputs["x"] + 0.5 + 2.0)
+
+    from solgym.opcount import count
+
+    counted = count(problem, problem.workloads[0])
+    assert counted.traced_on == "meta"
+    assert counted.write_elements == {"out": 32.0}
