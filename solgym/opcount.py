@@ -2148,14 +2148,16 @@ def _demand(
 ) -> tuple[dict, dict, float]:
     """Walk the ops backwards from the returned outputs. Returns (MACs by precision, demanded bytes per
     input storage, other FLOPs)."""
-    plain: dict[int, dict[tuple, float]] = {}  # storage -> view signature -> demanded bytes
+    plain: dict[int, _Views] = {}  # storage -> view signature -> demanded bytes
     gathered: dict[int, list] = {}  # storage -> [(sig, dim, row_bytes, estimate, values, fraction)]
 
     versions: dict[int, int] = {}
     plain_memo: dict[int, tuple[int, float]] = {}
 
     def add_plain(key: int, sig: tuple, nbytes: float) -> None:
-        views = plain.setdefault(key, {})
+        views = plain.get(key)
+        if views is None:
+            views = plain[key] = _Views()
         if nbytes > views.get(sig, 0.0) or sig not in views:
             views[sig] = max(views.get(sig, 0.0), nbytes)
             versions[key] = versions.get(key, 0) + 1
@@ -2186,32 +2188,18 @@ def _demand(
             )
         return min(total, rec.storage_bytes.get(key, total))
 
-    intervals_memo: dict[int, tuple[tuple[int, int], list | None]] = {}
-
-    def demanded_intervals(key: int) -> list | None:
-        """The merged byte ranges of a storage's demanded views, where every one is a contiguous block
-        and none is a gather (else None)."""
-        views = plain.get(key, {})
-        version = (versions.get(key, 0), len(gathered.get(key, ())))
-        if intervals_memo.get(key, (None,))[0] != version:
-            blocks = [_contiguous(sig) for sig in views] if not version[1] else [None]
-            merged = None if None in blocks else _merged(blocks)
-            intervals_memo[key] = (version, merged)
-        return intervals_memo[key][1]
-
     def share(key: int, sig: tuple, nbytes: float, size: float) -> float:
         """The demanded share of what an op writes into a storage: of the block it writes, where it
         writes part of the storage and every demanded view is a block (a row range of a buffer filled
         part by part), else of the whole storage."""
         # The very view written may be demanded itself (a column half of a buffer, updated in place).
-        exact = plain.get(key, {}).get(sig, 0.0) / nbytes if nbytes else 0.0
-        if nbytes < size:
-            written = _contiguous(sig)
-            blocks = demanded_intervals(key) if written is not None else None
-            if blocks is not None:
-                lo, hi = written
-                met = sum(max(0, min(hi, b) - max(lo, a)) for a, b in blocks)
-                return min(1.0, max(exact, met / (hi - lo)))
+        views = plain.get(key) or _Views()
+        exact = views.get(sig, 0.0) / nbytes if nbytes else 0.0
+        written = _contiguous(sig) if nbytes < size else None
+        if written is not None and not views.scattered and not gathered.get(key):
+            lo, hi = written
+            met = sum(b - a for a, b in _merged([_clipped(_span(v), lo, hi) for v in views.meeting(lo, hi)]))
+            return min(1.0, max(exact, met / (hi - lo)))
         return min(1.0, max(exact, demanded(key) / size))
 
     macs: dict[str, float] = {}
@@ -2318,16 +2306,18 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     rows: dict[int, list] = {}
     overwritten: dict[int, _Written] = {}
     memo: dict[int, float] = {}
+    largest: dict[int, float] = {}  # the largest view needed of each storage (a loop adds views one by one)
 
     # Of each input, the views needed of what it held when the reference began: those needed after an op
     # writes them whole (`copy_`, `zero_`) are the write's, not the input's (`views` keeps them for the
     # writers' shares, whose bound below counts on every need).
-    initial: dict[int, dict[tuple, float]] = {key: {} for key in input_keys}
+    initial: dict[int, _Views] = {key: _Views() for key in input_keys}
 
     def add(key: int, sig: tuple, nbytes: float) -> None:
         entry = views.setdefault(key, {})
         if nbytes > entry.get(sig, 0.0):
             entry[sig] = nbytes
+            largest[key] = max(largest.get(key, 0.0), nbytes)
             memo.pop(key, None)
         if key in initial and nbytes > initial[key].get(sig, 0.0):
             initial[key][sig] = nbytes
@@ -2337,7 +2327,7 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
             entry, size = views.get(key, {}), rec.storage_bytes.get(key, math.inf)
             # A view needed whole that is all of the storage settles it (a buffer returned whole, written
             # row by row in a loop: no need to choose among its rows' views at every row).
-            total = size if entry and max(entry.values()) >= size else _disjoint_total(entry)
+            total = size if entry and largest.get(key, 0.0) >= size else _disjoint_total(entry)
             if rows.get(key):
                 total += _union_rows(rows[key])
             memo[key] = min(total, rec.storage_bytes.get(key, total))
@@ -2372,6 +2362,7 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
                 memo.pop(read.key, None)
     for key in input_keys:
         views[key] = initial[key]
+        largest[key] = max(initial[key].values(), default=0.0)
         memo.pop(key, None)
     return {key: needed(key) for key in input_keys}
 
@@ -2518,20 +2509,19 @@ def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
     return 1 if isinstance(dim, int) and dim % x.dim() == x.dim() - 1 else 0
 
 
-def _replaced(demanded: dict[tuple, float], written: tuple) -> bool:
+def _replaced(demanded: _Views, written: tuple) -> bool:
     """Take from a storage's demanded views what a write of the view `written` covers: the same view, any
     view within the contiguous block it writes, and of a contiguous view partly within it, that part (the
     rest stays demanded, in proportion). Whether anything was taken."""
     block = _contiguous(written)
     changed = False
-    for sig in list(demanded):
-        if sig == written:
-            del demanded[sig]
-            changed = True
-            continue
+    if written in demanded:
+        del demanded[written]
+        changed = True
+    if block is None:
+        return changed
+    for sig in demanded.meeting(*block):
         start, end = _span(sig)
-        if block is None or end <= block[0] or block[1] <= start:
-            continue
         if block[0] <= start and end <= block[1]:
             del demanded[sig]
             changed = True
@@ -2545,6 +2535,51 @@ def _replaced(demanded: dict[tuple, float], written: tuple) -> bool:
                 demanded[rest] = max(demanded.get(rest, 0.0), nbytes * (b - a) / (end - start))
         changed = True
     return changed
+
+
+class _Views(dict):
+    """A storage's demanded views ({signature: bytes}), indexed by byte span: the views that meet a byte
+    range are found without a pass over all of them (a loop that reads and overwrites rows of one buffer
+    leaves a view per row: each write, and each share asked of a written block, looked at every one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Views by the bit length of their span in bytes, each class as sorted (start, signature): a view
+        # of class c spans fewer than 2**c bytes, so one that meets [lo, hi) starts after lo - 2**c.
+        self.classes: dict[int, list[tuple[int, tuple]]] = {}
+        self.scattered = 0  # views that are not one contiguous block
+
+    def __setitem__(self, sig: tuple, nbytes: float) -> None:
+        if sig not in self:
+            start, end = _span(sig)
+            bisect.insort(self.classes.setdefault((end - start).bit_length(), []), (start, sig))
+            self.scattered += _contiguous(sig) is None
+        super().__setitem__(sig, nbytes)
+
+    def __delitem__(self, sig: tuple) -> None:
+        super().__delitem__(sig)
+        start, end = _span(sig)
+        entries = self.classes[(end - start).bit_length()]
+        del entries[bisect.bisect_left(entries, (start, sig))]
+        self.scattered -= _contiguous(sig) is None
+
+    def pop(self, sig: tuple) -> float:  # type: ignore[override]
+        nbytes = self[sig]
+        del self[sig]
+        return nbytes
+
+    def meeting(self, lo: int, hi: int) -> list[tuple]:
+        """The views whose byte span meets [lo, hi)."""
+        found = []
+        for c, entries in self.classes.items():
+            i = bisect.bisect_right(entries, (lo - (1 << c),))
+            j = bisect.bisect_left(entries, (hi,))
+            found.extend(sig for start, sig in entries[i:j] if _span(sig)[1] > lo)
+        return found
+
+
+def _clipped(span: tuple[int, int], lo: int, hi: int) -> tuple[int, int]:
+    return max(span[0], lo), min(span[1], hi)
 
 
 def _contiguous(sig: tuple) -> tuple[int, int] | None:
