@@ -2151,23 +2151,17 @@ def _demand(
     plain: dict[int, _Views] = {}  # storage -> view signature -> demanded bytes
     gathered: dict[int, list] = {}  # storage -> [(sig, dim, row_bytes, estimate, values, fraction)]
 
-    versions: dict[int, int] = {}
-    plain_memo: dict[int, tuple[int, float]] = {}
-
     def add_plain(key: int, sig: tuple, nbytes: float) -> None:
         views = plain.get(key)
         if views is None:
             views = plain[key] = _Views()
         if nbytes > views.get(sig, 0.0) or sig not in views:
             views[sig] = max(views.get(sig, 0.0), nbytes)
-            versions[key] = versions.get(key, 0) + 1
 
     def plain_total(key: int) -> float:
         """The bytes of a storage's views, overlapping runs of the same rows counted once."""
-        version = versions.get(key, 0)
-        if plain_memo.get(key, (None,))[0] != version:
-            plain_memo[key] = (version, _views_union(plain.get(key, {})))
-        return plain_memo[key][1]
+        views = plain.get(key)
+        return views.union() if views is not None else 0.0
 
     for t in returned:
         add_plain(_key(t), _signature(t), _unique_elements(t) * t.element_size())
@@ -2220,9 +2214,8 @@ def _demand(
                 fraction = max(fraction, share(key, sig, nbytes, size))
         for i in op.replaces:
             # Demanded after this write is what it wrote: earlier ops (and an input) owe none of it.
-            key = op.writes[i][0]
-            if _replaced(plain.get(key, {}), op.write_sigs[i]):
-                versions[key] = versions.get(key, 0) + 1
+            if op.writes[i][0] in plain:
+                _replaced(plain[op.writes[i][0]], op.write_sigs[i])
         if fraction <= 0.0:
             continue
         if op.macs:
@@ -2403,28 +2396,20 @@ class _Written:
         )
 
 
-def _views_union(views: Mapping[tuple, float]) -> float:
-    """The bytes demanded of a storage's views ({signature: bytes}), where views demanded whole that run
-    over the same rows (the same outer strides and sizes, each row's run of consecutive elements starting
-    within one row) count their overlapping columns once: `x[:, :400]` and `x[:, 100:500]` read 500
-    columns, `x[:4]` and `x[2:6]` six rows. Any other view adds its bytes."""
-    total = 0.0
-    runs: dict[tuple, list[tuple[int, int]]] = {}
-    for sig, nbytes in views.items():
-        offset, size, dims = sig
-        inner, outer = (1, ()) if not dims else (dims[0][1], dims[1:]) if dims[0][0] == 1 else (0, None)
-        count = inner * math.prod(n for _, n in outer) if outer is not None else 0
-        period = outer[0][0] if outer else 0
-        start = offset % period if period else offset
-        if outer is None or nbytes != count * size or (period and start + inner > period):
-            total += nbytes
-            continue
-        group = (size, outer, offset - start)
-        runs.setdefault(group, []).append((start, start + inner))
-    for (size, outer, _), spans in runs.items():
-        covered = sum(b - a for a, b in _merged(spans))
-        total += covered * math.prod(n for _, n in outer) * size
-    return total
+def _run(sig: tuple, nbytes: float) -> tuple[tuple, tuple[int, int]] | None:
+    """Of a view demanded whole that runs over rows (each row's run of consecutive elements starting
+    within one row), its group (the element size, outer strides and sizes, and first row) and the span of
+    columns it runs over; None for any other view. Views of one group count their overlapping columns once
+    (`_Views.union`)."""
+    offset, size, dims = sig
+    inner, outer = (1, ()) if not dims else (dims[0][1], dims[1:]) if dims[0][0] == 1 else (0, None)
+    if outer is None:
+        return None
+    period = outer[0][0] if outer else 0
+    start = offset % period if period else offset
+    if nbytes != inner * math.prod(n for _, n in outer) * size or (period and start + inner > period):
+        return None
+    return (size, outer, offset - start), (start, start + inner)
 
 
 def _whole(rec: _Recorder, key: int, sig: tuple) -> tuple:
@@ -2509,22 +2494,19 @@ def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
     return 1 if isinstance(dim, int) and dim % x.dim() == x.dim() - 1 else 0
 
 
-def _replaced(demanded: _Views, written: tuple) -> bool:
+def _replaced(demanded: _Views, written: tuple) -> None:
     """Take from a storage's demanded views what a write of the view `written` covers: the same view, any
     view within the contiguous block it writes, and of a contiguous view partly within it, that part (the
-    rest stays demanded, in proportion). Whether anything was taken."""
+    rest stays demanded, in proportion)."""
     block = _contiguous(written)
-    changed = False
     if written in demanded:
         del demanded[written]
-        changed = True
     if block is None:
-        return changed
+        return
     for sig in demanded.meeting(*block):
         start, end = _span(sig)
         if block[0] <= start and end <= block[1]:
             del demanded[sig]
-            changed = True
             continue
         if _contiguous(sig) is None:
             continue  # partly overwritten, in a layout whose rest is no block: kept whole (errs high)
@@ -2533,8 +2515,6 @@ def _replaced(demanded: _Views, written: tuple) -> bool:
             if b > a:
                 rest = (a // size, size, ((1, (b - a) // size),) if b - a > size else ())
                 demanded[rest] = max(demanded.get(rest, 0.0), nbytes * (b - a) / (end - start))
-        changed = True
-    return changed
 
 
 class _Views(dict):
@@ -2548,20 +2528,59 @@ class _Views(dict):
         # of class c spans fewer than 2**c bytes, so one that meets [lo, hi) starts after lo - 2**c.
         self.classes: dict[int, list[tuple[int, tuple]]] = {}
         self.scattered = 0  # views that are not one contiguous block
+        # The union's parts, kept as views come and go: the bytes of views that run over no rows, and the
+        # column spans of those that do by group, with each group's bytes once counted (None: to count).
+        self.loose = 0.0
+        self.runs: dict[tuple, dict[tuple, tuple[int, int]]] = {}
+        self.run_bytes: dict[tuple, float | None] = {}
 
     def __setitem__(self, sig: tuple, nbytes: float) -> None:
-        if sig not in self:
+        if sig in self:
+            self._leave(sig, self[sig])
+        else:
             start, end = _span(sig)
             bisect.insort(self.classes.setdefault((end - start).bit_length(), []), (start, sig))
             self.scattered += _contiguous(sig) is None
         super().__setitem__(sig, nbytes)
+        run = _run(sig, nbytes)
+        if run is None:
+            self.loose += nbytes
+        else:
+            self.runs.setdefault(run[0], {})[sig] = run[1]
+            self.run_bytes[run[0]] = None
 
     def __delitem__(self, sig: tuple) -> None:
+        self._leave(sig, self[sig])
         super().__delitem__(sig)
         start, end = _span(sig)
         entries = self.classes[(end - start).bit_length()]
         del entries[bisect.bisect_left(entries, (start, sig))]
         self.scattered -= _contiguous(sig) is None
+
+    def _leave(self, sig: tuple, nbytes: float) -> None:
+        run = _run(sig, nbytes)
+        if run is None:
+            self.loose -= nbytes
+            return
+        group = self.runs[run[0]]
+        del group[sig]
+        if group:
+            self.run_bytes[run[0]] = None
+        else:
+            del self.runs[run[0]], self.run_bytes[run[0]]
+
+    def union(self) -> float:
+        """The bytes the views demand, where views demanded whole that run over the same rows (the same
+        outer strides and sizes) count their overlapping columns once: `x[:, :400]` and `x[:, 100:500]`
+        read 500 columns, `x[:4]` and `x[2:6]` six rows. Any other view adds its bytes."""
+        total = self.loose
+        for group, spans in self.runs.items():
+            if self.run_bytes[group] is None:
+                size, outer, _ = group
+                covered = sum(b - a for a, b in _merged(list(spans.values())))
+                self.run_bytes[group] = covered * math.prod(n for _, n in outer) * size
+            total += self.run_bytes[group]
+        return total
 
     def pop(self, sig: tuple) -> float:  # type: ignore[override]
         nbytes = self[sig]

@@ -2382,7 +2382,7 @@ def test_overwritten_views_are_met_exactly_as_a_check_against_every_one_would_me
                 assert written.meets(probe) == any(not _disjoint(probe, o) for o in sigs), probe
 
 
-def test_demanded_views_meeting_a_byte_range_are_found_as_a_pass_over_all_would_find_them():
+def test_demanded_views_are_found_and_counted_as_a_pass_over_all_would_find_and_count_them():
     # The demand walks find the views a write meets through a span index (a loop reading and overwriting
     # the rows of an input in place was quadratic: 105 s at 8000 steps); it must find exactly what a pass
     # over every view finds, through additions and removals.
@@ -2394,16 +2394,24 @@ def test_demanded_views_meeting_a_byte_range_are_found_as_a_pass_over_all_would_
     layouts = [(), ((1, 8),), ((1, 64),), ((8, 4),), ((1, 3), (16, 5)), ((1, 512),)]
     views = _Views()
     for step in range(400):
-        sig = (rng.randrange(0, 600), rng.choice((1, 2, 4)), rng.choice(layouts))
+        offset, size, dims = rng.randrange(0, 40) * 7, rng.choice((1, 2, 4)), rng.choice(layouts)
+        sig = (offset, size, dims)
         if sig in views and rng.random() < 0.5:
             del views[sig]
         else:
-            views[sig] = float(step)
+            # Whole (a run over rows, where its layout is one) or part of the view, raised or lowered.
+            whole = math.prod(n for _, n in dims) * size
+            views[sig] = rng.choice((whole, whole / 3, float(step)))
         lo = rng.randrange(0, 2500)
         hi = lo + rng.randrange(1, 300)
         expected = {s for s in views if _span(s)[0] < hi and _span(s)[1] > lo}
         assert set(views.meeting(lo, hi)) == expected
         assert views.scattered == sum(1 for s in views if len(s[2]) > 1 or (s[2] and s[2][0][0] != 1))
+        # The union kept as views come and go is the one counted afresh.
+        fresh = _Views()
+        for s, nbytes in views.items():
+            fresh[s] = nbytes
+        assert views.union() == pytest.approx(fresh.union(), rel=1e-12)
 
 
 def test_a_reference_that_sets_torch_defaults_leaves_them_as_they_were(tmp_path):
