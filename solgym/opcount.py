@@ -281,8 +281,9 @@ _ATTENTION_KERNELS = set(
 _PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "matmul"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
 # Ops along one axis (`dim`) whose every result element needs its operand's whole row along it.
-_CUMULATIVE = {"cumsum", "cumprod", "logcumsumexp"}
-_ALONG_DIM = {"_softmax", "_log_softmax", "softmax", "log_softmax", "sort"} | _CUMULATIVE
+_CUMULATIVE = {"cumsum", "cumprod", "logcumsumexp", "cummax", "cummin"}
+_ALONG_DIM = {"_softmax", "_log_softmax", "softmax", "log_softmax", "sort", "topk"} | _CUMULATIVE
+_DIM_AFTER_K = {"topk"}  # ops whose `dim` follows a count: topk(x, k, dim=-1)
 _GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
 
 
@@ -955,13 +956,27 @@ class _Recorder(TorchDispatchMode):
         self.mask_layout.update(dict.fromkeys(key_outs, (_matrix_layout(out), _axes_over_one(out))))
 
     def _mask_entry(self, t: Any) -> tuple | None:
-        """(fraction zero, inside, region) of a mask, viewed as it was made: a view that moves its axes
-        (`keep[:, None]` of a vector made as columns, a transpose) is not the same region."""
+        """(fraction zero, inside, region) of a mask, viewed as it was made or with its two axes exchanged
+        (`.transpose(0, 1)`, `.T`: the transposed region); any other view that moves its axes (`keep[:, None]`
+        of a vector made as columns) is not the same region."""
         if not isinstance(t, torch.Tensor):
             return None
         key = _key(t)
         made = self.mask_of.get(key)
-        return made if made is not None and self.mask_layout[key][0] == _matrix_layout(t) else None
+        if made is None:
+            return None
+        layout = self.mask_layout[key][0]
+        if layout == _matrix_layout(t):
+            return made
+        rows, cols, step = layout
+        if (
+            t.dim() >= 2
+            and step == 1
+            and tuple(t.shape[-2:]) == (cols, rows)
+            and t.stride()[-2:] == (1, cols)
+        ):
+            return made[0], made[1], made[2].transposed()
+        return None
 
     def _mask_share(self, t: Any) -> tuple | None:
         """(fraction zero, inside, region, (rows, cols) it was made with) of a mask viewed with unit axes put
@@ -1027,6 +1042,14 @@ class _Recorder(TorchDispatchMode):
             else:
                 return None
         values = {inside for region, inside in parts if _nonzero(inside)}
+        masking = [v for v in values if _number(v) and v <= _MASKED]
+        if len(values) == 2 and len(masking) == 1:
+            # A -inf fill beside a finite value (the old tutorial's `mask.float().masked_fill(mask == 0,
+            # -inf)`, 1 where it keeps): an additive mask, whose finite part masks nothing.
+            parts = [
+                (region if inside == masking[0] else ~band.diagonal(), inside) for region, inside in parts
+            ]
+            values = set(masking)
         if len(values) > 1 or not values:
             return None
         (chosen_region, _), (other_region, _) = parts
@@ -1855,7 +1878,7 @@ _MASK_COMBINERS = set(
 
 def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype | None) -> tuple | None:
     """(region, inside) of a mask (`inside` on a band, zero elsewhere) after a negation, a cast or a
-    comparison with zero; None where the result is no such mask."""
+    comparison with zero or with `inside`; None where the result is no such mask."""
     inside, region = source
     nonzero = _nonzero(inside)
     if name in ("_to_copy", "clone"):
@@ -1875,6 +1898,9 @@ def _transformed_mask(name: str, args: tuple, source: tuple, dtype: torch.dtype 
         return region, inside * number  # (1.0 - mask) * finfo.min
     if number is not None and number == 0 and name in ("eq", "ne"):
         return (~region, True) if name == "eq" else (region, True)
+    if number is not None and inside is not None and number == inside and name in ("eq", "ne"):
+        # Compared with its own value: `tril(ones) == 1` (HF's TransfoXL), `mask == True`.
+        return (region, True) if name == "eq" else (~region, True)
     return None
 
 
@@ -2223,11 +2249,24 @@ def _demand(
         flops += op.flops * fraction
         cover = covered.get(op.writes[0][0]) if len(op.writes) == 1 else None
         if cover is None and op.matrix is not None:
-            key = op.writes[0][0]
-            if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]):
-                cover = _demanded_lines(
-                    plain.get(key, {}), row_views.get(key, ()), lines.get(key), picks.get(key), *op.matrix
+            # Of every result laid out as the matrix (the values and the indices of a top-k or a sort),
+            # the rows and columns demanded.
+            rows, cols, _ = op.matrix
+            found = [
+                _demanded_lines(
+                    plain.get(key, {}),
+                    row_views.get(key, ()),
+                    lines.get(key),
+                    picks.get(key),
+                    rows,
+                    cols,
+                    sig[1],
                 )
+                for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True)
+                if nbytes == rows * cols * sig[1] and sig == _whole(rec, key, sig)
+            ]
+            found = [f for f in found if f is not None]
+            cover = tuple(map(max, *found)) if len(found) > 1 else found[0] if found else None
         for read in op.reads:
             if read.rows is None:
                 if cover is not None and read.side is not None and op.matrix is not None:
@@ -2472,7 +2511,8 @@ def _demanded_lines(
 
 def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
     """How many trailing axes an op computes each result "row" over from the whole row of its first
-    operand: 1 for softmax, log-softmax, cumulative sums and products and sorting along the last axis,
+    operand: 1 for softmax, log-softmax, cumulative sums, products, maxima and minima, sorting and top-k
+    along the last axis,
     the normalized axes of layer and RMS norms, the transformed axes of an FFT over the last ones; 0
     for any other op."""
     x = args[0] if args and isinstance(args[0], torch.Tensor) else None
@@ -2490,7 +2530,8 @@ def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
         return len(dims) if dims and dims == list(range(x.dim() - len(dims), x.dim())) else 0
     if name not in _ALONG_DIM:
         return 0
-    dim = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("dim", -1)
+    at = 2 if name in _DIM_AFTER_K else 1
+    dim = args[at] if len(args) > at and isinstance(args[at], int) else kwargs.get("dim", -1)
     return 1 if isinstance(dim, int) and dim % x.dim() == x.dim() - 1 else 0
 
 

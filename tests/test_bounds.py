@@ -848,6 +848,10 @@ CAUSAL_MASKS = [
     "keep = torch.arange(64)[:, None] >= torch.arange(64)[None, :]\n    s = s.masked_fill(~keep, float('-inf'))",
     "mask = torch.full((64, 64), torch.finfo(s.dtype).min)\n    i = torch.arange(64)\n"
     "    mask.masked_fill_(i < (i + 1).view(64, 1), 0)\n    s = s + mask",
+    # Compared with its own value (HF's TransfoXL `attn_mask == 1`); the old PyTorch tutorial's float mask.
+    "keep = torch.tril(torch.ones(64, 64)) == 1\n    s = s.masked_fill(~keep, float('-inf'))",
+    "m = (torch.triu(torch.ones(64, 64)) == 1).transpose(0, 1).float()\n"
+    "    m = m.masked_fill(m == 0, float('-inf')).masked_fill(m == 1, 0.0)\n    s = s + m",
 ]
 
 
