@@ -44,8 +44,9 @@ class Region(abc.ABC):
         return self.transposed().rows_kept(cols, rows)
 
     @abc.abstractmethod
-    def shifted(self, columns: int) -> Region:
-        """The region of a matrix with `columns` columns put before it: column indices grow by that many."""
+    def shifted(self, columns: int, rows: int = 0) -> Region:
+        """The region of a matrix with `columns` columns put before it and `rows` rows above it: column and
+        row indices grow by that many (negative: the part of the matrix from that column and row on)."""
 
     @abc.abstractmethod
     def transposed(self) -> Region:
@@ -74,12 +75,13 @@ class Atom(Region):
     shift: int = 0
     row_shift: int = 0
 
-    def shifted(self, columns: int) -> Region:
+    def shifted(self, columns: int, rows: int = 0) -> Region:
         if self.kind == "row":
-            return self
+            return dataclasses.replace(self, lo=self.lo + rows, hi=self.hi + rows)
         if self.kind == "frame":
-            return dataclasses.replace(self, shift=self.shift + columns)
-        return dataclasses.replace(self, lo=self.lo + columns, hi=self.hi + columns)
+            return dataclasses.replace(self, shift=self.shift + columns, row_shift=self.row_shift + rows)
+        moved = columns - rows if self.kind == "diagonal" else columns
+        return dataclasses.replace(self, lo=self.lo + moved, hi=self.hi + moved)
 
     def transposed(self) -> Region:
         if self.kind == "diagonal":
@@ -93,8 +95,8 @@ class Atom(Region):
 class _Not(Region):
     operand: Region
 
-    def shifted(self, columns: int) -> Region:
-        return ~self.operand.shifted(columns)
+    def shifted(self, columns: int, rows: int = 0) -> Region:
+        return ~self.operand.shifted(columns, rows)
 
     def transposed(self) -> Region:
         return ~self.operand.transposed()
@@ -105,8 +107,8 @@ class _And(Region):
     left: Region
     right: Region
 
-    def shifted(self, columns: int) -> Region:
-        return self.left.shifted(columns) & self.right.shifted(columns)
+    def shifted(self, columns: int, rows: int = 0) -> Region:
+        return self.left.shifted(columns, rows) & self.right.shifted(columns, rows)
 
     def transposed(self) -> Region:
         return self.left.transposed() & self.right.transposed()

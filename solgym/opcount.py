@@ -885,6 +885,8 @@ class _Recorder(TorchDispatchMode):
             return
         if name == "clone" and self._interleaved(ins, key_outs):
             return
+        if name == "cat" and self._joined_mask(args, kwargs, key_outs, outs[0]):
+            return
         if name == "repeat" and self._repeated_line(args, key_outs, outs[0]):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
@@ -956,9 +958,9 @@ class _Recorder(TorchDispatchMode):
         self.mask_layout.update(dict.fromkeys(key_outs, (_matrix_layout(out), _axes_over_one(out))))
 
     def _mask_entry(self, t: Any) -> tuple | None:
-        """(fraction zero, inside, region) of a mask, viewed as it was made or with its two axes exchanged
-        (`.transpose(0, 1)`, `.T`: the transposed region); any other view that moves its axes (`keep[:, None]`
-        of a vector made as columns) is not the same region."""
+        """(fraction zero, inside, region) of a mask, viewed as it was made, with its two axes exchanged
+        (`.transpose(0, 1)`, `.T`: the transposed region) or cut to some of its rows and columns; any other
+        view that moves its axes (`keep[:, None]` of a vector made as columns) is not the same region."""
         if not isinstance(t, torch.Tensor):
             return None
         key = _key(t)
@@ -976,7 +978,19 @@ class _Recorder(TorchDispatchMode):
             and t.stride()[-2:] == (1, cols)
         ):
             return made[0], made[1], made[2].transposed()
-        return None
+        # Rows and columns of it, from row r0 and column c0 on, in its own layout: a causal table cut to
+        # the sequence (nanoGPT's `bias[:, :, :T, :T]`, GPT-2's `bias[:, :, k - q:k, :k]`).
+        view_rows, view_cols = _matrix_shape(t)
+        strides = t.stride()[-2:] if t.dim() >= 2 else (cols, t.stride(-1) if t.dim() else 1)
+        if step != 1 or (view_cols > 1 and strides[1] != 1) or (view_rows > 1 and strides[0] != cols):
+            return None
+        if any(n > 1 and st % (rows * cols) for n, st in zip(t.shape[:-2], t.stride()[:-2], strict=True)):
+            return None  # an outer axis that steps within the matrix (`mask.unsqueeze(1)`: `_mask_share`)
+        r0, c0 = divmod(t.storage_offset() % (rows * cols), cols)
+        if r0 + view_rows > rows or c0 + view_cols > cols:
+            return None
+        region = made[2].shifted(-c0, -r0)
+        return 1.0 - region.positions(view_rows, view_cols) / (view_rows * view_cols), made[1], region
 
     def _mask_share(self, t: Any) -> tuple | None:
         """(fraction zero, inside, region, (rows, cols) it was made with) of a mask viewed with unit axes put
@@ -1248,6 +1262,40 @@ class _Recorder(TorchDispatchMode):
             return False
         size = t.shape[1]
         self.frame_of[key_outs[0]] = (size, (int(start) + t.storage_offset()) * size)
+        return True
+
+    def _joined_mask(self, args: tuple, kwargs: dict, key_outs: list, out: torch.Tensor) -> bool:
+        """Record a mask joined along its rows or columns with masks of its value or with constants (zero,
+        or its value): Meta's Llama 3 puts `zeros((L, start))` before `triu(full((L, L), -inf), 1)` for the
+        keys already cached. Each part's region moves to where the part lies. Whether it made one."""
+        parts = args[0] if args and isinstance(args[0], list | tuple) else ()
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        if not parts or not out.dim() or not isinstance(dim, int):
+            return False
+        axis = dim % out.dim()
+        along_columns = axis == out.dim() - 1
+        if not along_columns and axis != out.dim() - 2:
+            return False
+        region, values, offset = None, set(), 0
+        for t in parts:
+            width = t.shape[axis] if isinstance(t, torch.Tensor) and t.dim() == out.dim() else None
+            if width is None:
+                return False
+            place = band.columns if along_columns else band.rows
+            entry = self._mask_entry(t)
+            constant = self.constant.get(_key(t)) if entry is None else None
+            if entry is None and not _number(constant) and not isinstance(constant, bool):
+                return False
+            if width and (entry is not None or _nonzero(constant)):
+                inside, part = (entry[1], entry[2]) if entry is not None else (constant, band.diagonal())
+                moved = part.shifted(offset, 0) if along_columns else part.shifted(0, offset)
+                moved = moved & place(offset, offset + width - 1)
+                region = moved if region is None else region | moved
+                values.add(inside)
+            offset += width
+        if region is None or len(values) != 1 or not _nonzero(next(iter(values))):
+            return False
+        self._mask(key_outs, out, region, values.pop())
         return True
 
     def _compared_frames(self, name: str, ins: list) -> band.Region | None:

@@ -92,3 +92,23 @@ def test_large_matrices_are_counted_in_blocks_of_rows():
     assert causal.positions(n, n) == n * (n + 1) // 2
     assert (causal & ~triangle("tril", -4096)).positions(n, n) == diagonal(-4095, 0).positions(n, n)
     assert causal.covers(n, n) and not (causal & columns(hi=9)).covers(n, n)
+
+
+@pytest.mark.parametrize(
+    "region, holds",
+    [
+        (diagonal(hi=0), lambda i, j: j - i <= 0),
+        (diagonal(-7, 0), lambda i, j: -7 <= j - i <= 0),
+        (columns(3, 9), lambda i, j: 3 <= j <= 9),
+        (rows(hi=4), lambda i, j: i <= 4),
+        (frames(4, hi=0), lambda i, j: j // 4 - i // 4 <= 0),
+        (diagonal(hi=0) & ~columns(hi=2), lambda i, j: j - i <= 0 and not j <= 2),
+    ],
+)
+def test_a_region_seen_from_a_row_and_column_on_holds_its_positions_there(region, holds):
+    # The rows r0.. and columns c0.. of a mask (`causal[r0:r0 + n, c0:c0 + m]`, nanoGPT's `bias[:, :, :T, :T]`)
+    # are the region shifted by -c0 columns and -r0 rows.
+    for r0, c0, n, m in ((0, 0, 12, 12), (5, 0, 7, 16), (3, 6, 9, 5), (10, 2, 4, 4)):
+        seen = region.shifted(-c0, -r0)
+        expected = sum(holds(i + r0, j + c0) for i in range(n) for j in range(m))
+        assert seen.positions(n, m) == expected, (r0, c0)

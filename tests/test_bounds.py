@@ -1072,6 +1072,74 @@ def test_sdpa_reads_the_keys_and_values_some_query_attends_to(tmp_path, call, ke
     assert one(p).bytes_read == (4 * 64 * 64 + 2 * 4 * keys * 64) * 2
 
 
+@pytest.mark.parametrize(
+    "body, keys, kept",
+    [
+        # nanoGPT: a causal table of the largest length, cut to the sequence.
+        (
+            "bias = torch.tril(torch.ones(1024, 1024)).view(1, 1, 1024, 1024)\n"
+            "    s = s.masked_fill(bias[:, :, :64, :64] == 0, float('-inf'))",
+            64,
+            64 * 65 // 2,
+        ),
+        # GPT-2 in HF: the rows of the last 64 queries over 96 keys (32 of them cached before).
+        (
+            "bias = torch.tril(torch.ones(1024, 1024, dtype=torch.bool)).view(1, 1, 1024, 1024)\n"
+            "    s = torch.where(bias[:, :, 32:96, :96], s, torch.finfo(s.dtype).min)",
+            96,
+            sum(33 + i for i in range(64)),
+        ),
+        # Meta's Llama 3: zeros for the 32 cached keys before the causal block.
+        (
+            "mask = torch.hstack([torch.zeros((64, 32)), torch.triu(torch.full((64, 64), float('-inf')), 1)])\n"
+            "    s = s + mask",
+            96,
+            sum(33 + i for i in range(64)),
+        ),
+    ],
+)
+def test_a_causal_table_cut_to_the_sequence_or_joined_to_cached_keys_is_followed(tmp_path, body, keys, kept):
+    # Before 2026-11-27 a mask viewed at other rows and columns than it was made with, or joined to
+    # zeros, counted the attention in full (2x for nanoGPT, up to 4x for a decode over a long table).
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(q, k, v):\n    s = q @ k.transpose(-1, -2)\n    {body}\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+        {
+            "q": ([1, 2, 64, 32], "float16"),
+            "k": ([1, 2, keys, 32], "float16"),
+            "v": ([1, 2, keys, 32], "float16"),
+        },
+        {"o": ([1, 2, 64, 32], "float16")},
+        {},
+        [{"axes": {}}],
+    )
+    assert one(p).macs_by_precision == {"fp16": 2 * 2 * 32 * kept}
+
+
+@pytest.mark.parametrize(
+    "body, share",
+    [
+        ("torch.topk(x, 8, dim=-1).values[:, :4]", 1.0),
+        ("torch.topk(x, 2).indices[:, 0].float()", 1.0),  # the indices need whole rows too
+        ("x.cummax(-1).values[:, -1]", 1.0),
+        ("x.cummin(1)[0][:, :1]", 1 / 4096),  # a prefix of one column
+    ],
+)
+def test_top_k_and_cumulative_extremes_read_the_rows_or_prefixes_they_need(tmp_path, body, share):
+    # Before 2026-11-27 a slice of their result read that share of x (half for top-k, 1/4096 for cummax).
+    out = [16, 4] if "[:, :4]" in body else [16, 1] if "[:, :1]" in body else [16]
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(x):\n    return {body}\n",
+        {"x": ([16, 4096], "float32")},
+        {"y": (out, "float32")},
+        {},
+        [{"axes": {}}],
+    )
+    assert one(p).bytes_read == pytest.approx(16 * 4096 * 4 * share)
+
+
 def test_a_chunk_of_queries_over_a_static_cache_reads_the_keys_any_of_them_keeps(tmp_path):
     # Chunked prefill: queries at positions 256..383 over a cache of 1024; keys 0..383 are kept by some
     # query (every query row too), keys 384.. by none.
