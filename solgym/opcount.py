@@ -1087,6 +1087,22 @@ class _Recorder(TorchDispatchMode):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
             state = "-inf" if state == "-inf" else None
+        elif name == "neg":
+            if state != "0":  # -inf becomes +inf: masked no more
+                return
+        elif name in _SHIFTS and state == "0":
+            # A sum of terms all zero outside one region (`a.tril(-1) + b.tril(-1)`) is zero there too.
+            rows, cols = _matrix_shape(scores)
+            for t in args[:2]:
+                if _number(t) and t == 0:
+                    continue
+                if not isinstance(t, torch.Tensor):
+                    return  # a number other than zero: nonzero everywhere
+                _, other, where = self.masked.get(_key(t), (0.0, None, None))
+                if t.shape[-2:] != scores.shape[-2:] or other != "0" or where is None or region is None:
+                    return
+                if (where & ~region).positions(rows, cols) or (region & ~where).positions(rows, cols):
+                    return
         elif name in _SHIFTS:
             if state != "-inf" or not self._shifted_only(name, args, scores, region):
                 return

@@ -1073,6 +1073,30 @@ def test_sdpa_reads_the_keys_and_values_some_query_attends_to(tmp_path, call, ke
 
 
 @pytest.mark.parametrize(
+    "body, products",
+    [
+        ("a = -(k @ k.transpose(-1, -2)).tril(-1)", 2),  # the WY factor of DeltaNet and gated delta rules
+        ("a = (k @ k.transpose(-1, -2)).tril(-1)\n    a = a - a.tril(-1) * 0.5", 2),
+        ("a = (k @ k.transpose(-1, -2)).tril(-1) + (v @ v.transpose(-1, -2)).tril(-1)", 3),
+        ("a = (k @ k.transpose(-1, -2)).tril(-1) + 1.0", None),  # one everywhere else: no longer zero there
+    ],
+)
+def test_zeros_outside_a_triangle_stay_zero_through_negation_and_sums_of_such_terms(tmp_path, body, products):
+    # Before 2026-11-27 a negation or a sum dropped the zeros: `a @ v` counted in full (+50%).
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(k, v):\n    {body}\n    return a @ v\n",
+        {n: ([4, 64, 32], "float32") for n in "kv"},
+        {"o": ([4, 64, 32], "float32")},
+        {},
+        [{"axes": {}}],
+    )
+    triangle = 4 * (64 * 63 // 2) * 32
+    expected = products * triangle if products else triangle + 4 * 64 * 64 * 32
+    assert one(p).macs_by_precision == {"fp32": expected}
+
+
+@pytest.mark.parametrize(
     "body, keys, kept",
     [
         # nanoGPT: a causal table of the largest length, cut to the sequence.
