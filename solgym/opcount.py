@@ -1552,7 +1552,10 @@ class _Recorder(TorchDispatchMode):
             # several, the elements of the axes they leave whole (`y[expert, slot]` takes a row of y).
             n = max((i.numel() for _, i in groups), default=0)
             if name in ("index", "_unsafe_index"):
-                n *= math.prod(source.shape[len(args[1]) :])
+                # Whole along the axes no index names: those after them, and those sliced whole before
+                # (`z[:, li, lj]`, DLRM's interaction: the pairs of every row of the batch).
+                skipped = (n for d, n in enumerate(source.shape[: len(args[1])]) if args[1][d] is None)
+                n *= math.prod(source.shape[len(args[1]) :]) * math.prod(skipped)
             bytes_ = min(full, n * source.element_size()) if groups[0][1].dtype != torch.bool else full
             values = None
             if self._valued(groups[0][1]) and name in ("take", "gather") and groups[0][1].dtype != torch.bool:

@@ -2510,6 +2510,21 @@ def test_demanded_views_are_found_and_counted_as_a_pass_over_all_would_find_and_
         assert views.union() == pytest.approx(fresh.union(), rel=1e-12)
 
 
+def test_pairs_indexed_in_every_row_of_a_batch_count_the_pairs_of_every_row(tmp_path):
+    # DLRM's interaction: z[:, li, lj] takes 36 pairs of each of the 256 rows (before 2026-11-27, 36 in all,
+    # and the product that made z counted 36 / (256 * 81) of its MACs).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(t):\n    z = torch.bmm(t, t.transpose(1, 2))\n"
+        "    li, lj = torch.tril_indices(9, 9, offset=-1)\n    return z[:, li, lj]\n",
+        {"t": ([256, 9, 32], "float32")},
+        {"o": ([256, 36], "float32")},
+        {},
+        [{"axes": {}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": 256 * 36 * 32}
+
+
 def test_a_reference_that_sets_torch_defaults_leaves_them_as_they_were(tmp_path):
     # `torch.set_default_dtype(torch.float64)` in one reference would make the next problem's tensors fp64
     # (its products priced at the FP64 rate).
