@@ -115,11 +115,14 @@ def random_tensor(
 
 
 def random_range(dtype: torch.dtype) -> tuple[float, float, bool] | None:
-    """The interval `random_tensor` draws an integer dtype's values from (as `solgym.value_range` writes
-    one); None for other dtypes, whose draws are unbounded or not numbers a gather indexes with."""
+    """The interval `random_tensor` draws an integer dtype's values from, uniformly (a
+    `solgym.value_range.Drawn`); None for other dtypes, whose draws are unbounded or not numbers a gather
+    indexes with."""
+    from solgym.value_range import Drawn
+
     if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
         return None
-    return (0.0, float(INT_HIGH - 1), False)
+    return Drawn(0, INT_HIGH - 1)
 
 
 def _scalar(spec: TensorSpec, value: Any) -> Any:

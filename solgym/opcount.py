@@ -749,6 +749,12 @@ class _Recorder(TorchDispatchMode):
         if not self.with_data or self.mixed:
             if written or value_range.covers(name):
                 self._carry_range(name, args, kwargs, [*written, *outs], written)
+            if name == "topk" and len(outs) == 2:
+                # The positions a top-k picks in each row of values no range orders (a router's logits):
+                # k distinct ones per row, taken as drawn at random (`value_range.Drawn`).
+                dim = args[2] if len(args) > 2 else kwargs.get("dim", -1)
+                size = args[0].shape[dim] if args[0].dim() else 1
+                self.ranges[_key(outs[1])] = (outs[1].dtype, value_range.Drawn(0, size - 1, int(args[1])))
             for t in (*outs, *written) if self.ranges else ():
                 # A finite range (carried here, or by the storage this result aliases) rules out what the
                 # op-by-op taint assumes, e.g. a clamped quotient by a possible zero.
@@ -1577,6 +1583,10 @@ class _Recorder(TorchDispatchMode):
         row_bytes = full / size if size else 0
         values = index.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
         estimate = min(index.numel(), size, self._index_values(index))
+        drawn = self.range_of(index)
+        if isinstance(drawn, value_range.Drawn):  # uniform random indices repeat: fewer distinct rows
+            width = min(size, self._index_values(index))
+            estimate = min(estimate, value_range.distinct_drawn(index.numel(), drawn.per_row, width))
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         if source.dim() == 2 and dim == 0:
             read.lines = ("rows", estimate)

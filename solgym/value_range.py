@@ -38,6 +38,39 @@ _EITHER: Range = (0.0, 1.0, False)
 NOTHING: Range = (INF, -INF, False)  # no element yet
 
 
+class Drawn(tuple):
+    """The range of integers drawn uniformly at random, `per_row` distinct ones at a time (1: independent
+    draws, as `randint` makes; k: the indices a top-k picks in each row), as a `Range` that also says how
+    many distinct values a gather through them names (`distinct_drawn`). Copies, casts and a number added
+    keep it; any other op gives a plain range."""
+
+    per_row: int
+
+    def __new__(cls, lo: float, hi: float, per_row: int = 1) -> Drawn:
+        drawn = super().__new__(cls, (float(lo), float(hi), False))
+        drawn.per_row = per_row
+        return drawn
+
+
+def distinct_drawn(n: int, per_row: int, values: float) -> float:
+    """Distinct values among n drawn uniformly from `values` values, `per_row` distinct at a time: the
+    expected count less three standard deviations of it (the occupancy distribution), so that a draw holds
+    fewer only rarely; at least one row's. A gather through such indices reads no fewer rows than this
+    but, where values repeat, fewer than its n lookups (an embedding of 40 960 random ids into 50 000 rows
+    names about 28 000 of them)."""
+    if not n or not values or math.isinf(values):
+        return float(n)
+    per_row = max(1, min(per_row, int(values)))
+    draws = n / per_row
+    missed = (1 - per_row / values) ** draws  # the chance that a given value is never drawn
+    both = (
+        ((values - per_row) * (values - per_row - 1) / (values * (values - 1))) ** draws if values > 1 else 0
+    )
+    mean = values * (1 - missed)
+    variance = values * missed * (1 - missed) + values * (values - 1) * (both - missed * missed)
+    return min(float(n), max(float(per_row), mean - 3 * math.sqrt(max(variance, 0.0))))
+
+
 def of_number(v: Any) -> Range | None:
     """A Python number (or bool) as a range of one point; None for anything else."""
     if isinstance(v, bool | int | float):
@@ -118,7 +151,15 @@ def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lo
         r = rule(args, kwargs, out, lookup)
     except (IndexError, TypeError, ValueError, OverflowError, ZeroDivisionError):
         return None
-    return fit(r, out.dtype) if r is not None else None
+    fitted = fit(r, out.dtype) if r is not None else None
+    if fitted is None or out.dtype.is_floating_point:
+        return fitted
+    drawn = r if isinstance(r, Drawn) else lookup(args[0]) if args else None
+    shifted = _rule_name(name) in ("add", "sub") and len(args) > 1 and of_number(args[1]) is not None
+    kept = isinstance(r, Drawn) and fitted[:2] == r[:2] and _rule_name(name) in _KEEPS_DRAWS
+    if isinstance(drawn, Drawn) and (kept or shifted):  # copied, cast, or moved by a number
+        return Drawn(fitted[0], fitted[1], drawn.per_row)
+    return fitted
 
 
 def fit(r: Range, dtype: torch.dtype) -> Range | None:
@@ -547,7 +588,7 @@ def _randint(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Ra
     if not 1 <= len(bounds) <= 2:
         return None
     low, high = (0, bounds[0]) if len(bounds) == 1 else bounds
-    return (float(low), float(high - 1), False) if high > low else None
+    return Drawn(low, high - 1) if high > low else None
 
 
 def _randperm(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
@@ -584,6 +625,9 @@ def _const(value: float) -> Callable:
 
     return rule
 
+
+# Ops whose result holds the draws of their operand as they were (`Drawn`), and the draws themselves.
+_KEEPS_DRAWS = {"randint", "randint_like", "random", "_to_copy", "clone", "contiguous", "copy", "lift_fresh"}
 
 _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("_to_copy", "clone", "contiguous", "lift_fresh", "lift_fresh_copy"), _same),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from solgym.value_range import distinct_drawn
 from tests.test_bounds import make_problem, one
 
 HEAD = "import math\nimport torch\nimport torch.nn.functional as F\n"
@@ -167,8 +168,9 @@ CATALOGUE = {
         {"y": (["V", 16], F32)},
         {"V": M},
         {},
-        # Random integer inputs lie in [0, 64): the 256 lookups address at most 64 distinct rows.
-        M * 4 * 8 + 64 * 16 * 4 + M * 16 * 4,
+        # Random integer inputs lie in [0, 64): the 256 lookups address at most 64 distinct rows, and as
+        # uniform draws repeat, about 64 (1 - (63/64)^256) of them (less three standard deviations).
+        M * 4 * 8 + distinct_drawn(M * 4, 1, 64) * 16 * 4 + M * 16 * 4,
     ),
     "rope_position_ids": case(
         "def run(x, cos, sin, pos):\n    c, s = cos[pos][:, None], sin[pos][:, None]\n"
@@ -182,7 +184,8 @@ CATALOGUE = {
         {"y": ([2, 4, "V", 32], BF)},
         {"V": 16},
         {},
-        2 * 2 * 4 * 16 * 32 * 2 + 2 * 2 * 16 * 16 * 4 + 2 * 16 * 8,
+        # 32 positions drawn from [0, 64): the distinct rows of cos and sin they name.
+        2 * 2 * 4 * 16 * 32 * 2 + 2 * distinct_drawn(32, 1, 64) * 16 * 4 + 2 * 16 * 8,
     ),
     "conv_transpose_2d": case(
         "def run(x, w):\n    return F.conv_transpose2d(x, w, stride=2)\n",

@@ -198,3 +198,36 @@ def test_a_tensor_compared_with_itself(name, r, answer):
     out = torch.empty(1, dtype=torch.bool, device="meta")
     result = vr.transfer(name, (t, t), {}, out, lambda v: r if v is t else vr.of_number(v))
     assert vr.decided(result, torch.bool) is answer
+
+
+@pytest.mark.parametrize(
+    ("n", "per_row", "values"),
+    [(16, 1, 64), (1024, 1, 64), (40960, 1, 50000), (32, 4, 32), (8, 2, 8), (256, 8, 64)],
+)
+def test_distinct_drawn_is_rarely_above_what_uniform_draws_name(n, per_row, values):
+    # Against simulated draws (k distinct per row, as top-k picks): the estimate is below the mean and at
+    # most a few percent of draws fall under it, so a bound through it errs low.
+    generator = torch.Generator().manual_seed(0)
+    rows = n // per_row
+    counts = []
+    for _ in range(400):
+        if per_row == 1:
+            picks = torch.randint(0, values, (rows,), generator=generator)
+        else:
+            picks = torch.rand(rows, values, generator=generator).topk(per_row, dim=-1).indices
+        counts.append(picks.unique().numel())
+    estimate = vr.distinct_drawn(n, per_row, values)
+    mean = sum(counts) / len(counts)
+    assert estimate <= mean
+    assert sum(c < estimate for c in counts) / len(counts) <= 0.05
+    assert estimate >= mean - 4 * max(1.0, (sum((c - mean) ** 2 for c in counts) / len(counts)) ** 0.5)
+
+
+def test_draws_are_kept_through_copies_casts_and_shifts_only():
+    drawn = vr.Drawn(0, 63)
+    assert drawn == (0.0, 63.0, False) and drawn.per_row == 1
+    assert isinstance(through("_to_copy", drawn, out_dtype=torch.int32), vr.Drawn)
+    assert isinstance(through("add", drawn, 7, out_dtype=torch.int64), vr.Drawn)
+    assert not isinstance(through("mul", drawn, 2, out_dtype=torch.int64), vr.Drawn)
+    assert not isinstance(through("add", drawn, drawn, out_dtype=torch.int64), vr.Drawn)
+    assert isinstance(through("randint", 64, [8], out_dtype=torch.int64), vr.Drawn)
