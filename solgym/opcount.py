@@ -152,6 +152,7 @@ _REDUCTIONS = {
     "norm",
     "linalg_vector_norm",
     "_softmax",
+    "_safe_softmax",
     "_log_softmax",
     "softmax",
     "log_softmax",
@@ -190,6 +191,7 @@ _ALIGNED = {"_to_copy", "clone", "copy_", "constant_pad_nd"}
 # Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
 _MASK_PRESERVING = {
     "_softmax",
+    "_safe_softmax",  # the softmax of SDPA's math path (inside `F.multi_head_attention_forward`)
     "softmax",
     "_log_softmax",
     "_to_copy",
@@ -282,7 +284,15 @@ _PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "mat
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
 # Ops along one axis (`dim`) whose every result element needs its operand's whole row along it.
 _CUMULATIVE = {"cumsum", "cumprod", "logcumsumexp", "cummax", "cummin"}
-_ALONG_DIM = {"_softmax", "_log_softmax", "softmax", "log_softmax", "sort", "topk"} | _CUMULATIVE
+_ALONG_DIM = {
+    "_softmax",
+    "_safe_softmax",
+    "_log_softmax",
+    "softmax",
+    "log_softmax",
+    "sort",
+    "topk",
+} | _CUMULATIVE
 _DIM_AFTER_K = {"topk"}  # ops whose `dim` follows a count: topk(x, k, dim=-1)
 _GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
 
@@ -803,7 +813,7 @@ class _Recorder(TorchDispatchMode):
             out_inf = inf
         elif name in _NONZERO:
             out_zeros, out_blocks, out_inf = inf, blocks and inf, inf
-        elif name in ("_softmax", "softmax"):
+        elif name in ("_softmax", "_safe_softmax", "softmax"):
             out_zeros, out_blocks, out_inf = zeros or inf, blocks, False
         elif name in _COPIES:
             out_zeros, out_blocks, out_inf = zeros, blocks, inf
@@ -1089,7 +1099,7 @@ class _Recorder(TorchDispatchMode):
                 self._skipped_rows(op, name, args, zeros[0][1], zeros[0][3])
             return
         _, scores, kept, state, region = masked[0]
-        if name in ("_softmax", "softmax", "exp", "exp2"):
+        if name in ("_softmax", "_safe_softmax", "softmax", "exp", "exp2"):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
             state = "-inf" if state == "-inf" else None

@@ -2434,6 +2434,32 @@ def test_attention_kernels_below_sdpa_count_their_macs(tmp_path):
     assert count_on_data(p, p.workloads[0]).macs == {"fp32": 2 * (32 * 33 // 2) * 32}
 
 
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_multi_head_attention_forward_with_a_causal_mask_counts_the_triangle(tmp_path, need_weights):
+    # `nn.TransformerEncoderLayer`'s call: SDPA's math path softmaxes with `_safe_softmax`, which did not
+    # carry the mask (before 2026-11-27: 1.5x the causal attention's MACs without the weights).
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(x, w, b, ow, ob):\n"
+        "    m = ~torch.tril(torch.ones((64, 64), dtype=torch.bool, device=x.device))\n"
+        "    out, _ = F.multi_head_attention_forward(x, x, x, 32, 2, w, b, None, None, False, 0.0, ow, ob,\n"
+        f"        training=False, attn_mask=m, need_weights={need_weights})\n"
+        "    return out\n",
+        {
+            "x": ([64, 4, 32], "float32"),
+            "w": ([96, 32], "float32"),
+            "b": ([96], "float32"),
+            "ow": ([32, 32], "float32"),
+            "ob": ([32], "float32"),
+        },
+        {"o": ([64, 4, 32], "float32")},
+        {},
+        [{"axes": {}}],
+    )
+    projections = 4 * 64 * 4 * 32 * 32
+    assert one(p).macs_by_precision == {"fp32": projections + 2 * 4 * (64 * 65 // 2) * 32}
+
+
 def test_lanes_two_buckets_apart_are_disjoint_views():
     # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
     # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
