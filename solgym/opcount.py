@@ -746,6 +746,15 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
+        if placed and written:
+            # Rows written at positions an arange gives (HF's StaticCache: `k_cache.index_copy_(2,
+            # cache_position, k)`): a block of the destination, written whole, as a slice assignment is.
+            block = self._placed_block(name, args, kwargs, written[0])
+            if block is not None:
+                i = next(i for i, t in enumerate(made) if t is written[0])
+                op.writes[i] = (op.writes[i][0], _unique_elements(block) * block.element_size())
+                op.write_sigs[i] = _signature(block)
+                renewed.append(written[0])
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         self._necessity(op, name, args, leaves, [*outs, *written])
@@ -775,6 +784,34 @@ class _Recorder(TorchDispatchMode):
                 raise DataDependent(
                     f"more than {META_OPS_WITH_READS} ops after a value read on meta: traced on data instead"
                 )
+
+    def _placed_block(self, name: str, args: tuple, kwargs: dict, dest: torch.Tensor) -> torch.Tensor | None:
+        """The block of `dest` an indexed write fills, where its positions along one axis are an arange of
+        step 1 (`index_copy_(dim, arange(s, s + n), src)`, `index_put_` with one such index): the view
+        `dest.narrow(dim, s, n)`; else None."""
+        if name == "index_copy_" and len(args) > 2:
+            dim, index = args[1], args[2]
+        elif name == "index_put_" and len(args) > 1 and isinstance(args[1], list | tuple):
+            named = [(d, i) for d, i in enumerate(args[1]) if i is not None]
+            if len(named) != 1:
+                return None
+            dim, index = named[0]
+        else:
+            return None
+        if not isinstance(index, torch.Tensor) or index.dim() != 1 or not isinstance(dim, int):
+            return None
+        start, step = self.aranges.get(_key(index), (None, None))
+        if (
+            step != 1
+            or start != int(start)
+            or index.storage_offset()
+            or (index.numel() > 1 and index.stride(0) != 1)
+        ):
+            return None
+        dim %= max(dest.dim(), 1)
+        if start < 0 or start + index.numel() > dest.shape[dim]:
+            return None
+        return dest.narrow(dim, int(start), index.numel())
 
     def _necessity(self, op: _Op, name: str, args: tuple, leaves: list, outs: list) -> None:
         """Mark the reads that every correct kernel must make for the op's result, and track which results

@@ -2542,6 +2542,32 @@ def test_demanded_views_are_found_and_counted_as_a_pass_over_all_would_find_and_
         assert views.union() == pytest.approx(fresh.union(), rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "write",
+    [
+        "k_cache.index_copy_(2, pos, k)",  # HF's StaticCache
+        "k_cache[:, :, pos] = k",  # index_put_ with one index
+    ],
+)
+def test_a_cache_written_at_arange_positions_then_read_there_reads_only_the_new_rows(tmp_path, write):
+    # The rows read back are the rows just written from k: none of the cache's old rows is read (before
+    # 2026-11-27, the write's demand was passed by share: the cache was read there too, +50% here).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, k_cache):\n    pos = torch.arange(256, 256 + k.shape[2])\n"
+        f"    {write}\n    return q @ k_cache[:, :, 256:256 + k.shape[2]].transpose(-1, -2)\n",
+        {
+            "q": ([1, 4, 128, 32], "bfloat16"),
+            "k": ([1, 4, 128, 32], "bfloat16"),
+            "k_cache": ([1, 4, 1024, 32], "bfloat16"),
+        },
+        {"o": ([1, 4, 128, 128], "bfloat16")},
+        {},
+        [{"axes": {}}],
+    )
+    assert one(p).bytes_read == 2 * 4 * 128 * 32 * 2
+
+
 def test_pairs_indexed_in_every_row_of_a_batch_count_the_pairs_of_every_row(tmp_path):
     # DLRM's interaction: z[:, li, lj] takes 36 pairs of each of the 256 rows (before 2026-11-27, 36 in all,
     # and the product that made z counted 36 / (256 * 81) of its MACs).
