@@ -1607,7 +1607,7 @@ class _Recorder(TorchDispatchMode):
             if name in ("index", "_unsafe_index"):
                 # Whole along the axes no index names: those after them, and those sliced whole before
                 # (`z[:, li, lj]`, DLRM's interaction: the pairs of every row of the batch).
-                skipped = (n for d, n in enumerate(source.shape[: len(args[1])]) if args[1][d] is None)
+                skipped = (size for d, size in enumerate(source.shape[: len(args[1])]) if args[1][d] is None)
                 n *= math.prod(source.shape[len(args[1]) :]) * math.prod(skipped)
             bytes_ = min(full, n * source.element_size()) if groups[0][1].dtype != torch.bool else full
             values = None
