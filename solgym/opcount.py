@@ -703,7 +703,12 @@ class _Recorder(TorchDispatchMode):
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
         outs_kw = kwargs.get("out")
         outs_kw = outs_kw if isinstance(outs_kw, list | tuple) else (outs_kw,)
-        whole = [w for w in written if name in _WRITE_ONLY or any(w is o for o in outs_kw)]
+        # An `out=` result written whole, unless the op reads it too (`addmm(gw, a, b, out=gw)` accumulates).
+        whole = [
+            w
+            for w in written
+            if name in _WRITE_ONLY or (any(w is o for o in outs_kw) and not any(w is a for a in args))
+        ]
         # An in-place elementwise op (`s += mask`, `s *= scale`) writes all of its destination too, from
         # what it read there: demand after it is of its result, and it reads the destination for its own.
         renewing = aligned or name in ("masked_fill_", "clamp_")

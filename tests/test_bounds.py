@@ -2568,6 +2568,24 @@ def test_a_cache_written_at_arange_positions_then_read_there_reads_only_the_new_
     assert one(p).bytes_read == 2 * 4 * 128 * 32 * 2
 
 
+def test_a_product_accumulated_into_its_out_argument_counts_every_chunk(tmp_path):
+    # Liger's fused linear cross-entropy accumulates a weight gradient with `addmm(gw, a, b, out=gw)`: the
+    # op reads gw, so the earlier chunks stay needed (before 2026-11-27, only the last chunk counted).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, b):\n    gw = torch.zeros(a.shape[1], b.shape[1], device=a.device)\n"
+        "    for i in range(4):\n        s = slice(i * 64, (i + 1) * 64)\n"
+        "        torch.addmm(gw, a[s].t(), b[s], out=gw)\n    return gw\n",
+        {"a": ([256, 128], "float32"), "b": ([256, 96], "float32")},
+        {"gw": ([128, 96], "float32")},
+        {},
+        [{"axes": {}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"fp32": 256 * 128 * 96}
+    assert b.bytes_read == (256 * 128 + 256 * 96) * 4
+
+
 def test_pairs_indexed_in_every_row_of_a_batch_count_the_pairs_of_every_row(tmp_path):
     # DLRM's interaction: z[:, li, lj] takes 36 pairs of each of the 256 rows (before 2026-11-27, 36 in all,
     # and the product that made z counted 36 / (256 * 81) of its MACs).
