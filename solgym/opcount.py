@@ -945,6 +945,8 @@ class _Recorder(TorchDispatchMode):
             return
         if name == "cat" and self._joined_mask(args, kwargs, key_outs, outs[0]):
             return
+        if name in ("index", "index_select") and self._gathered_mask(name, args, key_outs, outs[0]):
+            return
         if name == "repeat" and self._repeated_line(args, key_outs, outs[0]):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
@@ -1370,6 +1372,46 @@ class _Recorder(TorchDispatchMode):
         if region is None or len(values) != 1 or not _nonzero(next(iter(values))):
             return False
         self._mask(key_outs, out, region, values.pop())
+        return True
+
+    def _gathered_mask(self, name: str, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
+        """Record the rows (or columns) of a mask picked at positions an arange of step 1 gives, as a slice of
+        them would be: gpt-fast's `causal[None, None, input_pos]` for the queries at `input_pos`. Whether
+        it made one."""
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if source is None or source.dim() < 2 or len(key_outs) != 1:
+            return False
+        if name == "index":
+            named = [(d, i) for d, i in enumerate(args[1]) if i is not None]
+            if len(named) != 1:
+                return False
+            dim, index = named[0]
+        else:
+            dim, index = args[1], args[2]
+        entry = self._mask_entry(source)
+        if (
+            entry is None
+            or not isinstance(index, torch.Tensor)
+            or index.dim() != 1
+            or not isinstance(dim, int)
+        ):
+            return False
+        start, step = self.aranges.get(_key(index), (None, None))
+        if (
+            step != 1
+            or start != int(start)
+            or index.storage_offset()
+            or (index.numel() > 1 and index.stride(0) != 1)
+        ):
+            return False
+        axis = dim % source.dim()
+        if axis == source.dim() - 2:
+            region = entry[2].shifted(0, -int(start))
+        elif axis == source.dim() - 1:
+            region = entry[2].shifted(-int(start), 0)
+        else:
+            return False
+        self._mask(key_outs, out, region, entry[1])
         return True
 
     def _compared_frames(self, name: str, ins: list) -> band.Region | None:

@@ -1119,6 +1119,19 @@ def test_zeros_outside_a_triangle_stay_zero_through_negation_and_sums_of_such_te
             96,
             sum(33 + i for i in range(64)),
         ),
+        # gpt-fast: the rows of a causal table at the queries' positions, an arange.
+        (
+            "causal = torch.tril(torch.ones(96, 96, dtype=torch.bool))\n"
+            "    s = s.masked_fill(~causal[None, None, torch.arange(32, 96)], float('-inf'))",
+            96,
+            sum(33 + i for i in range(64)),
+        ),
+        (
+            "causal = torch.tril(torch.ones(96, 96, dtype=torch.bool))\n"
+            "    s = s.masked_fill(~causal.index_select(0, torch.arange(32, 96)), float('-inf'))",
+            96,
+            sum(33 + i for i in range(64)),
+        ),
         # Meta's Llama 3: zeros for the 32 cached keys before the causal block.
         (
             "mask = torch.hstack([torch.zeros((64, 32)), torch.triu(torch.full((64, 64), float('-inf')), 1)])\n"
