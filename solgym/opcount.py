@@ -794,29 +794,24 @@ class _Recorder(TorchDispatchMode):
         """The block of `dest` an indexed write fills, where its positions along one axis are an arange of
         step 1 (`index_copy_(dim, arange(s, s + n), src)`, `index_put_` with one such index): the view
         `dest.narrow(dim, s, n)`; else None."""
-        if name == "index_copy_" and len(args) > 2:
-            dim, index = args[1], args[2]
-        elif name == "index_put_" and len(args) > 1 and isinstance(args[1], list | tuple):
-            named = [(d, i) for d, i in enumerate(args[1]) if i is not None]
-            if len(named) != 1:
-                return None
-            dim, index = named[0]
-        else:
+        indexed = _one_index(name, args)
+        start = self._arange_start(indexed[1]) if indexed is not None else None
+        if start is None or not isinstance(indexed[0], int):
             return None
-        if not isinstance(index, torch.Tensor) or index.dim() != 1 or not isinstance(dim, int):
+        dim, n = indexed[0] % max(dest.dim(), 1), indexed[1].numel()
+        if start < 0 or start + n > dest.shape[dim]:
+            return None
+        return dest.narrow(dim, start, n)
+
+    def _arange_start(self, index: Any) -> int | None:
+        """The first value of an index tensor that is an arange of step 1, as made (one axis, contiguous
+        from its start); None for any other."""
+        if not isinstance(index, torch.Tensor) or index.dim() != 1:
             return None
         start, step = self.aranges.get(_key(index), (None, None))
-        if (
-            step != 1
-            or start != int(start)
-            or index.storage_offset()
-            or (index.numel() > 1 and index.stride(0) != 1)
-        ):
+        if step != 1 or start != int(start) or index.storage_offset():
             return None
-        dim %= max(dest.dim(), 1)
-        if start < 0 or start + index.numel() > dest.shape[dim]:
-            return None
-        return dest.narrow(dim, int(start), index.numel())
+        return int(start) if index.numel() < 2 or index.stride(0) == 1 else None
 
     def _necessity(self, op: _Op, name: str, args: tuple, leaves: list, outs: list) -> None:
         """Mark the reads that every correct kernel must make for the op's result, and track which results
@@ -1381,34 +1376,16 @@ class _Recorder(TorchDispatchMode):
         source = args[0] if args and isinstance(args[0], torch.Tensor) else None
         if source is None or source.dim() < 2 or len(key_outs) != 1:
             return False
-        if name == "index":
-            named = [(d, i) for d, i in enumerate(args[1]) if i is not None]
-            if len(named) != 1:
-                return False
-            dim, index = named[0]
-        else:
-            dim, index = args[1], args[2]
-        entry = self._mask_entry(source)
-        if (
-            entry is None
-            or not isinstance(index, torch.Tensor)
-            or index.dim() != 1
-            or not isinstance(dim, int)
-        ):
+        indexed = _one_index(name, args)
+        entry = self._mask_entry(source) if indexed is not None else None
+        start = self._arange_start(indexed[1]) if entry is not None else None
+        if start is None or not isinstance(indexed[0], int):
             return False
-        start, step = self.aranges.get(_key(index), (None, None))
-        if (
-            step != 1
-            or start != int(start)
-            or index.storage_offset()
-            or (index.numel() > 1 and index.stride(0) != 1)
-        ):
-            return False
-        axis = dim % source.dim()
+        axis = indexed[0] % source.dim()
         if axis == source.dim() - 2:
-            region = entry[2].shifted(0, -int(start))
+            region = entry[2].shifted(0, -start)
         elif axis == source.dim() - 1:
-            region = entry[2].shifted(-int(start), 0)
+            region = entry[2].shifted(-start, 0)
         else:
             return False
         self._mask(key_outs, out, region, entry[1])
@@ -2086,6 +2063,17 @@ def _coverage_of(region: band.Region | None, rows: int, cols: int) -> tuple[floa
     return region.rows_kept(rows, cols) / rows, region.columns_kept(rows, cols) / cols
 
 
+def _one_index(name: str, args: tuple) -> tuple[Any, Any] | None:
+    """(axis, index) of an op that indexes one axis of its first argument: `index` or `index_put_` with one
+    index tensor among Nones, `index_select` or `index_copy_` (dim, index); None for any other."""
+    if name in ("index", "index_put_"):
+        named = [(d, i) for d, i in enumerate(args[1]) if i is not None] if len(args) > 1 else []
+        return named[0] if len(named) == 1 and isinstance(args[1], list | tuple) else None
+    if name in ("index_select", "index_copy_") and len(args) > 2:
+        return args[1], args[2]
+    return None
+
+
 def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     """The (rows, columns) of a tensor's last two axes; a vector is one row."""
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
@@ -2384,7 +2372,7 @@ def _demand(
         writes part of the storage and every demanded view is a block (a row range of a buffer filled
         part by part), else of the whole storage."""
         # The very view written may be demanded itself (a column half of a buffer, updated in place).
-        views = plain.get(key) or _Views()
+        views = plain.get(key, _NO_VIEWS)
         exact = views.get(sig, 0.0) / nbytes if nbytes else 0.0
         written = _contiguous(sig) if nbytes < size else None
         if written is not None and not views.scattered and not gathered.get(key):
@@ -2807,6 +2795,9 @@ class _Views(dict):
             j = bisect.bisect_left(entries, (hi,))
             found.extend(sig for start, sig in entries[i:j] if _span(sig)[1] > lo)
         return found
+
+
+_NO_VIEWS = _Views()  # what `share` reads of a storage nothing has demanded yet (never written into)
 
 
 def _clipped(span: tuple[int, int], lo: int, hi: int) -> tuple[int, int]:

@@ -154,11 +154,12 @@ def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lo
     fitted = fit(r, out.dtype) if r is not None else None
     if fitted is None or out.dtype.is_floating_point:
         return fitted
-    drawn = r if isinstance(r, Drawn) else lookup(args[0]) if args else None
-    shifted = _rule_name(name) in ("add", "sub") and len(args) > 1 and of_number(args[1]) is not None
-    kept = isinstance(r, Drawn) and fitted[:2] == r[:2] and _rule_name(name) in _KEEPS_DRAWS
-    if isinstance(drawn, Drawn) and (kept or shifted):  # copied, cast, or moved by a number
-        return Drawn(fitted[0], fitted[1], drawn.per_row)
+    if isinstance(r, Drawn) and fitted[:2] == r[:2] and _rule_name(name) in _KEEPS_DRAWS:
+        return Drawn(fitted[0], fitted[1], r.per_row)  # the draws themselves, copied or cast
+    if _rule_name(name) in ("add", "sub") and len(args) > 1 and of_number(args[1]) is not None:
+        drawn = lookup(args[0])  # moved by a number
+        if isinstance(drawn, Drawn):
+            return Drawn(fitted[0], fitted[1], drawn.per_row)
     return fitted
 
 

@@ -2473,20 +2473,23 @@ def test_multi_head_attention_forward_with_a_causal_mask_counts_the_triangle(tmp
     assert one(p).macs_by_precision == {"fp32": projections + 2 * 4 * (64 * 65 // 2) * 32}
 
 
+# View layouts ((stride, size) innermost first) with lanes of elements, of runs, and none.
+LANE_LAYOUTS = [
+    ((64, 8),),
+    ((1, 4), (64, 8)),
+    ((1, 16), (48, 3), (480, 2)),
+    ((4, 8), (64, 2)),
+    ((1, 70), (64, 2)),
+]
+
+
 def test_lanes_two_buckets_apart_are_disjoint_views():
     # The needed-reads walk checks a view only against chosen views of its own lane bucket and the next
     # ones (a loop's 2048 slices `x[:, :, i]` then cost linear time, not quadratic): every pair it skips
     # must be one `_disjoint` proves disjoint.
     from solgym.opcount import _disjoint, _lane
 
-    layouts = [
-        ((64, 8),),
-        ((1, 4), (64, 8)),
-        ((1, 16), (48, 3), (480, 2)),
-        ((4, 8), (64, 2)),
-        ((1, 70), (64, 2)),
-    ]
-    for dims in layouts:
+    for dims in LANE_LAYOUTS:
         sigs = [(offset, 2, dims) for offset in range(0, 160)]
         for a in sigs:
             for b in sigs:
@@ -2503,22 +2506,15 @@ def test_overwritten_views_are_met_exactly_as_a_check_against_every_one_would_me
 
     from solgym.opcount import _disjoint, _Written
 
-    layouts = [
-        ((64, 8),),
-        ((1, 4), (64, 8)),
-        ((1, 16), (48, 3), (480, 2)),
-        ((4, 8), (64, 2)),
-        ((1, 70), (64, 2)),
-    ]
     rng = random.Random(0)
     for _ in range(40):
         written, sigs = _Written(), []
         for _ in range(rng.randrange(1, 30)):
-            sig = (rng.randrange(0, 200), 2, rng.choice(layouts))
+            sig = (rng.randrange(0, 200), 2, rng.choice(LANE_LAYOUTS))
             written.add(sig)
             sigs.append(sig)
         for offset in range(0, 200, 3):
-            for dims in layouts:
+            for dims in LANE_LAYOUTS:
                 probe = (offset, 2, dims)
                 assert written.meets(probe) == any(not _disjoint(probe, o) for o in sigs), probe
 
