@@ -127,7 +127,7 @@ def evaluate(data: Path, only: str | None = None, *, meta_only: bool = False) ->
         if meta_only and not _traces_on_meta(problem):
             continue
         published = json.loads((folder / "published.json").read_text())["workloads"]
-        seconds = 0.0
+        seconds = slowest = 0.0
         ratios, errors, traced, marked = [], [], set(), 0
         for w, pub in zip(problem.workloads, published, strict=True):
             axes = problem.axes(w)
@@ -139,12 +139,14 @@ def evaluate(data: Path, only: str | None = None, *, meta_only: bool = False) ->
             try:
                 bound = derive(problem, w, profile, convention="solar")
             except (ProblemError, RuntimeError, ValueError, NotImplementedError) as e:
-                seconds += time.perf_counter() - step
+                took = time.perf_counter() - step
+                seconds, slowest = seconds + took, max(slowest, took)
                 message = e.message if isinstance(e, ProblemError) else f"{type(e).__name__}: {e}"
                 errors.append(message)
                 workloads.append({"problem": folder.name, "workload": w.uuid, "error": message})
                 continue
-            seconds += time.perf_counter() - step
+            took = time.perf_counter() - step
+            seconds, slowest = seconds + took, max(slowest, took)
             r = _ratio(bound.t_sol_ms, pub["sol_ms"])
             ratios.append(r)
             traced.add("meta" if bound.traced_on.startswith("meta") else "data")
@@ -174,6 +176,7 @@ def evaluate(data: Path, only: str | None = None, *, meta_only: bool = False) ->
                 "median_ratio": statistics.median(ratios) if ratios else None,
                 "worst_ratio": max(ratios, key=lambda r: abs(r - 1)) if ratios else None,
                 "seconds": seconds,
+                "slowest_workload_seconds": slowest,
                 "below_needed": marked,
                 "traced_on": "+".join(sorted(traced)) or "-",
                 "error": errors[0] if errors else None,
@@ -224,14 +227,16 @@ def summarize(workloads: list[dict]) -> dict:
 
 def _print_table(result: dict) -> None:
     print(f"profile {result['profile']}, convention {result['convention']}")
-    print(f"{'problem':62} {'wl':>3} {'median':>7} {'worst':>7} {'sec':>6} {'<need':>5}  traced  note")
+    print(
+        f"{'problem':62} {'wl':>3} {'median':>7} {'worst':>7} {'sec':>6} {'max wl':>6} {'<need':>5}  traced  note"
+    )
     for r in result["rows"]:
         med = f"{r['median_ratio']:.3f}" if r["median_ratio"] is not None else "-"
         worst = f"{r['worst_ratio']:.3f}" if r["worst_ratio"] is not None else "-"
         note = r["error"] or r["known_defect"] or ""
         print(
             f"{r['problem'][:62]:62} {r['workloads']:3d} {med:>7} {worst:>7} {r['seconds']:6.2f} "
-            f"{r['below_needed']:5d}  {r['traced_on']:6}  {note[:90]}"
+            f"{r['slowest_workload_seconds']:6.2f} {r['below_needed']:5d}  {r['traced_on']:6}  {note[:90]}"
         )
     for label, s in result["summary"].items():
         if not isinstance(s, dict):

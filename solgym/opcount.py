@@ -345,6 +345,11 @@ class _Undecided(DataDependent):
     """A value read on meta that no range decides."""
 
 
+class _TooLong(DataDependent):
+    """A meta trace stopped after `META_OPS_WITH_READS` ops past a decided value read: at a smaller size the
+    same reference may finish on meta."""
+
+
 # A meta trace whose reads were decided by value ranges stops after this many ops, and the workload is
 # counted from shrunk sizes instead (`count_on_data`, whose traces try meta first): a reference that loops
 # this long (per head, per expert) is cheaper to trace at a few smaller sizes than once at full size.
@@ -786,7 +791,7 @@ class _Recorder(TorchDispatchMode):
                 if known is not None and known[0] == t.dtype and value_range.finite(known[1]):
                     self.infinite.discard(_key(t))
             if self.decided and len(self.ops) > META_OPS_WITH_READS:
-                raise DataDependent(
+                raise _TooLong(
                     f"more than {META_OPS_WITH_READS} ops after a value read on meta: traced on data instead"
                 )
 
@@ -2142,14 +2147,21 @@ def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torc
     return sum(c.reshape(-1) * s for c, s in zip(coords, strides, strict=True))
 
 
+@functools.cache
+def _written_arguments(func: Any) -> tuple[tuple[int, str, bool], ...]:
+    """The position, name and keyword-only flag of each argument an op's schema says it writes."""
+    return tuple(
+        (i, arg.name, arg.kwarg_only)
+        for i, arg in enumerate(func._schema.arguments)
+        if arg.alias_info is not None and arg.alias_info.is_write
+    )
+
+
 def _mutated(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
     """The tensor arguments an op writes into (in-place self, out=)."""
     written = []
-    for i, arg in enumerate(func._schema.arguments):
-        info = arg.alias_info
-        if info is None or not info.is_write:
-            continue
-        value = args[i] if i < len(args) and not arg.kwarg_only else kwargs.get(arg.name)
+    for i, name, kwarg_only in _written_arguments(func):
+        value = args[i] if i < len(args) and not kwarg_only else kwargs.get(name)
         if isinstance(value, torch.Tensor):
             written.append(value)
         elif isinstance(value, list | tuple):
@@ -3065,6 +3077,8 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
     except DataDependent as e:
         reason = str(e).splitlines()[0][:200]
         _MADE_ON_META[_reference_key(problem)] = getattr(e, "made_bytes", 0)
+        if not isinstance(e, _TooLong):
+            _NEEDS_VALUES.add(_reference_key(problem))
     try:
         counts = count_on_data(problem, workload, max_bytes=max_bytes)
     except (ProblemError, MemoryError):
@@ -3281,6 +3295,10 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
 _MADE_ON_META: dict[tuple, int] = {}
 # A reference that makes a tensor this large before it reads a value is traced mixed where it can be.
 HEAVY_BYTES = 1 << 30
+# References that failed on meta at full size for a value no range decides (not for the length of a loop after
+# decided reads): their shrunk traces go straight to data, as a meta run would fail the same way after
+# paying for the entry point and the ops before the read (a second a trace for a 256-expert MoE).
+_NEEDS_VALUES: set[tuple] = set()
 
 
 def _reference_key(problem: Problem) -> tuple:
@@ -3297,6 +3315,8 @@ def _made_before_data(problem: Problem, workload: Workload) -> int:
             _MADE_ON_META[key] = 0
         except DataDependent as e:
             _MADE_ON_META[key] = getattr(e, "made_bytes", 0)
+            if not isinstance(e, _TooLong):
+                _NEEDS_VALUES.add(key)
         except Exception:  # noqa: BLE001 - the data trace will say what is wrong
             _MADE_ON_META[key] = 0
     return _MADE_ON_META[key]
@@ -3629,7 +3649,7 @@ def _trace_on_data(
     if len(_SHRUNK_TRACES) >= _SHRUNK_TRACES_MAX:
         _SHRUNK_TRACES.pop(next(iter(_SHRUNK_TRACES)))
     counts = None
-    if meta:
+    if meta and _reference_key(problem) not in _NEEDS_VALUES:
         # A reference that loops too long at full size may still run on meta at a shrunk one.
         with contextlib.suppress(DataDependent):
             counts = count_on_meta(problem, workload)

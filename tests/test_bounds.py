@@ -2004,6 +2004,33 @@ def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatc
     assert 0.5 * 4000 * 4000 * 32 < counted.flops_other <= 4000 * 4000 * 32 + 2 * 4000 * 32
 
 
+def test_a_reference_that_needs_values_is_not_tried_on_meta_again_at_shrunk_sizes(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    p = make_problem(
+        tmp_path,
+        ROUTED,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
+        {"o": (["T", 16], "float32")},
+        {"T": None, "E": 8},
+        [{"axes": {"T": 4096}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    monkeypatch.setattr(opcount, "_NEEDS_VALUES", set())
+    on_meta = []
+    count_on_meta = opcount.count_on_meta
+    monkeypatch.setattr(
+        opcount, "count_on_meta", lambda pr, w: on_meta.append(dict(w.axes)) or count_on_meta(pr, w)
+    )
+    counted = opcount.count(p, p.workloads[0], max_bytes=1 << 14)
+    # `torch.where` on the routing fails on meta at full size; the shrunk sizes go straight to data.
+    assert on_meta == [{"T": 4096}]
+    assert counted.traced_on.startswith("cpu data at var axes")
+    assert counted.macs == {"fp32": pytest.approx(4096 * 32 * 16, rel=1e-9)}
+
+
 ROUTED = (
     "import torch\n"
     "def get_inputs(axes, device):\n"
