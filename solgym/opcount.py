@@ -23,6 +23,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import itertools
 import math
 import re
 import weakref
@@ -3348,7 +3349,8 @@ def _count_on_data(
     a = b = None
     hints, hint_held = divisor_hints(problem), False
     pairs = _shrunk_pairs(problem, workload, max_bytes, hints)
-    known = _known_line(problem, workload, pairs[0][0][0]) if pairs else None
+    caps = _read_caps(problem, workload)
+    known = _known_line(problem, workload, pairs[0][0][0], caps) if pairs else None
     by_product = known is None and (known := _known_product(problem, workload)) is not None
     for pair in [] if known else pairs:
         (small, t_small), (smaller, t_smaller) = pair
@@ -3359,7 +3361,7 @@ def _count_on_data(
             a = trace_on_data(problem, small)
             line = _line(problem, workload, small)
             points = _LINES.setdefault(line, {}) if line else {}
-            found = _on_a_line(points, line, workload, small, a)
+            found = _on_a_line(points, line, workload, small, a, caps)
             if found is not None:
                 smaller, t_smaller, b = found
                 # The axis' own ratio: t is rounded where halving the axis is not exact (3889 -> 1944).
@@ -3503,7 +3505,12 @@ def _line(problem: Problem, workload: Workload, small: Workload) -> tuple | None
 
 
 def _on_a_line(
-    points: Mapping[int, OpCounts], line: tuple | None, workload: Workload, small: Workload, a: OpCounts
+    points: Mapping[int, OpCounts],
+    line: tuple | None,
+    workload: Workload,
+    small: Workload,
+    a: OpCounts,
+    caps: Mapping[tuple, float],
 ) -> tuple[Workload, float, OpCounts] | None:
     """A second point for the fit of `workload` from earlier traces of its problem, or None. Where every
     count (MACs, other FLOPs, read and needed bytes) at the earlier points and at `small` lies on one
@@ -3515,7 +3522,7 @@ def _on_a_line(
     axis, size, x = line[2], workload.axes[line[2]], small.axes[line[2]]
     earlier = sorted((v, c) for v, c in points.items() if v != x and v < size)
     if len(earlier) < 2 or not _consistent(
-        [(v, _flatten(c, needed=True)) for v, c in earlier] + [(x, _flatten(a, needed=True))]
+        [(v, _flatten(c, needed=True)) for v, c in earlier] + [(x, _flatten(a, needed=True))], caps, size
     ):
         return None
     below = [p for p in earlier if p[0] < x]
@@ -3524,7 +3531,7 @@ def _on_a_line(
 
 
 def _known_line(
-    problem: Problem, workload: Workload, small: Workload
+    problem: Problem, workload: Workload, small: Workload, caps: Mapping[tuple, float]
 ) -> tuple[tuple[Workload, float, OpCounts], tuple[Workload, float, OpCounts]] | None:
     """Both points of the fit of `workload` from earlier traces of its problem, or None: where three or
     more traces on the line its first shrunk size lies on put every count on one line or one power law
@@ -3535,7 +3542,7 @@ def _known_line(
     below = sorted(v for v in points if v < size)
     if len(points) < 3 or len(below) < 2:
         return None
-    if not _consistent([(v, _flatten(c, needed=True)) for v, c in sorted(points.items())]):
+    if not _consistent([(v, _flatten(c, needed=True)) for v, c in sorted(points.items())], caps, size):
         return None
     return tuple((workload.with_axes(**{line[2]: v}), v / size, points[v]) for v in below[-1:-3:-1])
 
@@ -3601,15 +3608,49 @@ def _agree(a: Mapping[tuple, float], b: Mapping[tuple, float]) -> bool:
     )
 
 
-def _consistent(points: list[tuple[float, dict]]) -> bool:
-    """Whether every count lies on one line, or one power law, through all the points (to rounding)."""
+def _consistent(
+    points: list[tuple[float, dict]], caps: Mapping[tuple, float] | None = None, size: float = 0.0
+) -> bool:
+    """Whether every count lies on one line, or one power law, through all the points (to rounding), or
+    is one of `caps` (an input's read, which the fit never takes past the input's size at the workload's
+    `size`) and reaches its cap there from every two neighbouring points: then the fit gives the cap
+    whichever two points it goes through. The experts' weights of a MoE read at a few hundred shrunk
+    tokens are the weights of the experts the random routing happened to pick, on no line, but every
+    fit says every expert at the workload's thousands. With `caps`, the other arithmetic, which prices
+    nothing, is not asked to lie on the line: the per-expert work of those experts is as random."""
+    points = sorted(points, key=lambda p: p[0])
     xs = [float(x) for x, _ in points]
     for key in set().union(*(q for _, q in points)):
+        if caps is not None and key == ("flops_other",):
+            continue  # it prices nothing: fitted through whichever points the rest goes through
         qs = [q.get(key, 0.0) for _, q in points]
         logs = all(v > 0 for v in qs) and _collinear([math.log(x) for x in xs], [math.log(v) for v in qs])
-        if not (_collinear(xs, qs) or logs):
+        if not (_collinear(xs, qs) or logs or _capped(xs, qs, (caps or {}).get(key), size)):
             return False
     return True
+
+
+def _capped(xs: list[float], qs: list[float], cap: float | None, size: float) -> bool:
+    """Whether a fit through every two neighbouring points reaches `cap` at `size` (to rounding)."""
+    if cap is None or not size or any(x >= size for x in xs):
+        return False
+    return all(
+        _extrapolate(x1 / size, q1, x2 / size, q2) >= cap * (1 - 1e-9)
+        for (x1, q1), (x2, q2) in itertools.pairwise(zip(xs, qs, strict=True))
+    )
+
+
+def _read_caps(problem: Problem, workload: Workload) -> dict[tuple, float]:
+    """The most each input can be read at a workload's axes, as `_flatten` keys its reads: its distinct
+    elements, and their bytes."""
+    from solgym.inputs import make_inputs
+
+    caps: dict[tuple, float] = {}
+    for name, t in make_inputs(problem, workload, device="meta").items():
+        if isinstance(t, torch.Tensor):
+            caps["read_elements", name] = float(_unique_elements(t))
+            caps["read_bytes", name] = float(_unique_elements(t) * t.element_size())
+    return caps
 
 
 def _collinear(xs: list[float], ys: list[float]) -> bool:

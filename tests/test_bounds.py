@@ -2048,6 +2048,35 @@ ROUTED = (
 )
 
 
+def test_random_reads_that_every_fit_caps_do_not_keep_a_line_from_being_shared(tmp_path, monkeypatch):
+    from solgym import opcount
+
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    sizes = (2048, 2112, 2176, 2240, 2304)
+    p = make_problem(
+        tmp_path,
+        ROUTED,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
+        {"o": (["T", 16], "float32")},
+        {"T": None, "E": 256},
+        [{"axes": {"T": t}, "kind": "custom"} for t in sizes],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    traced = []
+    trace_on_data = opcount._trace_on_data
+    monkeypatch.setattr(
+        opcount, "_trace_on_data", lambda pr, w, **k: traced.append(w.axes["T"]) or trace_on_data(pr, w, **k)
+    )
+    counted = [opcount.count(p, w, max_bytes=1 << 14) for w in p.workloads]
+    # At 32-72 shrunk tokens the routing picks some of the 256 experts, at random: their weights lie on no
+    # line, but every fit through them reaches all of w at 2048 tokens and more. The MACs are on a line.
+    assert traced == [64, 32, 66]
+    for t, c in zip(sizes, counted, strict=True):
+        assert c.read_bytes["w"] == 256 * 32 * 16 * 4
+        assert c.macs == {"fp32": pytest.approx(t * 32 * 16, rel=1e-12)}
+
+
 def test_a_trace_too_large_for_data_keeps_the_large_tensors_on_meta(tmp_path, monkeypatch):
     from solgym import opcount
     from solgym.problem import ProblemError
