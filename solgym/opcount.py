@@ -418,8 +418,9 @@ def _spread(t: torch.Tensor, unique: int, out: torch.Tensor) -> bool:
 def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
     """The share of its input a strided window op reads: a convolution or pooling whose windows skip input
     rows (a 1x1 convolution of stride 2 reads every other row and column; a dilated one, every other
-    row where its stride matches). Per spatial axis, the distinct input positions o * stride + t *
-    dilation - padding over output positions o and taps t, of the input's size."""
+    row where its stride matches), or whose last window ends before the input does (floor mode). Per
+    spatial axis, the distinct input positions o * stride + t * dilation - padding over output positions o
+    and taps t, of the input's size."""
     x = args[0]
     spatial = out.dim() - 2
     if spatial < 1 or x.dim() != out.dim():
@@ -447,10 +448,16 @@ def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
     share = 1.0
     for d in range(spatial):
         size, n, k = x.shape[2 + d], out.shape[2 + d], kernel[d]
+        if not size or not n:
+            continue
+        if (k - 1) * dilation[d] + 1 >= stride[d] and dilation[d] == 1:
+            # Windows that meet or overlap read every position from the first window's start to the last
+            # one's end: a tail the last window stops short of (a 27-wide axis pooled by 2) is not read.
+            first, last = -padding[d], (n - 1) * stride[d] + k - 1 - padding[d]
+            share *= max(0, min(last, size - 1) - max(first, 0) + 1) / size
+            continue
         if n * k > 1 << 16:
             return 1.0  # a long axis: not worth enumerating
-        if (k - 1) * dilation[d] + 1 >= stride[d] and dilation[d] == 1:
-            continue  # windows that meet or overlap read every position between them
         rows = {o * stride[d] + t * dilation[d] - padding[d] for o in range(n) for t in range(k)}
         share *= sum(1 for r in rows if 0 <= r < size) / size if size else 1.0
     return share

@@ -203,6 +203,22 @@ CATALOGUE = {
         {"bf16": 2 * 32 * 64 * 16},
         2 * 16 * 64 * 2 + 32 * 16 * 2 + 2 * 32 * 64 * 2,
     ),
+    "pool_floor_tail": case(  # LLaVA-Video's 27 x 27 patch grid pooled by 2: row and column 26 unread
+        "def run(x):\n    return F.avg_pool2d(x, 2)\n",
+        {"x": (["V", 96, 27, 27], BF)},
+        {"y": (["V", 96, 13, 13], BF)},
+        {"V": 4},
+        {},
+        (4 * 96 * 26 * 26 + 4 * 96 * 169) * 2,
+    ),
+    "temporal_stride_conv_floor_tail": case(  # 17 frames, pairs of frames: the 17th is never read
+        "def run(x, w):\n    return F.conv3d(x, w, stride=(2, 1, 1))\n",
+        {"x": (["V", 16, 17, 8, 8], BF), "w": ([16, 16, 2, 1, 1], BF)},
+        {"y": (["V", 16, 8, 8, 8], BF)},
+        {"V": 2},
+        {"bf16": 2 * 16 * 8 * 64 * 16 * 2},
+        (2 * 16 * 16 * 64 + 16 * 16 * 2 + 2 * 16 * 8 * 64) * 2,
+    ),
     "dilated_strided_grouped_conv": case(  # taps 2o + 2t - 2 touch the 9 even rows and columns of 17
         "def run(x, w):\n    return F.conv2d(x, w, stride=2, padding=2, dilation=2, groups=4)\n",
         {"x": (["V", 16, 17, 17], BF), "w": ([8, 4, 3, 3], BF)},
