@@ -550,6 +550,9 @@ class _Recorder(TorchDispatchMode):
         self.grids: dict[int, tuple] = {}
         # storage -> (c, s, absolute, rows, cols) of a tensor holding c + s (j - i) (or its absolute value)
         self.diagonals: dict[int, tuple[float, int, bool, int, int]] = {}
+        # storage -> (F, r, c) of a diagonal entry whose j - i is the frames' difference floor((j + c) / F) -
+        # floor((i + r) / F): two frame indices subtracted (NeMo's chunked attention, video frame windows)
+        self.frame_diagonals: dict[int, tuple[int, int, int]] = {}
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
         # the band not masked where known)
         self.masked: dict[int, tuple[float, str, band.Region | None]] = {}
@@ -1299,8 +1302,19 @@ class _Recorder(TorchDispatchMode):
             else:
                 made = (constant + sign * shift, direction, False)
             self.diagonals[key_outs[0]] = (*made, *first.shape[-2:])
+            if _key(first) in self.frame_diagonals:
+                self.frame_diagonals[key_outs[0]] = self.frame_diagonals[_key(first)]
             return True
         if name == "sub" and len(ins) == 2 and ins[1] is args[1] and not args[2:]:
+            if all(_key(t) in self.frame_of for t in ins):
+                pair = self._frame_pair(ins)
+                if pair is None:
+                    return False
+                size, row, column, direction = pair
+                shape = torch.broadcast_shapes(ins[0].shape, ins[1].shape)[-2:]
+                self.diagonals[key_outs[0]] = (0.0, direction, False, *shape)
+                self.frame_diagonals[key_outs[0]] = (size, row, column)
+                return True
             lines = self._rows_and_columns(ins)
             if lines is None:
                 return False
@@ -1321,18 +1335,27 @@ class _Recorder(TorchDispatchMode):
             return None
         return tuple(value) if t.stride(-2) == cols or rows == 1 else None
 
+    def _difference(self, t: torch.Tensor) -> Callable:
+        """What the j - i of a tensor's diagonal entry counts: `band.diagonal`, or the frames of a
+        difference of frame indices (`band.frames` of their size and starts)."""
+        frames = self.frame_diagonals.get(_key(t))
+        if frames is None:
+            return band.diagonal
+        size, row, column = frames
+        return functools.partial(band.frames, size, shift=-column, row_shift=-row)
+
     def _frames(self, name: str, args: tuple, kwargs: dict, ins: list, key_outs: list) -> bool:
         """Track floor(arange / F) for a positive integer F (the frame of each position), from an arange of
-        step 1 from an integer. Whether the op made one."""
-        floor = name == "floor_divide" or kwargs.get("rounding_mode") == "floor"
+        step 1 from an integer (truncated, from a non-negative one). Whether the op made one."""
+        rounding = "floor" if name == "floor_divide" else kwargs.get("rounding_mode")
         size = args[1] if len(args) > 1 else None
-        if not floor or len(ins) != 1 or args[0] is not ins[0] or len(key_outs) != 1:
+        if rounding not in ("floor", "trunc") or len(ins) != 1 or args[0] is not ins[0] or len(key_outs) != 1:
             return False
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return False
         start, step = self.aranges.get(_key(ins[0]), (None, None))
-        if step != 1 or start != int(start):
-            return False
+        if step != 1 or start != int(start) or rounding == "trunc" and start < 0:
+            return False  # (truncation is the floor of an arange that never goes below zero)
         self.frame_of[key_outs[0]] = (size, int(start))
         return True
 
@@ -1407,6 +1430,16 @@ class _Recorder(TorchDispatchMode):
     def _compared_frames(self, name: str, ins: list) -> band.Region | None:
         """The region where the frame of a row position compares with that of a column position, for
         frames of one size F: as `_compared` for a diagonal, with j - i the frames' difference."""
+        pair = self._frame_pair(ins)
+        if pair is None:
+            return None
+        size, row, column, direction = pair
+        frames = functools.partial(band.frames, size, shift=-column, row_shift=-row)
+        return _diagonal_band(name, 0, direction, frames)
+
+    def _frame_pair(self, ins: list) -> tuple[int, int, int, int] | None:
+        """(F, r, c, s) for two frame-index views of one size F, one along the rows (from r) and one along
+        the columns (from c): the first less the second is s (floor((j + c) / F) - floor((i + r) / F))."""
         lines = []
         for t in ins:
             size, start = self.frame_of[_key(t)]
@@ -1422,10 +1455,8 @@ class _Recorder(TorchDispatchMode):
         (size, first, axis), (other_size, second, other_axis) = lines
         if size != other_size or {axis, other_axis} != {-1, -2}:
             return None
-        # first OP second, as s (frame(j + c) - frame(i + r)) OP 0, the starts c and r moving the frames
         direction, (row, column) = (1, (second, first)) if axis == -1 else (-1, (first, second))
-        frames = functools.partial(band.frames, size, shift=-column, row_shift=-row)
-        return _diagonal_band(name, 0, direction, frames)
+        return size, row, column, direction
 
     def _line_of(self, t: torch.Tensor) -> tuple[Callable, float, int, bool] | None:
         """(band.columns or band.rows, the value at position 0, its step of +-1 per position, whether the
@@ -1509,9 +1540,10 @@ class _Recorder(TorchDispatchMode):
             if diagonal is None:
                 return None
             constant, direction, absolute = diagonal
-            bound = args[1]
+            made = self._difference(ins[0])
             if absolute:
-                return _absolute_band(name, constant, direction, bound)
+                return _absolute_band(name, constant, direction, args[1], made)
+            return _diagonal_band(name, args[1] - constant, direction, made)
         else:
             return None
         return _diagonal_band(name, bound - constant, direction)

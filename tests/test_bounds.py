@@ -1225,6 +1225,18 @@ def test_a_chunk_of_queries_over_a_static_cache_reads_the_keys_any_of_them_keeps
             "torch.arange(2, 6).repeat_interleave(16)[:, None] == torch.arange(2, 6).repeat_interleave(16)",
             4 * 256,
         ),
+        # NeMo's chunked-limited streaming attention: chunks of 6 by truncating division, each seeing its
+        # own and the 2 chunks before it (before 2026-11-28, frame differences counted in full).
+        (
+            "(torch.div(i, 6, rounding_mode='trunc') - torch.div(j, 6, rounding_mode='trunc') >= 0) & "
+            "(i // 6 - j // 6 <= 2)",
+            sum(0 <= i // 6 - j // 6 <= 2 for i in range(64) for j in range(64)),
+        ),
+        # Video frames of 16 seeing the frames next to theirs, by the absolute frame difference.
+        (
+            "(i // 16 - j // 16).abs() <= 1",
+            sum(abs(i // 16 - j // 16) <= 1 for i in range(64) for j in range(64)),
+        ),
     ],
 )
 def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_they_keep(tmp_path, keep, kept):
