@@ -296,6 +296,8 @@ _ALONG_DIM = {
 } | _CUMULATIVE
 _DIM_AFTER_K = {"topk"}  # ops whose `dim` follows a count: topk(x, k, dim=-1)
 _GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
+# Gathers whose every result element is one element of their source (`_few_values`).
+_PICKS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select", "embedding"}
 
 
 @dataclass
@@ -559,6 +561,9 @@ class _Recorder(TorchDispatchMode):
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
         # as (stride, size) of the result that holds them.
         self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
+        self.few: dict[
+            int, int
+        ] = {}  # storage -> the most distinct values it holds, where fewer than elements
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
@@ -785,6 +790,8 @@ class _Recorder(TorchDispatchMode):
             self._causal(op, name, args, kwargs, tensors_in, tensors_out)
         if self.repeated or any(0 in t.stride() for t in tensors_in):
             self._repeats(op.aligned, name, tensors_in, tensors_out)
+        if self.few or aligned or name in _PICKS:
+            self._few_values(aligned, name, args, tensors_in, [*outs, *written])
         self.ops.append(op)
         if not self.with_data or self.mixed:
             if written or value_range.covers(name):
@@ -926,8 +933,9 @@ class _Recorder(TorchDispatchMode):
             return
         first = _key(args[0]) if ins and args[0] is ins[0] else None
         constant, filled = first in self.constant, self.constant.get(first)
-        for key in key_outs:
-            self.constant.pop(key, None)  # written into by another op
+        if name != "_unsafe_view":  # (a reshaped copy's own storage: its values stay)
+            for key in key_outs:
+                self.constant.pop(key, None)  # written into by another op
         tracked = (
             self.mask_of,
             self.aranges,
@@ -1635,11 +1643,33 @@ class _Recorder(TorchDispatchMode):
         if axes:
             self.repeated[_key(out)] = frozenset(axes)
 
+    def _few_values(self, aligned: bool, name: str, args: tuple, ins: list, outs: list) -> None:
+        """Track results that hold fewer distinct values than elements: a gather holds no more than its
+        source (block scales picked per element, `s[rows // 128][:, cols // 128]`), an elementwise op no
+        more than the product of its operands' (a constant counting one: `torch.kron(s, ones)`)."""
+        if name == "_unsafe_view":
+            return  # the same storage, reshaped
+        for t in outs:
+            self.few.pop(_key(t), None)
+        if len(outs) != 1:
+            return
+        out = outs[0]
+        if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
+            return  # a write into part of a storage
+        if name in _PICKS and args and isinstance(args[0], torch.Tensor):
+            values = self._distinct(args[0])
+        elif aligned and ins:
+            values = math.prod(1 if _key(t) in self.constant else self._distinct(t) for t in ins)
+        else:
+            return
+        if values < _unique_elements(out):
+            self.few[_key(out)] = values
+
     def _distinct(self, t: torch.Tensor) -> int:
         """Elements of a view that can differ: a storage that repeats its values (a scale made full size by
         `repeat_interleave`) holds as many as the tensor it repeats, and a view of part of it (the scale
-        cut to a weight of 576 rows) no more."""
-        n = _unique_elements(t)
+        cut to a weight of 576 rows) no more; a storage of few values (`_few_values`) no more than those."""
+        n = min(_unique_elements(t), self.few.get(_key(t), math.inf))
         axes = self.repeated.get(_key(t))
         if axes:
             whole = self.storage_bytes.get(_key(t), 0) // t.element_size()

@@ -711,13 +711,33 @@ def test_fp8_operands_dequantized_in_the_reference_are_priced_at_the_fp8_rate(tm
     assert b.macs_by_precision == {"fp8": 64 * 1024 * 1024} and b.priced_as == {"fp8": "fp8"}
 
 
-def test_fp8_operands_dequantized_with_block_scales_made_full_size_are_priced_at_the_fp8_rate(tmp_path):
+# Each spelling's scales of a (per row, per 128 columns) and of b (per 128 x 128 block), made full size.
+BLOCK_SCALES = {
+    "repeat_interleave": (
+        "sa.repeat_interleave(128, -1)",
+        "sb.repeat_interleave(128, 0).repeat_interleave(128, 1)",
+    ),
+    # Picked per element by block index, or spread by a Kronecker product with ones (before 2026-11-28,
+    # priced at the fp32 class: the full-size scale looked as varied as the operand it scales).
+    "indexed": (
+        "sa[:, torch.arange(512, device=sa.device) // 128]",
+        "sb[(torch.arange(256) // 128)[:, None], torch.arange(512) // 128]",
+    ),
+    "kron": ("torch.kron(sa, torch.ones(1, 128, device=sa.device))", "torch.kron(sb, torch.ones(128, 128))"),
+}
+
+
+@pytest.mark.parametrize("spelling", BLOCK_SCALES)
+def test_fp8_operands_dequantized_with_block_scales_made_full_size_are_priced_at_the_fp8_rate(
+    tmp_path, spelling
+):
     # DeepSeek-style 128-blocks: each scale repeated over its block, to the size of the operand it scales.
+    scale_a, scale_b = BLOCK_SCALES[spelling]
     p = make_problem(
         tmp_path,
         "import torch\ndef run(a, sa, b, sb):\n"
-        "    a = a.float() * sa.repeat_interleave(128, -1)\n"
-        "    b = b.float() * sb.repeat_interleave(128, 0).repeat_interleave(128, 1)\n"
+        f"    a = a.float() * {scale_a}\n"
+        f"    b = b.float() * {scale_b}\n"
         "    return (a @ b.T).to(torch.bfloat16)\n",
         {
             "a": (["M", 512], "float8_e4m3fn"),
