@@ -187,6 +187,8 @@ _FACTORIES_CONST = {
     "fill_",
     "scalar_tensor",
 }
+# The most blocks filled into one constant matrix that its mask follows (each nests its region deeper).
+_MAX_BLOCKS = 128
 # Ops whose result has the shape of their (broadcast) operands, element by element, besides pointwise ones.
 _ALIGNED = {"_to_copy", "clone", "copy_", "constant_pad_nd"}
 # Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
@@ -561,9 +563,12 @@ class _Recorder(TorchDispatchMode):
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
         # as (stride, size) of the result that holds them.
         self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
-        self.few: dict[
-            int, int
-        ] = {}  # storage -> the most distinct values it holds, where fewer than elements
+        # storage -> the most distinct values it holds, where fewer than its elements (`_few_values`)
+        self.few: dict[int, int] = {}
+        # A storage filled whole with one value (`self.constant`) -> the tensor the fill made, and -> the
+        # blocks since filled into it with another value (`_filled_block`)
+        self.made_as: dict[int, torch.Tensor] = {}
+        self.blocks_filled: dict[int, int] = {}
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
@@ -927,10 +932,25 @@ class _Recorder(TorchDispatchMode):
             value = _fill_value(name, args)
             for t, key in zip(outs, key_outs, strict=True):
                 if _unique_elements(t) * t.element_size() == self.storage_bytes.get(key):
-                    self.constant[key] = value
-                else:
+                    self.constant[key], self.made_as[key] = value, t
+                    self.mask_of.pop(key, None)
+                elif not (name == "fill_" and self._filled_block(t, self._number_of(args[1]))):
                     self.constant.pop(key, None)  # a fill of part of a storage
+                    self.mask_of.pop(key, None)
             return
+        if (
+            name == "copy_"
+            and len(ins) == 2
+            and ins[0] is args[0]
+            and _key(ins[1]) in self.constant
+            and (key_outs[0] in self.constant or key_outs[0] in self.mask_of)
+        ):
+            whole = _unique_elements(ins[0]) * ins[0].element_size() == self.storage_bytes.get(key_outs[0])
+            if not whole:  # a number set into part of a constant or mask (`mask[a:b, a:b] = True`)
+                if not self._filled_block(ins[0], self.constant[_key(ins[1])]):
+                    self.constant.pop(key_outs[0], None)
+                    self.mask_of.pop(key_outs[0], None)
+                return
         first = _key(args[0]) if ins and args[0] is ins[0] else None
         constant, filled = first in self.constant, self.constant.get(first)
         if name != "_unsafe_view":  # (a reshaped copy's own storage: its values stay)
@@ -1025,6 +1045,48 @@ class _Recorder(TorchDispatchMode):
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
 
+    def _filled_block(self, view: torch.Tensor, value: Any) -> bool:
+        """Record a constant matrix, or a mask, with a block of its rows and columns filled (`mask[..., a:b,
+        a:b] = True` into zeros, `= 0` into a full minimum: HF's Qwen2-VL vision attention, one block per
+        image or window): a mask of where it holds its nonzero value. Whether it made one (at most
+        `_MAX_BLOCKS` blocks a matrix), or kept the constant."""
+        key = _key(view)
+        base = self.made_as.get(key)
+        if base is None or not _number(value) and not isinstance(value, bool) or base.dim() < 2:
+            return False
+        rows, cols = base.shape[-2:]
+        if (
+            view.dim() != base.dim()
+            or view.shape[:-2] != base.shape[:-2]
+            or view.stride() != base.stride()
+            or not base.is_contiguous()
+            or view.storage_offset() >= rows * cols
+            or not view.numel()
+        ):
+            return False
+        r0, c0 = divmod(view.storage_offset(), cols)
+        block = band.rows(r0, r0 + view.shape[-2] - 1) & band.columns(c0, c0 + view.shape[-1] - 1)
+        if key in self.constant:
+            fill, region = self.constant[key], None
+        elif key in self.mask_of and self.blocks_filled.get(key, 0) < _MAX_BLOCKS:
+            _, fill, region = self.mask_of[key]
+        else:
+            return False
+        if region is None and _nonzero(fill) == _nonzero(value):
+            return fill == value  # the same value (still the constant), or another nonzero one (no mask)
+        if region is None:
+            inside, region = (value, block) if not _nonzero(fill) else (fill, ~block)
+        elif not _nonzero(value):
+            inside, region = fill, region & ~block
+        elif value == fill:
+            inside, region = fill, region | block
+        else:
+            return False
+        self.constant.pop(key, None)
+        self._mask([key], base, region, inside)
+        self.blocks_filled[key] = self.blocks_filled.get(key, 0) + 1
+        return True
+
     def _mask(self, key_outs: list, out: torch.Tensor, region: band.Region | None, inside: Any) -> None:
         """Record a mask: `inside` on the region `region` of its last two axes (a vector's one axis as the
         columns of one row), zero elsewhere, as (fraction of positions zero, inside, region), with the
@@ -1034,6 +1096,7 @@ class _Recorder(TorchDispatchMode):
             return
         zero = 1.0 - region.positions(rows, cols) / (rows * cols)
         self.mask_of.update(dict.fromkeys(key_outs, (zero, inside, region)))
+        self.made_as.update(dict.fromkeys(key_outs, out))
         self.mask_layout.update(dict.fromkeys(key_outs, (_matrix_layout(out), _axes_over_one(out))))
 
     def _mask_entry(self, t: Any) -> tuple | None:

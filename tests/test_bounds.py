@@ -1264,6 +1264,37 @@ def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_th
     assert masked_attention_macs(tmp_path, body) == 2 * 2 * kept * 32
 
 
+QWEN2_VL_BLOCKS = {
+    # HF's Qwen2-VL vision attention: a full minimum with one zero block per image, added to the scores.
+    "eager": "    m = torch.full([1, L, L], torch.finfo(q.dtype).min, device=q.device, dtype=q.dtype)\n"
+    "    for a, b in zip(CU[:-1], CU[1:]):\n        m[..., a:b, a:b] = 0\n"
+    "    s = torch.softmax(q @ k.transpose(-1, -2) / 8.0 + m, dim=-1, dtype=torch.float32)\n"
+    "    return s.to(q.dtype) @ v\n",
+    # Its SDPA form: a bool mask of the blocks.
+    "sdpa": "    m = torch.zeros([1, L, L], device=q.device, dtype=torch.bool)\n"
+    "    for a, b in zip(CU[:-1], CU[1:]):\n        m[..., a:b, a:b] = True\n"
+    "    return F.scaled_dot_product_attention(q, k, v, attn_mask=m)\n",
+}
+
+
+@pytest.mark.parametrize("spelling", QWEN2_VL_BLOCKS)
+def test_a_mask_of_blocks_set_into_a_constant_counts_the_blocks(tmp_path, spelling):
+    # Windows or images of 64, 16, 32 and 8 patches: each attends within itself (before 2026-11-28, the
+    # blocks set one by one were not followed and the attention counted in full: 4.5x).
+    sizes = [64, 16, 32, 8]
+    cu = [sum(sizes[:n]) for n in range(len(sizes) + 1)]
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\nCU = {cu}\ndef run(q, k, v):\n    L = q.shape[-2]\n"
+        + QWEN2_VL_BLOCKS[spelling],
+        {n: (["B", 4, 120, 32], "bfloat16") for n in "qkv"},
+        {"o": (["B", 4, 120, 32], "bfloat16")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    assert one(p).macs_by_precision == {"bf16": pytest.approx(2 * 4 * sum(s * s for s in sizes) * 64)}
+
+
 @pytest.mark.parametrize(
     "body",
     [
