@@ -690,7 +690,7 @@ class _Recorder(TorchDispatchMode):
             key = _key(t)
             if r is not None and t.numel() * t.element_size() < self.storage_bytes.get(key, 0):
                 old = self.range_of(t)
-                r = None if old is None else value_range.union(old, r)
+                r = None if old is None else value_range.joined(old, r)
             if r is None:
                 self.ranges.pop(key, None)
         if r is not None:
@@ -1794,8 +1794,9 @@ class _Recorder(TorchDispatchMode):
         estimate = min(index.numel(), size, self._index_values(index))
         drawn = self.range_of(index)
         if isinstance(drawn, value_range.Drawn):  # uniform random indices repeat: fewer distinct rows
-            width = min(size, self._index_values(index))
-            estimate = min(estimate, value_range.distinct_drawn(index.numel(), drawn.per_row, width))
+            width = min(size, drawn.values)
+            named = value_range.distinct_drawn(index.numel(), drawn.per_row, width) + drawn.extra
+            estimate = min(estimate, named)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         if source.dim() == 2 and dim == 0:
             read.lines = ("rows", estimate)

@@ -42,14 +42,37 @@ class Drawn(tuple):
     """The range of integers drawn uniformly at random, `per_row` distinct ones at a time (1: independent
     draws, as `randint` makes; k: the indices a top-k picks in each row), as a `Range` that also says how
     many distinct values a gather through them names (`distinct_drawn`). Copies, casts and a number added
-    keep it; any other op gives a plain range."""
+    keep it, and so do pads and joins with a few constants (a blank or start id put before the draws:
+    `extra` values besides those `draws` is drawn from); any other op gives a plain range."""
 
     per_row: int
+    draws: tuple[float, float]
+    extra: int
 
-    def __new__(cls, lo: float, hi: float, per_row: int = 1) -> Drawn:
+    def __new__(
+        cls,
+        lo: float,
+        hi: float,
+        per_row: int = 1,
+        *,
+        draws: tuple[float, float] | None = None,
+        extra: int = 0,
+    ) -> Drawn:
         drawn = super().__new__(cls, (float(lo), float(hi), False))
         drawn.per_row = per_row
+        drawn.draws = (float(lo), float(hi)) if draws is None else draws
+        drawn.extra = extra
         return drawn
+
+    @property
+    def values(self) -> float:
+        """How many values the draws are from."""
+        return self.draws[1] - self.draws[0] + 1
+
+    def moved(self, lo: float, hi: float, by: float = 0.0) -> Drawn:
+        """The same draws within [lo, hi], moved by a number."""
+        draws = (self.draws[0] + by, self.draws[1] + by)
+        return Drawn(lo, hi, self.per_row, draws=draws, extra=self.extra)
 
 
 def distinct_drawn(n: int, per_row: int, values: float) -> float:
@@ -116,6 +139,19 @@ def union(a: Range, b: Range) -> Range:
     return (min(a[0], b[0]), max(a[1], b[1]), a[2] or b[2])
 
 
+def joined(a: Range, b: Range) -> Range:
+    """`union`, keeping the draws of a `Drawn` joined with single values (a pad id set before them) or with
+    the same draws: each value outside the draws counts one more distinct value a gather may name."""
+    hull = union(a, b)
+    drawn = [r for r in (a, b) if isinstance(r, Drawn)]
+    points = [r for r in (a, b) if not isinstance(r, Drawn) and r[0] == r[1] and not r[2]]
+    if not drawn or len(drawn) + len(points) != 2 or len({(d.draws, d.per_row) for d in drawn}) != 1:
+        return hull
+    first = drawn[0]
+    extra = sum(d.extra for d in drawn) + sum(not first.draws[0] <= p[0] <= first.draws[1] for p in points)
+    return Drawn(hull[0], hull[1], first.per_row, draws=first.draws, extra=extra)
+
+
 def finite(r: Range) -> bool:
     """Whether every element is a finite number (no infinity, no NaN)."""
     return not (r[2] or math.isinf(r[0]) or math.isinf(r[1]))
@@ -155,11 +191,12 @@ def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lo
     if fitted is None or out.dtype.is_floating_point:
         return fitted
     if isinstance(r, Drawn) and fitted[:2] == r[:2] and _rule_name(name) in _KEEPS_DRAWS:
-        return Drawn(fitted[0], fitted[1], r.per_row)  # the draws themselves, copied or cast
+        return r.moved(*fitted[:2])  # the draws themselves, copied, cast, padded or joined
     if _rule_name(name) in ("add", "sub") and len(args) > 1 and of_number(args[1]) is not None:
         drawn = lookup(args[0])  # moved by a number
         if isinstance(drawn, Drawn):
-            return Drawn(fitted[0], fitted[1], drawn.per_row)
+            by = float(args[1]) * (-1 if _rule_name(name) == "sub" else 1) * kwargs.get("alpha", 1)
+            return drawn.moved(fitted[0], fitted[1], by)
     return fitted
 
 
@@ -617,7 +654,15 @@ def _repeat_interleave(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Loo
 
 def _joined(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
     parts = [lookup(t) for t in args[0]] if isinstance(args[0], list | tuple) and args[0] else [None]
-    return None if None in parts else functools.reduce(union, parts)
+    return None if None in parts else functools.reduce(joined, parts)
+
+
+def _padded(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """constant_pad_nd(self, pad, value=0): the operand's values, and the value where a side grows."""
+    inner = lookup(args[0])
+    value = of_number(args[2] if len(args) > 2 else kwargs.get("value", 0))
+    grows = any(p > 0 for p in args[1])
+    return inner if inner is None or not grows else None if value is None else joined(inner, value)
 
 
 def _const(value: float) -> Callable:
@@ -628,7 +673,10 @@ def _const(value: float) -> Callable:
 
 
 # Ops whose result holds the draws of their operand as they were (`Drawn`), and the draws themselves.
-_KEEPS_DRAWS = {"randint", "randint_like", "random", "_to_copy", "clone", "contiguous", "copy", "lift_fresh"}
+_KEEPS_DRAWS = {
+    *("randint", "randint_like", "random", "_to_copy", "clone", "contiguous", "copy", "lift_fresh"),
+    *("constant_pad_nd", "cat", "stack"),
+}
 
 _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("_to_copy", "clone", "contiguous", "lift_fresh", "lift_fresh_copy"), _same),
@@ -690,6 +738,7 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("repeat", "index_select", "gather", "index", "take", "flip", "roll"), _same),
     "repeat_interleave": _repeat_interleave,
     **dict.fromkeys(("cat", "stack"), _joined),
+    "constant_pad_nd": _padded,
     **dict.fromkeys(("zeros", "zeros_like", "new_zeros", "zero"), _const(0.0)),
     **dict.fromkeys(("ones", "ones_like", "new_ones"), _const(1.0)),
 }

@@ -366,6 +366,31 @@ def test_random_indices_address_at_most_the_rows_their_range_holds(tmp_path, bod
 
 
 @pytest.mark.parametrize(
+    "prefixed",
+    [
+        "F.pad(ids, (3, 0), value=2048)",
+        "torch.cat([torch.full((ids.shape[0], 3), 2048, dtype=ids.dtype, device=ids.device), ids], 1)",
+        "torch.full((ids.shape[0], ids.shape[1] + 3), 2048, dtype=ids.dtype, device=ids.device)",
+    ],
+)
+def test_random_ids_behind_a_pad_id_name_the_rows_drawn_and_the_pad_row(tmp_path, prefixed):
+    # MusicGen's delay pattern, an ASR blank before the labels: 2 x 500 ids drawn from [0, 64) and a pad id
+    # name 65 rows of the table (before 2026-11-28, one row per lookup: 1006).
+    fill = "    s[:, 3:] = ids\n" if prefixed.startswith("torch.full") else ""
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\ndef run(ids, emb):\n    s = {prefixed}\n{fill}"
+        "    return F.embedding(s, emb)\n",
+        {"ids": (["B", 500], "int64"), "emb": ([2049, 64], "bfloat16")},
+        {"o": (["B", 503, 64], "bfloat16")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    rows = distinct_drawn(2 * 503, 1, INT_HIGH) + 1
+    assert one(p).bytes_read == pytest.approx(rows * 64 * 2 + 2 * 500 * 8)
+
+
+@pytest.mark.parametrize(
     "made",
     [
         "torch.arange(1024, device=device).repeat(T // 1024)",

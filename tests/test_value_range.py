@@ -231,3 +231,19 @@ def test_draws_are_kept_through_copies_casts_and_shifts_only():
     assert not isinstance(through("mul", drawn, 2, out_dtype=torch.int64), vr.Drawn)
     assert not isinstance(through("add", drawn, drawn, out_dtype=torch.int64), vr.Drawn)
     assert isinstance(through("randint", 64, [8], out_dtype=torch.int64), vr.Drawn)
+
+
+def test_draws_padded_or_joined_with_a_few_values_count_those_values_besides_the_draws():
+    drawn = vr.Drawn(0, 63)
+    # A blank id put before the labels (`F.pad(labels, (1, 0), value=blank)`): 65 values, not 2049.
+    padded = through("constant_pad_nd", drawn, [1, 0], 2048, out_dtype=torch.int64)
+    assert padded == (0.0, 2048.0, False) and padded.values == 64 and padded.extra == 1
+    inside = through("constant_pad_nd", drawn, [1, 0], 0, out_dtype=torch.int64)
+    assert inside == (0.0, 63.0, False) and inside.extra == 0
+    assert through("constant_pad_nd", drawn, [-1, 0], 2048, out_dtype=torch.int64).extra == 0  # a crop
+    assert vr.joined(vr.joined(drawn, (7.0, 7.0, False)), (-1.0, -1.0, False)).extra == 1
+    assert vr.joined(padded, drawn).extra == 1  # the same draws: no more values
+    assert not isinstance(vr.joined(drawn, (0.0, 100.0, False)), vr.Drawn)
+    assert not isinstance(vr.joined(drawn, vr.Drawn(0, 9)), vr.Drawn)
+    shifted = through("add", padded, 5, out_dtype=torch.int64)
+    assert shifted.draws == (5.0, 68.0) and shifted.extra == 1
