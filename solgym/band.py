@@ -20,6 +20,7 @@ import numpy as np
 
 INF = math.inf
 _ROWS_PER_BLOCK = 1 << 16  # rows counted at once (each row holds a few intervals of int64)
+_ENTRIES_PER_BLOCK = 1 << 22  # ... fewer where a row may hold many (`_width`)
 
 
 class Region(abc.ABC):
@@ -92,6 +93,26 @@ class Atom(Region):
 
 
 @dataclasses.dataclass(frozen=True)
+class Blocks(Region):
+    """The union of rectangles (first row, last row, first column, last column): the blocks a mask set
+    one by one holds (one per image or window of a vision encoder's attention). Flat, so that a union of
+    hundreds is counted in one pass rather than through as many nested operations."""
+
+    rects: tuple[tuple[int, int, int, int], ...]
+
+    def shifted(self, columns: int, rows: int = 0) -> Region:
+        return Blocks(
+            tuple((r0 + rows, r1 + rows, c0 + columns, c1 + columns) for r0, r1, c0, c1 in self.rects)
+        )
+
+    def transposed(self) -> Region:
+        return Blocks(tuple((c0, c1, r0, r1) for r0, r1, c0, c1 in self.rects))
+
+    def __or__(self, other: Region) -> Region:
+        return Blocks(self.rects + other.rects) if isinstance(other, Blocks) else super().__or__(other)
+
+
+@dataclasses.dataclass(frozen=True)
 class _Not(Region):
     operand: Region
 
@@ -137,6 +158,11 @@ def frames(size: int, lo: float = -INF, hi: float = INF, *, shift: int = 0, row_
     return Atom("frame", lo, hi, size=size, shift=shift, row_shift=row_shift)
 
 
+def block(first_row: int, last_row: int, first_column: int, last_column: int) -> Blocks:
+    """The rectangle of rows first_row..last_row and columns first_column..last_column."""
+    return Blocks(((first_row, last_row, first_column, last_column),))
+
+
 def triangle(kind: str, offset: int) -> Region:
     """What `torch.triu` (j - i >= offset) or `torch.tril` (j - i <= offset) keeps."""
     return diagonal(lo=offset) if kind == "triu" else diagonal(hi=offset)
@@ -146,12 +172,24 @@ def triangle(kind: str, offset: int) -> Region:
 def _counts(region: Region, rows: int, cols: int) -> tuple[int, int]:
     """(positions held, rows holding one) of a rows x cols matrix, counted a block of rows at a time."""
     positions = kept = 0
-    for first in range(0, rows, _ROWS_PER_BLOCK):
-        i = np.arange(first, min(rows, first + _ROWS_PER_BLOCK), dtype=np.int64)
+    step = max(1, min(_ROWS_PER_BLOCK, _ENTRIES_PER_BLOCK // _width(region)))
+    for first in range(0, rows, step):
+        i = np.arange(first, min(rows, first + step), dtype=np.int64)
         starts, ends = _intervals(region, i, cols)
         per_row = np.maximum(ends - starts + 1, 0).sum(axis=1)
         positions, kept = positions + int(per_row.sum()), kept + int((per_row > 0).sum())
     return positions, kept
+
+
+def _width(region: Region) -> int:
+    """The most intervals a row of the region may need before they are normalized."""
+    if isinstance(region, Blocks):
+        return max(len(region.rects), 1)
+    if isinstance(region, _Not):
+        return _width(region.operand) + 1
+    if isinstance(region, _And):
+        return _width(region.left) * _width(region.right)
+    return 1
 
 
 def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +198,14 @@ def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np
     if isinstance(region, Atom):
         start, end = _atom(region, i, cols)
         return _normal(start[:, None], end[:, None], cols)
+    if isinstance(region, Blocks):
+        rects = np.array(region.rects, dtype=np.int64).reshape(-1, 4)
+        inside = (rects[:, 0] <= i[:, None]) & (i[:, None] <= rects[:, 1])
+        starts, ends = _normal(np.where(inside, rects[:, 2], cols), np.where(inside, rects[:, 3], -1), cols)
+        # Overlapping rectangles: each interval starts after those before it end (then disjoint).
+        reached = np.maximum.accumulate(ends, axis=1)
+        starts = np.maximum(starts, np.concatenate([np.full_like(ends[:, :1], -1), reached[:, :-1]], 1) + 1)
+        return _normal(starts, ends, cols)
     if isinstance(region, _Not):
         starts, ends = _intervals(region.operand, i, cols)
         # The gaps: before the first interval, between neighbours, after the last (empties sort last).

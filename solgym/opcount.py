@@ -187,8 +187,10 @@ _FACTORIES_CONST = {
     "fill_",
     "scalar_tensor",
 }
-# The most blocks filled into one constant matrix that its mask follows (each nests its region deeper).
-_MAX_BLOCKS = 128
+# The most blocks set into one constant matrix that its mask follows.
+_MAX_BLOCKS = 1024
+# ... and into a mask of another making, each nesting its region one level deeper.
+_MAX_NESTED_BLOCKS = 64
 # Ops whose result has the shape of their (broadcast) operands, element by element, besides pointwise ones.
 _ALIGNED = {"_to_copy", "clone", "copy_", "constant_pad_nd"}
 # Ops after which masked scores stay masked (-inf) or masked probabilities stay zero.
@@ -569,6 +571,10 @@ class _Recorder(TorchDispatchMode):
         # blocks since filled into it with another value (`_filled_block`)
         self.made_as: dict[int, torch.Tensor] = {}
         self.blocks_filled: dict[int, int] = {}
+        # A mask of blocks set into a constant (`_filled_block`) -> (its value, the blocks as (first row,
+        # last row, first column, last column), the positions they hold, whether it holds its value around
+        # them rather than in them)
+        self.block_sets: dict[int, tuple[Any, tuple, int, bool]] = {}
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
@@ -1048,8 +1054,10 @@ class _Recorder(TorchDispatchMode):
     def _filled_block(self, view: torch.Tensor, value: Any) -> bool:
         """Record a constant matrix, or a mask, with a block of its rows and columns filled (`mask[..., a:b,
         a:b] = True` into zeros, `= 0` into a full minimum: HF's Qwen2-VL vision attention, one block per
-        image or window): a mask of where it holds its nonzero value. Whether it made one (at most
-        `_MAX_BLOCKS` blocks a matrix), or kept the constant."""
+        image or window): a mask of where it holds its nonzero value. Whether it made one, or kept the
+        constant. Blocks of one value into a constant stay a flat union (`band.Blocks`, up to
+        `_MAX_BLOCKS`), counted as they come while they do not overlap; into another mask, up to
+        `_MAX_NESTED_BLOCKS`."""
         key = _key(view)
         base = self.made_as.get(key)
         if base is None or not _number(value) and not isinstance(value, bool) or base.dim() < 2:
@@ -1065,36 +1073,59 @@ class _Recorder(TorchDispatchMode):
         ):
             return False
         r0, c0 = divmod(view.storage_offset(), cols)
-        block = band.rows(r0, r0 + view.shape[-2] - 1) & band.columns(c0, c0 + view.shape[-1] - 1)
+        rect = (r0, r0 + view.shape[-2] - 1, c0, c0 + view.shape[-1] - 1)
         if key in self.constant:
-            fill, region = self.constant[key], None
-        elif key in self.mask_of and self.blocks_filled.get(key, 0) < _MAX_BLOCKS:
-            _, fill, region = self.mask_of[key]
+            fill = self.constant[key]
+            if _nonzero(fill) == _nonzero(value):
+                return fill == value  # the same value (still the constant), or another nonzero one (no mask)
+            # The value set in the blocks, or kept around them (zero blocks set into a full minimum).
+            sets = (value, (), 0, False) if _nonzero(value) else (fill, (), 0, True)
         else:
+            sets = self.block_sets.pop(key, None)
+        fits = sets is not None and (not _nonzero(value) if sets[3] else value == sets[0])
+        if fits and len(sets[1]) < _MAX_BLOCKS:
+            inside, rects, held, around = sets
+            area = (rect[1] - rect[0] + 1) * (rect[3] - rect[2] + 1)
+            apart = all(rect[1] < r[0] or r[1] < rect[0] or rect[3] < r[2] or r[3] < rect[2] for r in rects)
+            rects += (rect,)
+            blocks = band.Blocks(rects)
+            held = held + area if apart else blocks.positions(rows, cols)
+            self.constant.pop(key, None)
+            self.block_sets[key] = (inside, rects, held, around)
+            self._mask(
+                [key], base, ~blocks if around else blocks, inside, rows * cols - held if around else held
+            )
+            return True
+        if key not in self.mask_of or self.blocks_filled.get(key, 0) >= _MAX_NESTED_BLOCKS:
             return False
-        if region is None and _nonzero(fill) == _nonzero(value):
-            return fill == value  # the same value (still the constant), or another nonzero one (no mask)
-        if region is None:
-            inside, region = (value, block) if not _nonzero(fill) else (fill, ~block)
-        elif not _nonzero(value):
-            inside, region = fill, region & ~block
+        _, fill, region = self.mask_of[key]
+        block = band.block(*rect)
+        if not _nonzero(value):
+            region = region & ~block
         elif value == fill:
-            inside, region = fill, region | block
+            region = region | block
         else:
             return False
-        self.constant.pop(key, None)
-        self._mask([key], base, region, inside)
+        self._mask([key], base, region, fill)
         self.blocks_filled[key] = self.blocks_filled.get(key, 0) + 1
         return True
 
-    def _mask(self, key_outs: list, out: torch.Tensor, region: band.Region | None, inside: Any) -> None:
+    def _mask(
+        self,
+        key_outs: list,
+        out: torch.Tensor,
+        region: band.Region | None,
+        inside: Any,
+        held: int | None = None,
+    ) -> None:
         """Record a mask: `inside` on the region `region` of its last two axes (a vector's one axis as the
         columns of one row), zero elsewhere, as (fraction of positions zero, inside, region), with the
-        layout it was made in. Nothing is recorded where the region is not known."""
+        layout it was made in (`held`: the positions the region holds, where known). Nothing is recorded
+        where the region is not known."""
         rows, cols = _matrix_shape(out)
         if region is None or not rows * cols:
             return
-        zero = 1.0 - region.positions(rows, cols) / (rows * cols)
+        zero = 1.0 - (region.positions(rows, cols) if held is None else held) / (rows * cols)
         self.mask_of.update(dict.fromkeys(key_outs, (zero, inside, region)))
         self.made_as.update(dict.fromkeys(key_outs, out))
         self.mask_layout.update(dict.fromkeys(key_outs, (_matrix_layout(out), _axes_over_one(out))))

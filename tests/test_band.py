@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from solgym.band import Atom, Region, columns, diagonal, frames, rows, triangle
+from solgym.band import Atom, Blocks, Region, block, columns, diagonal, frames, rows, triangle
 
 ENDS = [-math.inf, -9, -3, -1, 0, 1, 4, 7, math.inf]
 ATOMS = [
@@ -32,6 +32,8 @@ def holds(r: Region, i: int, j: int) -> bool:
             "frame": (j - r.shift) // r.size - (i - r.row_shift) // r.size,
         }[r.kind]
         return r.lo <= value <= r.hi
+    if isinstance(r, Blocks):
+        return any(r0 <= i <= r1 and c0 <= j <= c1 for r0, r1, c0, c1 in r.rects)
     if type(r).__name__ == "_Not":
         return not holds(r.operand, i, j)
     return holds(r.left, i, j) and holds(r.right, i, j)
@@ -112,3 +114,28 @@ def test_a_region_seen_from_a_row_and_column_on_holds_its_positions_there(region
         seen = region.shifted(-c0, -r0)
         expected = sum(holds(i + r0, j + c0) for i in range(n) for j in range(m))
         assert seen.positions(n, m) == expected, (r0, c0)
+
+
+def test_blocks_count_their_union_where_they_overlap_and_combine_as_regions():
+    rng = random.Random(0)
+    for _ in range(50):
+        rects = []
+        for _ in range(rng.randint(1, 6)):
+            r0, c0 = rng.randint(-2, 7), rng.randint(-2, 7)
+            rects.append((r0, r0 + rng.randint(0, 4), c0, c0 + rng.randint(0, 4)))
+        blocks = Blocks(tuple(rects))
+        for n, m in SHAPES:
+            for r in (
+                blocks,
+                ~blocks,
+                blocks & diagonal(hi=0),
+                blocks | block(0, 1, 5, 6),
+                ~blocks & ~block(2, 3, 0, 9),
+            ):
+                assert r.positions(n, m) == brute(r, n, m)
+            assert blocks.transposed().positions(m, n) == brute(blocks, n, m)
+            moved = blocks.shifted(2, -1)
+            assert moved.positions(n, m) == brute(moved, n, m)
+            assert all(holds(moved, i - 1, j + 2) == holds(blocks, i, j) for i in range(n) for j in range(m))
+    # A union of blocks stays flat: hundreds of windows count in one pass.
+    assert isinstance(block(0, 1, 0, 1) | block(2, 3, 2, 3), Blocks)
