@@ -503,7 +503,9 @@ class _Read:
     # meets (a mask keeps some positions of each): a matrix product that made it needs those shares of
     # its two operands, whole where the mask keeps some of every row and column (a causal band).
     covering: tuple[float, float] | None = None
-    side: str | None = None  # of a matrix product's operands: "rows" (the first) or "columns" (the second)
+    # Of a matrix product's operands: "rows" (the first, and its scales), "columns" (the second, and its
+    # scales), or "all" (a single scale)
+    side: str | None = None
     # Of a gather source: the rows (all axes but the last) it addresses (`_Recorder._lines_gathered`).
     lines: tuple | str | None = None
     # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
@@ -763,7 +765,12 @@ class _Recorder(TorchDispatchMode):
             reads.append(read)
         if name in _MATRIX_PRODUCTS:
             added = name.startswith(("add", "baddbmm"))
-            for operand, side in zip(args[1:3] if added else args[:2], ("rows", "columns"), strict=True):
+            operands = [*zip(args[1:3] if added else args[:2], ("rows", "columns"), strict=True)]
+            if name == "_scaled_mm":  # its scales: the first operand's rows', the second's columns'
+                for scale, side in zip(args[2:4], ("rows", "columns"), strict=False):
+                    if isinstance(scale, torch.Tensor):
+                        operands.append((scale, "all" if _unique_elements(scale) == 1 else side))
+            for operand, side in operands:
                 for read in reads:
                     if isinstance(operand, torch.Tensor) and read.key == _key(operand) and read.side is None:
                         read.side = side
@@ -2605,7 +2612,9 @@ def _demand(
             cover = tuple(map(max, *found)) if len(found) > 1 else found[0] if found else None
         for read in op.reads:
             if read.rows is None:
-                if cover is not None and read.side is not None and op.matrix is not None:
+                if read.side == "all":  # a single scale, needed whole by any part of the result
+                    part = 1.0
+                elif cover is not None and read.side is not None and op.matrix is not None:
                     if op.name in _CUMULATIVE:  # each demanded element needs its row's prefix
                         part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
                     else:

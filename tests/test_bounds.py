@@ -777,6 +777,29 @@ def test_fp8_operands_dequantized_with_block_scales_made_full_size_are_priced_at
     assert one(p).macs_by_precision == {"fp8": 64 * 256 * 512}
 
 
+@pytest.mark.parametrize("rowwise", [True, False])
+def test_scaled_mm_reads_its_scales_as_it_reads_the_operands_they_scale(tmp_path, rowwise):
+    # One row of a 64-row fp8 product kept: a's first row and its scale, all of b and of b's scales; a
+    # scale of one element is read whole (before 2026-11-28, every scale at the kept share of the result).
+    scales = {"sa": (["M", 1], "float32"), "sb": ([1, 256], "float32")} if rowwise else {}
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(a, b, sa, sb):\n"
+        "    return torch._scaled_mm(a, b.t(), sa, sb, out_dtype=torch.bfloat16)[:1]\n",
+        {
+            "a": (["M", 512], "float8_e4m3fn"),
+            "b": ([256, 512], "float8_e4m3fn"),
+            **(scales or {"sa": ([1], "float32"), "sb": ([1], "float32")}),
+        },
+        {"c": ([1, 256], "bfloat16")},
+        {"M": None},
+        [{"axes": {"M": 64}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"fp8": 256 * 512}
+    assert b.bytes_read == 512 + 256 * 512 + 4 + (256 * 4 if rowwise else 4)
+
+
 def test_the_result_of_an_fp8_product_is_not_itself_fp8(tmp_path):
     # The first product's result is larger than its fp8 weight: it is still a full-precision sum of
     # products, so the product that consumes it is priced at the bf16 rate.
