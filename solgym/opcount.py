@@ -1155,7 +1155,8 @@ class _Recorder(TorchDispatchMode):
             t.dim() >= 2
             and step == 1
             and tuple(t.shape[-2:]) == (cols, rows)
-            and t.stride()[-2:] == (1, cols)
+            and t.stride(-2) == 1
+            and (rows == 1 or t.stride(-1) == cols)  # (a vector made a column: `keep[:, None]`)
         ):
             return made[0], made[1], made[2].transposed()
         # Rows and columns of it, from row r0 and column c0 on, in its own layout: a causal table cut to

@@ -1312,6 +1312,23 @@ def test_masks_that_combine_a_band_with_columns_or_frames_count_the_positions_th
     assert masked_attention_macs(tmp_path, body) == 2 * 2 * kept * 32
 
 
+@pytest.mark.parametrize("union", ["freq[:, None] | time", "time | freq.unsqueeze(-1)"])
+def test_a_band_of_rows_made_from_a_vector_joins_a_band_of_columns(tmp_path, union):
+    # SpecAugment: a frequency band (a vector made a column) or a time band zeroed; x is read outside both
+    # (before 2026-11-28, a vector made a column was not the same region inside `|`: all of x read).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n    f, t = torch.arange(x.shape[-2]), torch.arange(x.shape[-1])\n"
+        "    freq, time = (f >= 30) & (f < 57), (t >= 100) & (t < 140)\n"
+        f"    return x.masked_fill({union}, 0.0)\n",
+        {"x": (["B", 128, 300], "float32")},
+        {"y": (["B", 128, 300], "float32")},
+        {"B": None},
+        [{"axes": {"B": 2}}],
+    )
+    assert one(p).bytes_read == 2 * (128 - 27) * (300 - 40) * 4
+
+
 QWEN2_VL_BLOCKS = {
     # HF's Qwen2-VL vision attention: a full minimum with one zero block per image, added to the scores.
     "eager": "    m = torch.full([1, L, L], torch.finfo(q.dtype).min, device=q.device, dtype=q.dtype)\n"
