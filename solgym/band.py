@@ -172,7 +172,7 @@ def triangle(kind: str, offset: int) -> Region:
 def _counts(region: Region, rows: int, cols: int) -> tuple[int, int]:
     """(positions held, rows holding one) of a rows x cols matrix, counted a block of rows at a time."""
     positions = kept = 0
-    step = max(1, min(_ROWS_PER_BLOCK, _ENTRIES_PER_BLOCK // _width(region)))
+    step = max(1, min(_ROWS_PER_BLOCK, _ENTRIES_PER_BLOCK // _width(region)[1]))
     for first in range(0, rows, step):
         i = np.arange(first, min(rows, first + step), dtype=np.int64)
         starts, ends = _intervals(region, i, cols)
@@ -181,15 +181,18 @@ def _counts(region: Region, rows: int, cols: int) -> tuple[int, int]:
     return positions, kept
 
 
-def _width(region: Region) -> int:
-    """The most intervals a row of the region may need before they are normalized."""
+def _width(region: Region) -> tuple[int, int]:
+    """(the most disjoint intervals a row of the region holds, the most a step of counting it holds per
+    row before they are normalized: an intersection pairs each of one side's with each of the other's)."""
     if isinstance(region, Blocks):
-        return max(len(region.rects), 1)
+        return len(region.rects) or 1, len(region.rects) or 1
     if isinstance(region, _Not):
-        return _width(region.operand) + 1
+        inner, peak = _width(region.operand)
+        return inner + 1, max(peak, inner + 1)
     if isinstance(region, _And):
-        return _width(region.left) * _width(region.right)
-    return 1
+        (left, left_peak), (right, right_peak) = _width(region.left), _width(region.right)
+        return left + right, max(left_peak, right_peak, left * right)
+    return 1, 1
 
 
 def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
