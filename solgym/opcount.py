@@ -752,12 +752,13 @@ class _Recorder(TorchDispatchMode):
         # A result on its operand's storage, unannotated (`_unsafe_view`, which `reshape` of a copy ends
         # in), relabels it: neither read nor written, so that a slice of it demands only the slice.
         aliased = {_key(t) for t in tensors_out} & {_key(t) for t in tensors_in} - {_key(w) for w in written}
+        unread = _unread_arguments(name, args)
         for i, t in enumerate(tensors_in):
             if shaped or _key(t) in aliased or any(t is w for w in whole):
                 continue
             if placed and any(t is w for w in written):
                 continue
-            if name in _GATHERS and i == 0:
+            if name in _GATHERS and i == 0 or any(t is u for u in unread):
                 continue
             unique = _unique_elements(t)
             read = _Read(_key(t), _signature(t), unique * t.element_size())
@@ -779,6 +780,12 @@ class _Recorder(TorchDispatchMode):
             reads.extend(self._gather_reads(name, args, kwargs))
         if name in _WINDOWED and reads and tensors_out:
             reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
+        if name == "convolution_backward" and len(args) > 7:
+            # The weight gradient reads the input where the forward's windows touch it.
+            forward = (args[1], args[2], None, *args[4:8])
+            for read in reads:
+                if read.key == _key(args[1]) and read.sig == _signature(args[1]):
+                    read.nbytes *= _touched_share("convolution", forward, args[0])
         outs = [t for t in tensors_out if not any(t is w for w in written)]
         made = [t for t in (*outs, *written) if _key(t) not in aliased]
         writes = [(_key(t), _unique_elements(t) * t.element_size()) for t in made]
@@ -808,7 +815,9 @@ class _Recorder(TorchDispatchMode):
             self._causal(op, name, args, kwargs, tensors_in, tensors_out)
         if self.repeated or any(0 in t.stride() for t in tensors_in):
             self._repeats(op.aligned, name, tensors_in, tensors_out)
-        if self.few or aligned or name in _PICKS:
+        if name in _PICKS or self.few and any(_key(t) in self.few for t in (*outs, *written)):
+            self._few_values(aligned, name, args, tensors_in, [*outs, *written])
+        elif aligned and any(_key(t) in self.few or _key(t) in self.constant for t in tensors_in):
             self._few_values(aligned, name, args, tensors_in, [*outs, *written])
         self.ops.append(op)
         if not self.with_data or self.mixed:
@@ -1264,6 +1273,20 @@ class _Recorder(TorchDispatchMode):
                 self._skipped_rows(op, name, args, zeros[0][1], zeros[0][3])
             return
         _, scores, kept, state, region = masked[0]
+        if name == "_softmax_backward_data":
+            # p * (g - (g * p).sum(-1)): zero where the probabilities p are, and g needed only elsewhere (a
+            # masked attention under autograd, its mask added: before 2026-11-28, dP, dQ and dK in full).
+            kept, state, region = self.masked.get(_key(args[1]), (1.0, None, None))
+            if state != "0":
+                return
+            if outs and args[0].shape[-2:] == outs[0].shape[-2:] and args[1].shape[-2:] == outs[0].shape[-2:]:
+                covering = _coverage(region, outs[0])
+                for read in op.reads:
+                    if read.key == _key(args[0]) and read.rows is None:
+                        read.nbytes *= kept
+                        read.covering = covering
+            self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
+            return
         if name in ("_softmax", "_safe_softmax", "softmax", "exp", "exp2"):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
@@ -2328,6 +2351,25 @@ def _written_arguments(func: Any) -> tuple[tuple[int, str, bool], ...]:
         for i, arg in enumerate(func._schema.arguments)
         if arg.alias_info is not None and arg.alias_info.is_write
     )
+
+
+# Backward ops that take a tensor for its shape alone (the pooling or loss input whose gradient they make).
+_SHAPE_ONLY = dict.fromkeys(
+    """max_pool2d_with_indices_backward max_pool3d_with_indices_backward avg_pool2d_backward avg_pool3d_backward
+    nll_loss_backward nll_loss2d_backward _adaptive_avg_pool2d_backward _adaptive_avg_pool3d_backward""".split(),
+    (1,),
+)
+
+
+def _unread_arguments(name: str, args: tuple) -> list[torch.Tensor]:
+    """Tensor arguments an op does not read: those it takes for their shape (`_SHAPE_ONLY`), and of
+    `convolution_backward` the input where the weight's gradient is not asked for and the weight where
+    the input's is not (its `output_mask`)."""
+    unread = [args[i] for i in _SHAPE_ONLY.get(name, ()) if i < len(args)]
+    if name == "convolution_backward" and len(args) > 10:
+        mask = args[10]
+        unread += [t for t, asked in ((args[1], mask[1]), (args[2], mask[0])) if not asked]
+    return [t for t in unread if isinstance(t, torch.Tensor)]
 
 
 def _mutated(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:

@@ -179,6 +179,61 @@ def test_transposed_convolution_counts_input_positions(tmp_path):
     assert one(p).macs_by_precision == {"fp16": 16 * 8 * 8 * 8 * 4}
 
 
+@pytest.mark.parametrize("asked", ["weight", "input"])
+def test_a_convolution_gradient_reads_what_it_is_asked_for(tmp_path, asked):
+    # A ResNet shortcut's 1x1 stride-2 convolution: its weight gradient reads the quarter of x the
+    # windows touch, its input gradient reads no x at all (before 2026-11-28, x whole either way).
+    body = {
+        "weight": "torch.nn.grad.conv2d_weight(x, w.shape, g, stride=2)",
+        "input": "torch.nn.grad.conv2d_input(x.shape, w, g, stride=2)",
+    }[asked]
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(x, w, g):\n    return {body}\n",
+        {
+            "x": (["N", 64, 16, 16], "bfloat16"),
+            "w": ([128, 64, 1, 1], "bfloat16"),
+            "g": (["N", 128, 8, 8], "bfloat16"),
+        },
+        {"d": ([128, 64, 1, 1] if asked == "weight" else ["N", 64, 16, 16], "bfloat16")},
+        {"N": None},
+        [{"axes": {"N": 2}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"bf16": 2 * 128 * 64 * 64}
+    grad = 2 * 128 * 64 * 2
+    assert b.bytes_read == grad + (2 * 64 * 64 * 2 if asked == "weight" else 128 * 64 * 2)
+
+
+@pytest.mark.parametrize(
+    "body, read",
+    [
+        # The pooling's input is taken for its shape: only the output gradient is read.
+        (
+            "with torch.enable_grad():\n        x = x.detach().requires_grad_()\n"
+            "        return torch.autograd.grad(F.avg_pool2d(x, 2), x, g)[0]",
+            2 * 32 * 8 * 8 * 2,
+        ),
+        (
+            "one = torch.ones((), device=x.device)\n"
+            "    t = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)\n"
+            "    return torch.ops.aten.nll_loss_backward(one, x.flatten(1), t, None, 1, -100, one).view_as(x)",
+            0,
+        ),
+    ],
+)
+def test_a_backward_op_does_not_read_what_it_takes_for_its_shape(tmp_path, body, read):
+    p = make_problem(
+        tmp_path,
+        f"import torch\nimport torch.nn.functional as F\ndef run(x, g):\n    {body}\n",
+        {"x": (["N", 32, 16, 16], "bfloat16"), "g": (["N", 32, 8, 8], "bfloat16")},
+        {"d": (["N", 32, 16, 16], "bfloat16")},
+        {"N": None},
+        [{"axes": {"N": 2}}],
+    )
+    assert one(p).bytes_read == read
+
+
 CONV_GRADS = {
     "torch.nn.grad.conv2d_weight(x, w.shape, g, padding=1, groups=2)": {"dw": ([32, 8, 3, 3], "bfloat16")},
     "torch.nn.grad.conv2d_input(x.shape, w, g, padding=1, groups=2)": {"dx": ([2, 16, 8, 8], "bfloat16")},
