@@ -1027,6 +1027,18 @@ class _Recorder(TorchDispatchMode):
             if made is not None:
                 self._mask(key_outs, outs[0], *made)
             return
+        shared = self._mask_share(ins[0]) if ins and name in _MASK_TRANSFORMS else None
+        if shared is not None and _axes_over_one(outs[0]) == _axes_over_one(ins[0]):
+            # A mask viewed with unit axes between its two, negated or cast (`~causal[:, None, :]` filled
+            # into scores laid out [q, h, k]): the result is laid out as that view, and shares its region.
+            made = _transformed_mask(name, args, shared[1:3], outs[0].dtype)
+            if made is not None:
+                rows, cols = shared[3]
+                zero = 1.0 - made[0].positions(rows, cols) / (rows * cols)
+                self.mask_of.update(dict.fromkeys(key_outs, (zero, made[1], made[0])))
+                layout = ((rows, cols, 1), _axes_over_one(outs[0]))
+                self.mask_layout.update(dict.fromkeys(key_outs, layout))
+            return
         if name in _BIASED and self._biased_by_mask(op, args, kwargs, outs, key_outs):
             return
         applied = self._applied_mask(name, args, ins)

@@ -1385,6 +1385,26 @@ def test_a_band_of_rows_made_from_a_vector_joins_a_band_of_columns(tmp_path, uni
     assert one(p).bytes_read == 2 * (128 - 27) * (300 - 40) * 4
 
 
+@pytest.mark.parametrize(
+    "negated", ["~m[:, None, :]", "m.unsqueeze(1) == 0", "torch.logical_not(m[:, None])"]
+)
+def test_a_mask_negated_after_a_unit_axis_is_put_between_its_two_keeps_its_region(tmp_path, negated):
+    # Ragged prefill as FlashInfer's references write it: scores laid out [q, h, k], a causal bool mask
+    # viewed [q, 1, k] and negated (before 2026-11-28, counted in full: 2x).
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v):\n    s = torch.einsum('qhd,khd->qhk', q.float(), k.float())\n"
+        "    m = torch.ones(q.shape[0], k.shape[0], dtype=torch.bool, device=q.device).tril()\n"
+        f"    s = s.masked_fill({negated}, float('-inf'))\n"
+        "    return torch.einsum('qhk,khd->qhd', torch.softmax(s, -1), v.float()).to(q.dtype)\n",
+        {n: (["L", 4, 32], "bfloat16") for n in "qkv"},
+        {"o": (["L", 4, 32], "bfloat16")},
+        {"L": None},
+        [{"axes": {"L": 64}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": 64 * 65 // 2 * 4 * 64}
+
+
 QWEN2_VL_BLOCKS = {
     # HF's Qwen2-VL vision attention: a full minimum with one zero block per image, added to the scores.
     "eager": "    m = torch.full([1, L, L], torch.finfo(q.dtype).min, device=q.device, dtype=q.dtype)\n"
