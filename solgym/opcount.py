@@ -3471,7 +3471,10 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     `max_bytes` is traced at two shrunk sizes, t and t/2 (see `_shrunk_pairs`), and every count is
     extrapolated to full size by the larger of a power-law and an affine fit through the two points. For
     counts that are polynomials in the axes with non-negative coefficients both fits err low, never
-    high, and either is exact when the count is a monomial (power law) or affine (affine fit). The
+    high, and either is exact when the count is a monomial (power law) or affine (affine fit). Where the
+    two disagree on a count that prices, a third size along the same axis gives a quadratic, taken where
+    lower (`_third_point`): exact for a quadratic with a negative term (a fixed prefix, a chunk of queries
+    against a fixed cache), which the two fits over-estimate. The
     needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
     inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
     counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
@@ -3616,10 +3619,22 @@ def _count_on_data(
         counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
         return counts
     values_b = _flatten(b)
+    # Counts the two fits disagree on (not a monomial of the axis) get a third point, where one is to be had.
+    bent = {
+        key
+        for key, value in _flatten(a).items()
+        if key != ("flops_other",) and _bent(t_smaller, values_b.get(key, 0.0), t_small, value, caps.get(key))
+    }
+    third = _third_point(problem, workload, small, smaller, trace_on_data) if bent else None
+    values_c = _flatten(third[1]) if third is not None else {}
 
     def extrapolate(key: tuple, value: float) -> float:
         other = values_b.get(key, 0.0)
-        return _extrapolate(t_smaller, other, t_small, value)
+        fitted = _extrapolate(t_smaller, other, t_small, value)
+        if key in bent and key in values_c:
+            points = ((third[0], values_c[key]), (t_smaller, other), (t_small, value))
+            fitted = max(value, min(fitted, _quadratic_at_one(points)))
+        return fitted
 
     counts = _mixed_note(a.scaled(extrapolate), mixed_reason)
     on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
@@ -3627,6 +3642,11 @@ def _count_on_data(
     counts.notes.append(
         f"counts fitted through {dict(small.axes)} and {dict(smaller.axes)} and extrapolated to {dict(workload.axes)}"
     )
+    if values_c:
+        counts.notes.append(
+            f"counts the two fits disagree on also fitted by a quadratic through {dict(third[2].axes)}, "
+            "the lower taken"
+        )
     if by_product:
         counts.notes.append(
             "fitted along the product of the var axes: the counts depend on them only through it"
@@ -4559,6 +4579,44 @@ def _flatten(c: OpCounts, *, needed: bool = False) -> dict[tuple, float]:
     if needed:
         flat.update({("needed_read_bytes", k): v for k, v in c.needed_read_bytes.items()})
     return flat
+
+
+def _bent(t1: float, q1: float, t2: float, q2: float, cap: float | None) -> bool:
+    """Whether the affine and power-law fits of a count (q1 at t1, q2 at t2 < 1) disagree at t = 1, where it
+    matters: short of the count's cap (an input's size)."""
+    if q2 <= 0 or q1 <= 0 or q2 < q1:
+        return False
+    affine = q2 + (q2 - q1) * (1 - t2) / (t2 - t1)
+    power = q2 * (1 / t2) ** (math.log(q2 / q1) / math.log(t2 / t1))
+    if cap is not None and max(affine, power) >= cap * (1 - 1e-9):
+        return False
+    return abs(affine - power) > 1e-6 * max(affine, power)
+
+
+def _quadratic_at_one(points: tuple[tuple[float, float], ...]) -> float:
+    """The value at t = 1 of the quadratic through three points (t, q)."""
+    (x0, y0), (x1, y1), (x2, y2) = points
+    return (
+        y0 * (1 - x1) * (1 - x2) / ((x0 - x1) * (x0 - x2))
+        + y1 * (1 - x0) * (1 - x2) / ((x1 - x0) * (x1 - x2))
+        + y2 * (1 - x0) * (1 - x1) / ((x2 - x0) * (x2 - x1))
+    )
+
+
+def _third_point(
+    problem: Problem, workload: Workload, small: Workload, smaller: Workload, trace: Callable
+) -> tuple[float, OpCounts, Workload] | None:
+    """(t, counts, the shrunk workload) at half the smaller size of a pair along one var axis, where the
+    reference accepts that size; None otherwise."""
+    moved = [k for k, v in workload.axes.items() if small.axes[k] != v]
+    if len(moved) != 1 or smaller.axes[moved[0]] // 2 < 2:
+        return None
+    axis = moved[0]
+    third = workload.with_axes(**{axis: smaller.axes[axis] // 2})
+    try:
+        return third.axes[axis] / workload.axes[axis], trace(problem, third), third
+    except Exception:  # noqa: BLE001 - the reference rejects that size: the two fits stand
+        return None
 
 
 def _extrapolate(t1: float, q1: float, t2: float, q2: float) -> float:

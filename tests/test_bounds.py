@@ -1927,8 +1927,9 @@ def test_workloads_whose_counts_lie_on_one_line_of_an_axis_share_their_traces(tm
         traced.clear()
         shared[rows] = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
         # Two traces for the first; one for the second, whose first trace is on the line of the first
-        # two; none once three traces make the line (none where a count is on no line).
-        assert sum(traced) == (2 if mixed else {0: 2, 1: 1}.get(sizes.index(rows), 0))
+        # two; none once three traces make the line. Where a count is on no line, each workload takes its
+        # own pair, and a third size, as the two fits of rows^2 + rows disagree.
+        assert sum(traced) == (3 if mixed else {0: 2, 1: 1}.get(sizes.index(rows), 0))
     for rows in sizes:  # each on its own pair
         monkeypatch.setattr(opcount, "_LINES", {})
         alone = opcount.count_on_data(p, p.workloads[0].with_axes(rows=rows, **axes), max_bytes=budget)
@@ -2191,6 +2192,46 @@ def test_custom_inputs_carry_the_ranges_their_entry_point_gives_them(tmp_path):
     assert counted.traced_on == "meta"
     assert any("counted with 1.0" in n for n in counted.notes)
     assert counted.read_bytes == {"x": 8 * 16 * 4}
+
+
+READ_GUARD = "import torch\ndef run({args}):\n    if int(n.sum().item()) < 0:\n        return {first}\n"
+BENT = {
+    # The tokens after a fixed prefix (S - 25): affine with a negative constant; the power law through two
+    # shrunk sizes overshot 4.3x at 8192 (before 2026-11-28).
+    "prefix": (
+        READ_GUARD.format(args="x, w, n", first="x[:1]") + "    return x[:, 25:].transpose(0, 1) @ w\n",
+        {"x": ([64, "S"], "float32"), "w": ([64, 32], "float32"), "n": ([8], "int64")},
+        {"y": (["T", 32], "float32")},
+        {"S": None, "T": "S - 25"},
+        {"S": 8192},
+        (8192 - 25) * 64 * 32,
+    ),
+    # A chunk of queries against a fixed cache, bottom-right causal: concave in the queries (+12.5% before).
+    "chunk": (
+        READ_GUARD.format(args="q, k, n", first="q")
+        + "    keep = torch.arange(1024)[None, :] <= torch.arange(q.shape[0])[:, None] + (1024 - q.shape[0])\n"
+        "    return torch.softmax((q @ k.T).masked_fill(~keep, float('-inf')), -1) @ k\n",
+        {"q": (["S", 32], "float32"), "k": ([1024, 32], "float32"), "n": ([8], "int64")},
+        {"o": (["S", 32], "float32")},
+        {"S": None},
+        {"S": 512},
+        sum(1024 - 512 + i + 1 for i in range(512)) * 32 * 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", BENT)
+def test_counts_the_two_fits_disagree_on_take_a_quadratic_through_a_third_size(tmp_path, monkeypatch, shape):
+    from solgym import opcount
+
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    reference, inputs, outputs, axes, size, macs = BENT[shape]
+    p = make_problem(tmp_path, reference, inputs, outputs, axes, [{"axes": size}])
+    counted = opcount.count(p, p.workloads[0], max_bytes=1 << 16)
+    assert counted.traced_on.startswith("cpu data at var axes")
+    assert any("by a quadratic through" in n for n in counted.notes)
+    assert counted.macs == {"fp32": pytest.approx(macs, rel=1e-9)}
 
 
 def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatch):
