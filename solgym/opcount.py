@@ -797,6 +797,11 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
+        elif aligned and made and made[0].dim() >= 2 and made[0].is_contiguous():
+            # An elementwise result as a matrix of its last axis: the rows and columns demanded of it pass on
+            # to its operands laid out as it is (`(x @ w).float()[:, -1]` reads one row of x, all of w).
+            cols = made[0].shape[-1]
+            op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
         if placed and written:
             # Rows written at positions an arange gives (HF's StaticCache: `k_cache.index_copy_(2,
             # cache_position, k)`): a block of the destination, written whole, as a slice assignment is.
@@ -2679,8 +2684,21 @@ def _demand(
                 else:
                     part = fraction
                 add_plain(read.key, read.sig, read.nbytes * part)
+                # (passed on to a read of its whole storage only: the shares are of the storage's lines)
+                same_layout = (
+                    bool(op.write_sigs)
+                    and read.sig[2] == op.write_sigs[0][2]
+                    and read.sig == _whole(rec, read.key, read.sig)
+                )
                 if read.covering is None and cover is not None and op.aligned:
-                    passed = cover if read.sig[2] == op.write_sigs[0][2] else None
+                    passed = cover if same_layout else None
+                elif (
+                    read.covering is None
+                    and cover is not None
+                    and read.side == "rows"
+                    and op.name not in _MATRIX_PRODUCTS | _CUMULATIVE
+                ):
+                    passed = (cover[0], 1.0) if same_layout else None  # whole rows of a row-wise op
                 else:
                     passed = read.covering
                 if passed is not None:

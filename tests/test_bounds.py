@@ -2614,6 +2614,11 @@ def test_an_input_written_whole_before_it_is_read_or_returned_is_not_read(tmp_pa
         # A product's rows need all of the second operand, its columns all of the first.
         ("(x @ w.t())[:1]", 1 / 32, 1.0),
         ("(x @ w.t())[:, :32]", 1.0, 1 / 4),
+        # Also through an elementwise op or a row-wise one in between, as a language model head kept to its
+        # last token writes it (before 2026-11-28, the share passed on: w read at 1/32).
+        ("F.relu(x @ w.t())[:1]", 1 / 32, 1.0),
+        ("(x @ w.t()).float()[:, :32]", 1.0, 1 / 4),
+        ("torch.softmax((x @ w.t()).float() / 2.0, -1)[-1:]", 1 / 32, 1.0),
         # Padded, then cut back (vLLM's FP8 linear): all of w; of x, the padding passes on the share of
         # its result kept, 8 of 64 rows (errs low: 8 of x's 32 rows are read).
         ("torch.narrow(F.pad(x, (0, 0, 0, 32)) @ w.t(), 0, 0, 8)", 8 / 64, 1.0),
