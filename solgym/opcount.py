@@ -4604,8 +4604,7 @@ def _bent(t1: float, q1: float, t2: float, q2: float, cap: float | None) -> bool
     matters: short of the count's cap (an input's size)."""
     if q2 <= 0 or q1 <= 0 or q2 < q1:
         return False
-    affine = q2 + (q2 - q1) * (1 - t2) / (t2 - t1)
-    power = q2 * (1 / t2) ** (math.log(q2 / q1) / math.log(t2 / t1))
+    affine, power = _fits(t1, q1, t2, q2)
     if cap is not None and max(affine, power) >= cap * (1 - 1e-9):
         return False
     return abs(affine - power) > 1e-6 * max(affine, power)
@@ -4637,13 +4636,19 @@ def _third_point(
         return None
 
 
+def _fits(t1: float, q1: float, t2: float, q2: float) -> tuple[float, float]:
+    """The affine and the power-law fit at t = 1 of a count measured as q1 at t1 and q2 at t2 (t1 < t2 < 1);
+    the power law only through positive, non-decreasing counts (else q2)."""
+    affine = q2 + (q2 - q1) * (1 - t2) / (t2 - t1)
+    power = q2 * (1 / t2) ** (math.log(q2 / q1) / math.log(t2 / t1)) if q1 > 0 and q2 >= q1 else q2
+    return affine, power
+
+
 def _extrapolate(t1: float, q1: float, t2: float, q2: float) -> float:
     """Value at t=1 of a count measured as q1 at t1 and q2 at t2 (t1 < t2 < 1)."""
     if q2 <= 0:
         return 0.0
-    affine = q2 + (q2 - q1) * (1 - t2) / (t2 - t1)
-    power = q2 * (1 / t2) ** (math.log(q2 / q1) / math.log(t2 / t1)) if q1 > 0 and q2 >= q1 else q2
-    return max(affine, power, q2)
+    return max(*_fits(t1, q1, t2, q2), q2)
 
 
 def _variable_bytes(problem: Problem, workload: Workload) -> int:
