@@ -978,6 +978,13 @@ class _Recorder(TorchDispatchMode):
                     self.constant.pop(key_outs[0], None)
                     self.mask_of.pop(key_outs[0], None)
                 return
+        if (
+            name == "block_diag"
+            and outs
+            and outs[0].dim() == 2
+            and self._diagonal_blocks(args, key_outs, outs[0])
+        ):
+            return
         first = _key(args[0]) if ins and args[0] is ins[0] else None
         constant, filled = first in self.constant, self.constant.get(first)
         if name != "_unsafe_view":  # (a reshaped copy's own storage: its values stay)
@@ -1083,6 +1090,29 @@ class _Recorder(TorchDispatchMode):
                 read.covering = shares if shares is not None else _coverage(kept_region, outs[0])
         if state is not None:
             self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
+
+    def _diagonal_blocks(self, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
+        """Record `torch.block_diag` of constants of one nonzero value (one block of ones per image or
+        window, each attending within itself), and of zeros: a mask of its blocks. Whether it made one."""
+        parts = args[0] if args and isinstance(args[0], list | tuple) else ()
+        rects, values, row, col = [], set(), 0, 0
+        for t in parts:
+            if not isinstance(t, torch.Tensor) or t.dim() > 2:
+                return False
+            value = self.constant.get(_key(t))
+            whole = _unique_elements(t) * t.element_size() == self.storage_bytes.get(_key(t))
+            if value is None or not whole:
+                return False
+            height, width = t.shape if t.dim() == 2 else (1, t.numel())
+            if _nonzero(value) and height and width:
+                rects.append((row, row + height - 1, col, col + width - 1))
+                values.add(value)
+            row, col = row + height, col + width
+        if len(values) != 1 or len(rects) > _MAX_BLOCKS:
+            return False
+        held = sum((r1 - r0 + 1) * (c1 - c0 + 1) for r0, r1, c0, c1 in rects)  # apart by construction
+        self._mask(key_outs, out, band.Blocks(tuple(rects)), values.pop(), held)
+        return True
 
     def _filled_block(self, view: torch.Tensor, value: Any) -> bool:
         """Record a constant matrix, or a mask, with a block of its rows and columns filled (`mask[..., a:b,

@@ -1415,6 +1415,9 @@ QWEN2_VL_BLOCKS = {
     "sdpa": "    m = torch.zeros([1, L, L], device=q.device, dtype=torch.bool)\n"
     "    for a, b in zip(CU[:-1], CU[1:]):\n        m[..., a:b, a:b] = True\n"
     "    return F.scaled_dot_product_attention(q, k, v, attn_mask=m)\n",
+    # The same blocks by `torch.block_diag` of ones.
+    "block_diag": "    ones = [torch.ones(b - a, b - a, dtype=torch.bool, device=q.device) for a, b in zip(CU[:-1], CU[1:])]\n"
+    "    return F.scaled_dot_product_attention(q, k, v, attn_mask=torch.block_diag(*ones))\n",
 }
 
 
