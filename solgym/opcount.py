@@ -3628,7 +3628,8 @@ def _count_on_data(
     a = b = None
     hints, hint_held = divisor_hints(problem), False
     pairs = _shrunk_pairs(problem, workload, max_bytes, hints)
-    caps = _read_caps(problem, workload)
+    full = make_inputs(problem, workload, device="meta")
+    caps = _read_caps(full)
     known = _known_line(problem, workload, pairs[0][0][0], caps) if pairs else None
     by_product = known is None and (known := _known_product(problem, workload)) is not None
     for pair in [] if known else pairs:
@@ -3699,7 +3700,7 @@ def _count_on_data(
         counts.notes.append(
             "fitted along the product of the var axes: the counts depend on them only through it"
         )
-    metas = [make_inputs(problem, w, device="meta") for w in (workload, small, smaller)]
+    metas = [full, *(make_inputs(problem, w, device="meta") for w in (small, smaller))]
     sizes = [
         {n: _unique_elements(t) * t.element_size() for n, t in m.items() if isinstance(t, torch.Tensor)}
         for m in metas
@@ -3936,13 +3937,11 @@ def _capped(xs: list[float], qs: list[float], cap: float | None, size: float) ->
     )
 
 
-def _read_caps(problem: Problem, workload: Workload) -> dict[tuple, float]:
-    """The most each input can be read at a workload's axes, as `_flatten` keys its reads: its distinct
-    elements, and their bytes."""
-    from solgym.inputs import make_inputs
-
+def _read_caps(inputs: Mapping[str, Any]) -> dict[tuple, float]:
+    """The most each input can be read at a workload's axes (its inputs on meta), as `_flatten` keys its
+    reads: its distinct elements, and their bytes."""
     caps: dict[tuple, float] = {}
-    for name, t in make_inputs(problem, workload, device="meta").items():
+    for name, t in inputs.items():
         if isinstance(t, torch.Tensor):
             caps["read_elements", name] = float(_unique_elements(t))
             caps["read_bytes", name] = float(_unique_elements(t) * t.element_size())
