@@ -548,6 +548,7 @@ class _Recorder(TorchDispatchMode):
         # A mask, nonzero on a band of diagonals (`solgym.band`): storage -> (fraction of positions outside
         # the band, the value inside it, the band)
         self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
+        self.follow_masks = True  # off: masks are not recorded, and what they mask out counts in full
         # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
         self.mask_layout: dict[int, tuple] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
@@ -953,7 +954,10 @@ class _Recorder(TorchDispatchMode):
         zero or filled into a constant (`_transformed_mask`, `_combined_mask`). Applied to a tensor (added as
         -inf, `masked_fill`, `where`), the tensor is demanded only where not masked; where the masked
         positions become zero, a product with it demands its other factor only there, and a contraction
-        with it counts only the unmasked part (`_masked_through`)."""
+        with it counts only the unmasked part (`_masked_through`). A recorder that does not follow masks
+        records none."""
+        if not self.follow_masks:
+            return
         key_outs = [_key(t) for t in outs]
         if name in _FACTORIES_CONST:
             value = _fill_value(name, args)
@@ -3226,6 +3230,7 @@ def trace(
     ranges: Mapping[str, value_range.Range] | None = None,
     mixed: bool = False,
     stale: Collection[str] = (),
+    follow_masks: bool = True,
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
@@ -3234,8 +3239,9 @@ def trace(
     what `needed_read_bytes` can claim. On meta, `ranges` bounds the values of inputs (from the custom
     entry point, `meta_inputs`), so that reads of values they decide need no data. With `mixed` (and
     `with_data`), inputs may be on meta and on the CPU at once (`mixed_inputs`; `stale` names those whose
-    values are not what a run on data gives them). Raises DataDependent when meta tensors cannot carry the
-    reference through."""
+    values are not what a run on data gives them). Without `follow_masks`, no mask built in the reference
+    is followed: the work it masks out counts as the reference performs it (what a bound that prices the
+    masked scores assumes). Raises DataDependent when meta tensors cannot carry the reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
@@ -3248,6 +3254,7 @@ def trace(
             ranges=ranges or {},
             mixed=mixed,
             stale=stale,
+            follow_masks=follow_masks,
         )
 
 
@@ -3261,6 +3268,7 @@ def _trace(
     ranges: Mapping[str, value_range.Range],
     mixed: bool,
     stale: Collection[str],
+    follow_masks: bool,
 ) -> OpCounts:
     from solgym.inputs import as_outputs, kept_defaults, on_device, random_range, reference_module
 
@@ -3268,6 +3276,7 @@ def _trace(
     run = reference_module(problem).run
     recorder = _Recorder(with_data)
     recorder.mixed = mixed
+    recorder.follow_masks = follow_masks
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
     for name, t in tensor_inputs.items():
@@ -3371,21 +3380,22 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
     return counts
 
 
-def count_on_meta(problem: Problem, workload: Workload) -> OpCounts:
+def count_on_meta(problem: Problem, workload: Workload, *, follow_masks: bool = True) -> OpCounts:
     """Count a workload on meta tensors. Where the reference reads a value of a custom input's making, what
     the entry point's tensors hold is learnt from a run of it on meta (`entry_ranges`). Raises
     DataDependent where the reference needs values that `solgym.value_range` cannot decide, or loops
-    through more than `META_OPS_WITH_READS` ops after such a read."""
+    through more than `META_OPS_WITH_READS` ops after such a read. `follow_masks` as for `trace`."""
     notes: list[str] = []
     ranges: dict[str, value_range.Range] = {}
     inputs = meta_inputs(problem, workload, notes, ranges)
     generic = _generic(workload)
+    options = {"with_data": False, "generic": generic, "follow_masks": follow_masks}
     try:
-        counts = trace(problem, inputs, with_data=False, generic=generic, ranges=ranges)
+        counts = trace(problem, inputs, ranges=ranges, **options)
     except _Undecided:
         if ranges or not (ranges := entry_ranges(problem, workload, inputs)):
             raise
-        counts = trace(problem, inputs, with_data=False, generic=generic, ranges=ranges)
+        counts = trace(problem, inputs, ranges=ranges, **options)
     counts.notes.extend(notes)
     return counts
 
