@@ -101,7 +101,17 @@ def counts(problem: Problem, workload: Workload) -> OpCounts:
     if on_data:
         from solgym.opcount import count_on_data
 
-        result = count_on_data(problem, workload)
+        try:
+            result = count_on_data(problem, workload)
+        except (ProblemError, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the reference fails on this workload's data: say so
+            raise ProblemError(
+                problem.path or problem.name,
+                "reference",
+                f"cannot be counted for workload {workload.uuid}: on CPU data, {type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300] if str(e) else ''}",
+            ) from e
         result.notes.insert(0, "the reference reads tensor values; traced on data")
     else:
         result = count(problem, workload)

@@ -1392,7 +1392,10 @@ def _baseline_candidate(problem: Problem, kind: str, shapes: int = 1) -> Candida
             # Dynamo tags outputs with bookkeeping attributes; the audit wants plain tensors, so the trusted
             # baseline hands them on bare (host-side work, outside the measured kernels).
             out = compiled(*args)
-            for t in out if isinstance(out, tuple | list) else (out,):
+            values = (
+                out.values() if isinstance(out, dict) else out if isinstance(out, tuple | list) else (out,)
+            )
+            for t in values:
                 if isinstance(t, torch.Tensor) and t.__dict__:
                     t.__dict__.clear()
             return out

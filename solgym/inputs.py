@@ -82,6 +82,14 @@ def make_inputs(
             inputs[name] = random_tensor(
                 shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device
             )
+    files = {n: inputs[n] for n, src in workload.inputs.items() if src.kind == "safetensors"}
+    broken = definition.check_data_constraints(axes, files) if files and device.type != "meta" else []
+    if broken:
+        raise ProblemError(
+            problem.path or problem.name,
+            f"workload {workload.uuid}",
+            f"its data files violate constraints: {'; '.join(broken)}",
+        )
     return inputs
 
 
@@ -316,8 +324,17 @@ def kept_defaults() -> Iterator[None]:
 
 
 def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:
-    """Normalise what a `run` returned (one tensor, or a tuple/list) to a tuple in output order."""
+    """Normalise what a `run` returned (one tensor, a tuple/list, or a dict keyed by output name, as
+    FlashInfer-Trace references return `{"output": o, "lse": lse}`) to a tuple in output order."""
     expected = len(problem.definition.outputs)
+    if isinstance(outputs, dict):
+        names = list(problem.definition.outputs)
+        if set(outputs) != set(names):
+            raise ValueError(
+                f"run returned a dict with keys {sorted(map(str, outputs))}, the definition's outputs are "
+                f"{', '.join(names)}"
+            )
+        return tuple(outputs[name] for name in names)
     if isinstance(outputs, list | tuple):
         result = tuple(outputs)
     else:

@@ -3321,7 +3321,10 @@ def _trace(
         if with_data:
             raise
         raise DataDependent(f"{type(e).__name__}: {e}") from None
-    outputs = as_outputs(problem, returned)
+    try:
+        outputs = as_outputs(problem, returned)
+    except ValueError as e:  # what it returns does not match the definition's outputs
+        raise ProblemError(problem.path or problem.name, "reference", str(e)) from None
     tensors_out = [t for t in outputs if isinstance(t, torch.Tensor)]
     for t in tensors_out:
         recorder._remember(t)

@@ -212,6 +212,22 @@ class Definition:
                 broken.append(text)
         return broken
 
+    def check_data_constraints(self, axes: Mapping[str, int], inputs: Mapping[str, Any]) -> list[str]:
+        """The constraints on input data (`num_kv_indices == kv_indptr[-1].item()`) that `inputs` violate,
+        of those whose every name is an axis or one of `inputs` (values on a real device)."""
+        names = {**axes, **inputs}
+        broken = []
+        for text in self.constraints:
+            try:
+                ok = evaluate(text, names)
+            except NameError:
+                continue  # names an input not given
+            except (ValueError, ZeroDivisionError, TypeError, RuntimeError, IndexError):
+                continue
+            if not ok and _names(text) & set(inputs):
+                broken.append(text)
+        return broken
+
     def reference_module(self) -> types.ModuleType:
         """The reference source executed as a fresh module (trusted code)."""
         module = types.ModuleType(f"solgym_reference_{_slug(self.name)}")
@@ -278,13 +294,19 @@ _COMPARE = {
     ast.GtE: operator.ge,
 }
 _FUNCTIONS = {"min": min, "max": max, "abs": abs, "ceil": math.ceil, "floor": math.floor}
+# What a constraint on an input's data may ask of it: `kv_indptr[-1].item()`, `sparse_indices.shape[0]`,
+# `ids.numel()`, `len(seq_lens)`.
+_DATA_METHODS = ("item", "numel", "size", "dim")
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     """Evaluate an axis expression or constraint: integers, axis names, + - * / // % **, comparisons,
-    `and`/`or`/`not`, and min/max/abs/ceil/floor. Nothing else is executed.
+    `and`/`or`/`not`, and min/max/abs/ceil/floor. A constraint on an input's data may also index a name by
+    an integer (`kv_indptr[-1]`), take its `.shape`, call `.item()`, `.numel()`, `.size()` or `.dim()` on
+    it, and `len()` of it. Nothing else is executed.
 
-    Raises NameError for a name not in `names`, ValueError for anything outside that grammar.
+    Raises NameError for a name not in `names`, ValueError for anything outside that grammar, TypeError
+    where a name's value does not support what is asked of it (an axis indexed).
     """
     try:
         tree = ast.parse(expression.strip(), mode="eval")
@@ -336,7 +358,91 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
         and not node.keywords
     ):
         return _FUNCTIONS[node.func.id](*(_eval(a, names) for a in node.args))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len":
+        if len(node.args) != 1 or node.keywords:
+            raise ValueError("len takes one argument")
+        return len(_data(_eval(node.args[0], names)))
+    if isinstance(node, ast.Subscript):
+        value, index = _eval(node.value, names), _eval(node.slice, names)
+        if not isinstance(index, int):
+            raise ValueError(f"{ast.unparse(node)!r}: only an integer index is allowed")
+        return _number(_data(value)[index])
+    if isinstance(node, ast.Attribute) and node.attr == "shape":
+        return tuple(_data(_eval(node.value, names)).shape)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _DATA_METHODS
+        and not node.keywords
+    ):
+        value = _eval(node.func.value, names)
+        if not (node.func.attr == "item" and isinstance(value, int | float)):
+            value = _data(value)
+        args = [_eval(a, names) for a in node.args]
+        if not all(isinstance(a, int) for a in args) or len(args) > (node.func.attr == "size"):
+            raise ValueError(f"{ast.unparse(node)!r}: bad arguments")
+        if node.func.attr == "item":
+            return _number(value)
+        return _number(getattr(value, node.func.attr)(*args))
     raise ValueError(f"{ast.unparse(node)!r} is not allowed in an expression")
+
+
+def check_grammar(expression: str) -> None:
+    """Raise ValueError where an expression steps outside what `evaluate` accepts, wherever in it (the
+    grammar check at load, which evaluating cannot do alone: `kv_indptr[-1] + f()` fails on its first
+    term without data before its second is seen)."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ValueError(f"not a valid expression ({e.msg})") from None
+    for node in ast.walk(tree.body):
+        allowed = (
+            (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, int | float)
+                and not isinstance(node.value, bool)
+            )
+            or isinstance(
+                node, ast.Name | ast.Load | ast.BoolOp | ast.And | ast.Or | ast.Compare | ast.Subscript
+            )
+            or (isinstance(node, ast.BinOp) and type(node.op) in _BINARY)
+            or isinstance(node, ast.operator)
+            and type(node) in _BINARY
+            or isinstance(node, ast.UnaryOp | ast.USub | ast.UAdd | ast.Not)
+            or isinstance(node, ast.cmpop)
+            and type(node) in _COMPARE
+            or (isinstance(node, ast.Attribute) and node.attr in ("shape", *_DATA_METHODS))
+            or (
+                isinstance(node, ast.Call)
+                and not node.keywords
+                and (
+                    (isinstance(node.func, ast.Name) and node.func.id in (*_FUNCTIONS, "len"))
+                    or (isinstance(node.func, ast.Attribute) and node.func.attr in _DATA_METHODS)
+                )
+            )
+        )
+        if not allowed:
+            raise ValueError(f"{ast.unparse(node)!r} is not allowed in an expression")
+
+
+def _names(expression: str) -> set[str]:
+    """The names an expression reads."""
+    return {n.id for n in ast.walk(ast.parse(expression.strip(), mode="eval")) if isinstance(n, ast.Name)}
+
+
+def _data(value: Any) -> Any:
+    """An input's data, for what a data constraint asks of it; a number (an axis) has none."""
+    if isinstance(value, int | float | bool):
+        raise TypeError(f"{value!r} is a number, not an input's data")
+    return value
+
+
+def _number(value: Any) -> Any:
+    """A one-element tensor as a Python number; anything else as it is."""
+    numel = getattr(value, "numel", None)
+    if callable(numel) and numel() == 1 and hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -395,6 +501,7 @@ def parse_definition(raw: Any, file: str | Path = "<definition>") -> Definition:
         raise ProblemError(file, "constraints", "must be a list of expression strings")
     for i, text in enumerate(constraints):
         try:
+            check_grammar(text)
             evaluate(text, _AnyName())
         except ValueError as e:
             raise ProblemError(file, f"constraints[{i}]", f"{text!r}: {e}") from None

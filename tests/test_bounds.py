@@ -2972,3 +2972,46 @@ def test_a_reference_with_a_torchscript_function_is_counted(tmp_path):
         [{"axes": {"M": 16}}],
     )
     assert one(p).macs_by_precision == {"fp32": 16 * 32 * 64}
+
+
+def test_a_reference_returning_a_dict_of_its_outputs_is_counted_by_name(tmp_path):
+    # FlashInfer-Trace's MLA decode returns {"output": o, "lse": lse}; the keys may come in any order.
+    reference = (
+        "import torch\ndef run(q, k):\n    s = q @ k.T\n"
+        "    return {'lse': torch.logsumexp(s, -1), 'output': torch.softmax(s, -1) @ k}\n"
+    )
+    inputs = {"q": (["M", 64], "float32"), "k": (["N", 64], "float32")}
+    outputs = {"output": (["M", 64], "float32"), "lse": (["M"], "float32")}
+    b = one(make_problem(tmp_path, reference, inputs, outputs, {"M": None, "N": 128}, [{"axes": {"M": 16}}]))
+    assert b.macs_by_precision == {"fp32": 2 * 16 * 128 * 64}
+    assert b.bytes_written == (16 * 64 + 16) * 4  # both outputs, at 4 B each
+    wrong = reference.replace("'lse'", "'log_sum_exp'")
+    p = make_problem(
+        tmp_path, wrong, inputs, outputs, {"M": None, "N": 128}, [{"axes": {"M": 16}}], folder="w"
+    )
+    with pytest.raises(ProblemError, match="dict with keys"):
+        one(p)
+
+
+def test_a_reference_failing_on_a_later_workloads_data_fails_that_workload_with_the_reason(tmp_path, capsys):
+    # Read values (traced on data), then refuse the second workload's size: its error is the workload's,
+    # and the CLI still prints the JSON of every workload.
+    reference = (
+        "import torch\ndef run(x):\n    if x.abs().sum().item() >= 0 and x.shape[0] > 4:\n"
+        "        raise RuntimeError('probability tensor contains either inf, nan or element < 0')\n"
+        "    return x * 2\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["M", 8], "float32")},
+        {"y": (["M", 8], "float32")},
+        {"M": None},
+        [{"axes": {"M": 2}}, {"axes": {"M": 8}}],
+    )
+    assert derive(p, p.workloads[0], B200).traced_on.startswith("cpu data")
+    with pytest.raises(ProblemError, match="probability tensor"):
+        derive(p, p.workloads[1], B200)
+    assert main(["bounds", str(p.path), "--gpu", "B200", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert "t_sol_ms" in doc["bounds"][0] and "probability tensor" in doc["bounds"][1]["error"]

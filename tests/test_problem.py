@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import RMSNORM, add_definition, add_workload, dev_problems, needs_dev, write_problem
 
-from solgym.problem import ProblemError, evaluate, load_problem
+from solgym.problem import ProblemError, check_grammar, evaluate, load_problem
 
 
 def test_shipped_rmsnorm_loads_with_provenance():
@@ -234,6 +235,24 @@ def test_expression_grammar_refuses_code():
         evaluate("2 ** 1000", {})
     with pytest.raises(NameError):
         evaluate("c + 1", {"a": 1})
+
+
+def test_constraints_may_ask_of_an_inputs_data_what_flashinfer_trace_definitions_ask():
+    names = {"n": 7, "kv_indptr": torch.tensor([0, 3, 7]), "idx": torch.zeros(5, 2), "b": 3}
+    assert evaluate("n == kv_indptr[-1].item()", names) is True
+    assert evaluate("idx.shape[0] == 5 and idx.shape[-1] == 2 and idx.numel() == 10", names) is True
+    assert evaluate("len(kv_indptr) == b and kv_indptr.size(0) == b", names) is True
+    with pytest.raises(TypeError):
+        evaluate("b[0] == 1", names)  # an axis is a number: no data to index
+    for code in ("kv_indptr[-1] + __import__('os')", "kv_indptr[0:2] == 1", "kv_indptr.tolist()", "n.real"):
+        with pytest.raises(ValueError, match="not allowed"):
+            check_grammar(code)
+
+
+def test_a_constraint_outside_the_grammar_anywhere_in_it_is_refused_at_load(tmp_path):
+    definition = add_definition(constraints=["rows == ids[-1].item() + exec('1')"])
+    with pytest.raises(ProblemError, match=r"constraints\[0\].*not allowed"):
+        load_problem(write_problem(tmp_path / "p", definition, [add_workload(4)]))
 
 
 def test_workload_lookup_by_uuid_prefix_and_index():

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from solgym import substitutes
 from solgym.bounds import derive
 from solgym.cli import main
 from solgym.hardware import get_profile
+from solgym.inputs import make_inputs
 from solgym.problem import ProblemError, load_problem
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
@@ -32,7 +34,7 @@ def run(q, cache, kv_indptr, kv_indices, kv_last_page_len):
 """
 
 
-def decode_problem(tmp_path: Path, workloads: list[dict]) -> object:
+def decode_problem(tmp_path: Path, workloads: list[dict], constraints: list[str] | None = None) -> object:
     folder = tmp_path / "paged_decode"
     folder.mkdir()
     definition = {
@@ -55,6 +57,8 @@ def decode_problem(tmp_path: Path, workloads: list[dict]) -> object:
         "outputs": {"out": {"shape": ["batch_size", "head_dim"], "dtype": "bfloat16"}},
         "reference": DECODE,
     }
+    if constraints is not None:
+        definition["constraints"] = constraints
     (folder / "definition.json").write_text(json.dumps(definition))
     lines = []
     for i, axes in enumerate(workloads):
@@ -97,6 +101,28 @@ def test_blobs_are_written_at_the_workloads_paths_and_make_the_bound_derivable(t
     # reads the last pages' lengths).
     assert b.bytes_read + b.bytes_written == 10 * 64 * 2 + 2 * 3 * 64 * 2 + (4 + 10) * 4
     assert b.macs_by_precision == {"fp32": 2 * 10 * 64}
+
+
+# FlashInfer-Trace's own constraints on a paged decode: on the axes, and on the index blobs' data.
+TRACE_CONSTRAINTS = ["len_indptr == batch_size + 1", "num_kv_indices == kv_indptr[-1].item()"]
+
+
+def test_constraints_on_blob_data_load_and_are_checked_when_the_blobs_are_read(tmp_path, monkeypatch):
+    p = decode_problem(tmp_path, [AXES], constraints=TRACE_CONSTRAINTS)
+    substitutes.write([p], tmp_path / "data")  # stand-ins that satisfy them
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "data"))
+    assert derive(p, p.workloads[0], get_profile("H100")).macs_by_precision == {"fp32": 2 * 10 * 64}
+    # Blobs that break one: the workload names it, nothing is counted from them.
+    blob = tmp_path / "data" / BLOB.format(0)
+    tensors = {
+        n: substitutes.tensor(p, p.workloads[0], n) for n in ("kv_indptr", "kv_indices", "kv_last_page_len")
+    }
+    tensors["kv_indptr"][-1] = 9
+    save_file(tensors, str(blob))
+    with pytest.raises(
+        ProblemError, match=r"violate constraints: num_kv_indices == kv_indptr\[-1\]\.item\(\)"
+    ):
+        make_inputs(p, p.workloads[0])
 
 
 def test_a_paged_cache_over_64_mb_stays_on_meta_while_the_blob_indices_are_read(tmp_path, monkeypatch):
