@@ -7,9 +7,10 @@ derived (DESIGN §11.2): the pages a decode step reads and the lengths of a pref
 user's choosing, so that pointing $SOLGYM_TRACE_DATA at it makes every command run as with real blobs.
 What they hold is a choice, not a trace, and is the same for every run:
 
-- `X_indptr`: offsets from 0 to the length of `X_indices` (or, with no such input, to the first axis of the
-  first input whose name starts with X's first letter: `qo_indptr` ends at the query tokens of `q_nope`),
-  the sequences as even as whole numbers allow;
+- `X_indptr` and `cu_seqlens`: offsets from 0 to where a constraint of the definition says they end
+  (`"total_seq_len == cu_seqlens[-1].item()"`: that axis), else to the length of `X_indices` (or, with
+  no such input, to the first axis of the first input whose name starts with X's first letter:
+  `qo_indptr` ends at the query tokens of `q_nope`), the sequences as even as whole numbers allow;
 - `X_indices`: distinct pages, `num_pages` of them at most, in a seeded random order (each sequence its own
   pages, as a serving engine allocates them), with repeats only where more indices than pages are asked for;
 - `X_last_page_len`: `page_size`, every last page full.
@@ -19,6 +20,7 @@ Any other blob input is refused with its name: nothing else is known about what 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +76,8 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
     raise ProblemError(
         file,
         where,
-        "cannot generate this blob input: only FlashInfer index inputs (..._indptr, ..._indices, "
-        "..._last_page_len) have a known meaning",
+        "cannot generate this blob input: only FlashInfer index inputs (..._indptr, cu_seqlens, "
+        "..._indices, ..._last_page_len) have a known meaning",
     )
 
 
@@ -110,7 +112,9 @@ def write(problems: Iterable[Problem], folder: str | Path, *, overwrite: bool = 
 
 
 def _role(name: str) -> tuple[str, str]:
-    """(stem, kind) of an input name: `kv_indptr` -> ("kv", "indptr")."""
+    """(stem, kind) of an input name: `kv_indptr` -> ("kv", "indptr"); `cu_seqlens` -> ("", "indptr")."""
+    if name == "cu_seqlens" or name.endswith("_cu_seqlens"):
+        return "", "indptr"
     for kind in ("indptr", "indices", "last_page_len"):
         if name == kind or name.endswith("_" + kind):
             return name[: -len(kind)].rstrip("_"), kind
@@ -118,10 +122,14 @@ def _role(name: str) -> tuple[str, str]:
 
 
 def _indexed_length(problem: Problem, workload: Workload, stem: str, name: str) -> int:
-    """How many entries an indptr's last offset counts: its indices input's length, else the first axis of
-    the first tensor input named after its stem (the query tokens of `qo_indptr`)."""
+    """How many entries an indptr's last offset counts: the axis a constraint equates with its last entry,
+    else its indices input's length, else the first axis of the first tensor input named after its stem
+    (the query tokens of `qo_indptr`)."""
     definition = problem.definition
     axes = problem.axes(workload)
+    for axis in _ends_at(definition.constraints, name):
+        if axis in axes:
+            return axes[axis]
     partner = f"{stem}_indices" if stem else "indices"
     candidates = [partner] if partner in definition.inputs else []
     candidates += [
@@ -136,6 +144,37 @@ def _indexed_length(problem: Problem, workload: Workload, stem: str, name: str) 
         f"workload {workload.uuid} input {name}",
         "no input to say where the offsets end",
     )
+
+
+def _ends_at(constraints: Iterable[str], name: str) -> list[str]:
+    """The axes that constraints equate with the last entry of input `name`: `"total_q ==
+    qo_indptr[-1].item()"` (either side, with or without `.item()`)."""
+
+    def last_of(node: ast.AST) -> bool:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "item":
+            node = node.func.value
+        return (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == name
+            and isinstance(node.slice, ast.UnaryOp)
+            and isinstance(node.slice.op, ast.USub)
+            and isinstance(node.slice.operand, ast.Constant)
+            and node.slice.operand.value == 1
+        )
+
+    axes = []
+    for text in constraints:
+        try:
+            tree = ast.parse(text.strip(), mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq):
+            left, right = tree.left, tree.comparators[0]
+            for one, other in ((left, right), (right, left)):
+                if last_of(one) and isinstance(other, ast.Name):
+                    axes.append(other.id)
+    return axes
 
 
 def _relative(problem: Problem, workload: Workload, name: str, path: str | None) -> str:

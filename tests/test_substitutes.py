@@ -168,3 +168,37 @@ def test_a_paged_decode_with_stand_ins_lands_on_its_published_bound(tmp_path, mo
     for w, pub in list(zip(p.workloads, published, strict=True))[:48:8]:
         ours = derive(p, w, profile, convention="solar").t_sol_ms
         assert round(ours, 4) == pytest.approx(pub["sol_ms"], rel=0.1), w.axes
+
+
+def test_offsets_end_where_a_constraint_on_their_data_says(tmp_path):
+    # FlashInfer-Trace's gated delta rule prefill: `cu_seqlens` ends at the token count its constraint names,
+    # though no input is named after it.
+    folder = tmp_path / "prefill"
+    folder.mkdir()
+    definition = {
+        "name": "prefill",
+        "axes": {
+            "total_seq_len": {"type": "var"},
+            "num_seqs": {"type": "var"},
+            "len_cu_seqlens": {"type": "var"},
+        },
+        "inputs": {
+            "x": {"shape": ["total_seq_len", 8], "dtype": "float32"},
+            "cu_seqlens": {"shape": ["len_cu_seqlens"], "dtype": "int64"},
+        },
+        "outputs": {"y": {"shape": ["num_seqs", 8], "dtype": "float32"}},
+        "reference": "import torch\ndef run(x, cu_seqlens):\n"
+        "    n = cu_seqlens.shape[0] - 1\n"
+        "    return torch.stack([x[int(cu_seqlens[i]):int(cu_seqlens[i + 1])].sum(0) for i in range(n)])\n",
+        "constraints": ["len_cu_seqlens == num_seqs + 1", "total_seq_len == cu_seqlens[-1].item()"],
+    }
+    (folder / "definition.json").write_text(json.dumps(definition))
+    blob = {"type": "safetensors", "path": "blob/p.safetensors", "tensor_key": "cu_seqlens"}
+    axes = {"total_seq_len": 10, "num_seqs": 3, "len_cu_seqlens": 4}
+    (folder / "workload.jsonl").write_text(
+        json.dumps({"uuid": "w", "axes": axes, "inputs": {"x": {"type": "random"}, "cu_seqlens": blob}})
+    )
+    p = load_problem(folder)
+    assert substitutes.tensor(p, p.workloads[0], "cu_seqlens").tolist() == [0, 3, 7, 10]
+    assert main(["substitute", str(folder), "--out", str(tmp_path / "data")]) == 0
+    make_inputs(p, p.workloads[0], data_root=tmp_path / "data")  # satisfies its constraints
