@@ -18,7 +18,7 @@ bound prices work the reference discards, which a kernel that skips masked block
 `KNOWN_DEFECTS` adds the problems shown wrong by another argument (docs/bounds.md has the evidence for all
 of these).
 
-    python benchmarks/bounds_fidelity.py [--data DIR] [--only SUBSTRING] [--threads N] [--json]
+    python benchmarks/bounds_fidelity.py [--data DIR] [--only SUBSTRING] [--threads N] [--json | --markdown]
 
 `--threads` sets torch's intra-op threads for the derivation (default: torch's own choice). The on-disk
 count cache (`solgym.count_cache`) is off, so every time is that of a cold derivation.
@@ -289,6 +289,33 @@ def _print_table(result: dict) -> None:
         )
 
 
+def _print_markdown(result: dict) -> None:
+    """The table docs/bounds.md shows, and its summary lines."""
+    print(
+        "| problem | workloads | median ours/published | worst | published below needed | "
+        "published prices masked scores | time to derive (s) | slowest workload (s) | traced on |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in result["rows"]:
+        if r["median_ratio"] is None:
+            med, worst = "— (not derivable)", "—"
+        else:
+            med, worst = f"{r['median_ratio']:.3f}", f"{r['worst_ratio']:.3f}"
+        print(
+            f"| {r['problem']} | {r['workloads']} | {med} | {worst} | {r['below_needed']} | "
+            f"{r['prices_masked']} | {r['seconds']:.2f} | {r['slowest_workload_seconds']:.2f} | {r['traced_on']} |"
+        )
+    print()
+    for label, s in result["summary"].items():
+        if isinstance(s, dict):
+            print(
+                f"- **{label.replace('_', ' ')}**: {s['workloads']} workloads ({s['derived']} derived), median ratio "
+                f"{s['median_ratio']:.3f}, within ±10%: {s['within_10pct']:.1%}, within ±25%: {s['within_25pct']:.1%}"
+            )
+        else:
+            print(f"- **{label.replace('_', ' ')}**: {s} workloads")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the SOL-ExecBench dev problems")
@@ -298,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--markdown", action="store_true", help="the table and summary as docs/bounds.md shows them"
+    )
     args = parser.parse_args(argv)
     # The time to derive is measured cold: no counts from an earlier run read back from disk.
     os.environ[count_cache.SWITCH_ENV] = "0"
@@ -312,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         sys.stdout.write("\n")
+    elif args.markdown:
+        _print_markdown(result)
     else:
         _print_table(result)
     return 0
