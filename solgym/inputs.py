@@ -363,7 +363,10 @@ def footprint_bytes(problem: Problem, workload: Workload) -> int:
 def shrink(problem: Problem, workload: Workload, max_bytes: int) -> Workload:
     """A copy of `workload` whose var axes are halved, largest first, until its footprint fits `max_bytes`
     (used to run big problems on a CPU). Returns the smallest valid workload found if none fits; axes that
-    would break a constraint or an expression are left alone."""
+    would break a constraint or an expression are left alone. A workload that reads data files (index
+    blobs) is returned as it is: their values address its full axes (page numbers, offsets)."""
+    if workload.blobs:
+        return workload
     current = workload
     frozen: set[str] = set()
     while footprint_bytes(problem, current) > max_bytes:

@@ -72,6 +72,7 @@ PASSED_ENV = (
     "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "CUDA_ROOT",
     "TORCH_CUDA_ARCH_LIST", "MAX_JOBS", "CC", "CXX", "NVCC_CCBIN", "OMP_NUM_THREADS", "TRITON_PTXAS_PATH",
     "TRITON_CUOBJDUMP_PATH", "TRITON_NVDISASM_PATH", "TRITON_LIBCUDA_PATH",
+    "SOLGYM_TRACE_DATA",  # the trusted trace dataset whose blobs hold workloads' index tensors (exposed too)
 )  # fmt: skip
 LAYER_NAMES = ("pid_namespace", "net_namespace", "mount_namespace", "seccomp", "uid_drop")
 START_TIMEOUT_S = 180.0
@@ -646,9 +647,11 @@ class Lane:
         self.init_cuda = init_cuda
         self.disable = frozenset(disable)
         if expose is None:
+            from solgym.inputs import TRACE_DATA_ENV
             from solgym.rewards import cache_dir
 
-            expose = [cache_dir()]
+            # The cache, and the trace dataset where one is named: children read blobs from it.
+            expose = [cache_dir(), *filter(None, [os.environ.get(TRACE_DATA_ENV)])]
         self.expose = [str(Path(path).resolve()) for path in expose]
         self.timing = TimingSlot(device)
         self.base = Path(tempfile.mkdtemp(prefix=f"solgym-lane-{'cpu' if device is None else device}-"))

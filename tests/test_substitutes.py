@@ -14,7 +14,7 @@ from solgym import substitutes
 from solgym.bounds import derive
 from solgym.cli import main
 from solgym.hardware import get_profile
-from solgym.inputs import make_inputs
+from solgym.inputs import make_inputs, shrink
 from solgym.problem import ProblemError, load_problem
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
@@ -202,3 +202,22 @@ def test_offsets_end_where_a_constraint_on_their_data_says(tmp_path):
     assert substitutes.tensor(p, p.workloads[0], "cu_seqlens").tolist() == [0, 3, 7, 10]
     assert main(["substitute", str(folder), "--out", str(tmp_path / "data")]) == 0
     make_inputs(p, p.workloads[0], data_root=tmp_path / "data")  # satisfies its constraints
+
+
+def test_a_workload_reading_blobs_is_evaluated_at_its_own_size_with_the_trace_data(
+    tmp_path, monkeypatch, capsys
+):
+    # The sandboxed child reads the blobs from $SOLGYM_TRACE_DATA (passed and exposed to it), and CPU mode
+    # keeps the workload whole: its page indices address the full cache.
+    p = decode_problem(tmp_path, [AXES | {"num_pages": 5000}], constraints=TRACE_CONSTRAINTS)
+    assert shrink(p, p.workloads[0], 1 << 10) is p.workloads[0]
+    substitutes.write([p], tmp_path / "data")
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SOLGYM_CACHE", str(tmp_path / "cache"))
+    action = tmp_path / "action.py"
+    action.write_text(DECODE)
+    code = main(
+        ["eval", str(p.path), str(action), "--cpu", "--json", "--rounds", "1", "--policy", "permissive"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert (code, out["status"]) == (0, "PASSED"), out.get("message")
