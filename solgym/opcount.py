@@ -2557,11 +2557,32 @@ class _TorchFunctions(TorchFunctionMode):
         ops = self.recorder.ops
         start = len(ops)
         out = torch.einsum(*args, **kwargs)
+        self._summed_over_unit_axes(args, out, ops[start:])
         repeats = _einsum_repeats(args, self.recorder.repeats)
         if repeats > 1:
             for op in ops[start:]:
                 op.macs /= repeats
         return out
+
+    def _summed_over_unit_axes(self, args: tuple, out: Any, made: list[_Op]) -> None:
+        """An einsum that sums over indices all of size 1 (`hkl,hlv->hkv` with l = 1: an outer product
+        written as a contraction, as a gated delta rule's state update is) reaches ATen as a broadcast
+        multiply, which counts no MACs: the op that makes its result counts one MAC per output element,
+        as the same product written with `@` (an `mm` with k = 1) does. An einsum that sums over nothing
+        (`ij,ij->ij`, `k,v->kv`) stays elementwise."""
+        form = _einsum_form(args)
+        if form is None or not isinstance(out, torch.Tensor) or any(op.macs for op in made):
+            return
+        operands, summed = form
+        if not summed or any(size != 1 for size in summed.values()):
+            return
+        key = _key(out)
+        maker = next((op for op in reversed(made) if any(k == key for k, _ in op.writes)), None)
+        if maker is None:
+            return
+        maker.macs = float(out.numel())
+        maker.precision = self.recorder._operand_precision(*operands[:2])
+        maker.flops = 0.0
 
     def _constant(self, out: Any, data: Any) -> None:
         if not isinstance(out, torch.Tensor) or out.device.type != "meta" or out.numel() > 4096:
@@ -2569,6 +2590,32 @@ class _TorchFunctions(TorchFunctionMode):
         r = value_range.of_data(data, out.dtype)
         if r is not None:
             self.recorder.ranges[self.recorder._remember(out)] = (out.dtype, r)
+
+
+def _einsum_form(args: tuple) -> tuple[list[torch.Tensor], dict[str, int]] | None:
+    """(operands, {summed index: size}) of an einsum of two or more tensors written without an ellipsis
+    or a repeated index, else None."""
+    if not args or not isinstance(args[0], str) or "->" not in args[0] or "." in args[0]:
+        return None
+    operands = list(args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:])
+    inputs, output = args[0].replace(" ", "").split("->")
+    subscripts = inputs.split(",")
+    if (
+        len(operands) < 2
+        or len(subscripts) != len(operands)
+        or not all(
+            isinstance(t, torch.Tensor) and t.dim() == len(s)
+            for t, s in zip(operands, subscripts, strict=True)
+        )
+        or any(len(set(s)) != len(s) for s in subscripts)
+    ):
+        return None
+    summed = {}
+    for t, s in zip(operands, subscripts, strict=True):
+        for letter, size in zip(s, t.shape, strict=True):
+            if letter not in output:
+                summed[letter] = max(summed.get(letter, 1), int(size))
+    return operands, summed
 
 
 def _einsum_repeats(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -> int:

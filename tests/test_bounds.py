@@ -3015,3 +3015,28 @@ def test_a_reference_failing_on_a_later_workloads_data_fails_that_workload_with_
     assert main(["bounds", str(p.path), "--gpu", "B200", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert "t_sol_ms" in doc["bounds"][0] and "probability tensor" in doc["bounds"][1]["error"]
+
+
+def test_an_einsum_summing_over_a_unit_axis_counts_macs_as_the_same_product_written_with_matmul(tmp_path):
+    # A gated delta rule's state update: the outer product k^T v per head, as an einsum over l = 1 (ATen:
+    # a broadcast multiply) and as `@` (an mm with k = 1); an einsum summing over nothing stays elementwise.
+    inputs = {"k": ([8, 128, 1], "float32"), "v": ([8, 1, 64], "float32")}
+    outputs = {"s": ([8, 128, 64], "float32")}
+    macs = {}
+    for name, body in (
+        ("einsum", "torch.einsum('hkl,hlv->hkv', k, v)"),
+        ("matmul", "k @ v"),
+        ("hadamard", "torch.einsum('hkv,hkv->hkv', k.expand(8, 128, 64), v.expand(8, 128, 64))"),
+    ):
+        p = make_problem(
+            tmp_path,
+            f"import torch\ndef run(k, v):\n    return {body}\n",
+            inputs,
+            outputs,
+            {},
+            [{"axes": {}}],
+            folder=name,
+        )
+        macs[name] = one(p).macs_by_precision
+    assert macs["einsum"] == macs["matmul"] == {"fp32": 8 * 128 * 64}
+    assert macs["hadamard"] == {}
