@@ -79,8 +79,12 @@ def make_inputs(
         elif source.kind == "safetensors":
             inputs[name] = _load_safetensors(problem, workload, name, shape, spec, data_root, device)
         else:
-            inputs[name] = random_tensor(
-                shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device
+            inputs[name] = as_drawn(
+                problem,
+                name,
+                random_tensor(
+                    shape or (), spec.dtype, seed=derive_seed(seed, workload.uuid, index, name), device=device
+                ),
             )
     files = {n: inputs[n] for n, src in workload.inputs.items() if src.kind == "safetensors"}
     broken = definition.check_data_constraints(axes, files) if files and device.type != "meta" else []
@@ -91,6 +95,21 @@ def make_inputs(
             f"its data files violate constraints: {'; '.join(broken)}",
         )
     return inputs
+
+
+def as_drawn(problem: Problem, name: str, value: torch.Tensor) -> torch.Tensor:
+    """A random input as the FlashInfer-Trace schema draws it: the `probs` of a sampling definition
+    (`op_type` "sampling") is the softmax of its normal draws over the last axis, a probability vector per
+    row, as the references' `torch.multinomial` requires; every other input as drawn."""
+    if (
+        name == "probs"
+        and problem.definition.op_type == "sampling"
+        and value.is_floating_point()
+        and value.dim() >= 1
+        and value.device.type != "meta"
+    ):
+        return torch.softmax(value.float(), dim=-1).to(value.dtype)
+    return value
 
 
 def random_tensor(

@@ -3802,7 +3802,7 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
     mixed recorder, so that what it makes over MIXED_BYTES is made on meta. Returns the inputs, the names
     of those whose values an op on meta should have changed (stale), and of the meta ones made of normal
     draws by the entry point (no exact zero or infinity: continuous)."""
-    from solgym.inputs import derive_seed, load_blob, make_inputs, random_tensor
+    from solgym.inputs import as_drawn, derive_seed, load_blob, make_inputs, random_tensor
 
     definition = problem.definition
     inputs = make_inputs(problem, workload, device="meta")
@@ -3831,9 +3831,10 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
         if workload.inputs[name].kind != "random" or not isinstance(value, torch.Tensor):
             continue
         if value.numel() * value.element_size() <= MIXED_BYTES:
-            inputs[name] = random_tensor(
+            drawn = random_tensor(
                 tuple(value.shape), spec.dtype, seed=derive_seed(0, workload.uuid, index, name)
             )
+            inputs[name] = as_drawn(problem, name, drawn)
     return inputs, stale, continuous
 
 
@@ -4097,7 +4098,7 @@ def data_inputs(problem: Problem, workload: Workload, *, windows: bool = True) -
     copy (`noise`). Workloads with custom or file inputs use `make_inputs`, the entry point's large
     normal and uniform draws being tiled copies of the noise blocks (`_CheapRandom`), and the work they
     do on deterministic data done once per problem, not once per size traced (`_EntryMemo`)."""
-    from solgym.inputs import derive_seed, make_inputs, random_tensor
+    from solgym.inputs import as_drawn, derive_seed, make_inputs, random_tensor
 
     if any(source.kind in ("custom", "safetensors") for source in workload.inputs.values()):
         memo = _entry_memo(problem)
@@ -4136,6 +4137,7 @@ def data_inputs(problem: Problem, workload: Workload, *, windows: bool = True) -
             inputs[name] = made if made is not None else noise(shape, value.dtype, seed)
         else:
             inputs[name] = random_tensor(tuple(value.shape), spec.dtype, seed=seed)
+        inputs[name] = as_drawn(problem, name, inputs[name])
     return inputs
 
 

@@ -6,6 +6,8 @@ import pytest
 import torch
 from conftest import RMSNORM, add_definition, add_workload, write_problem
 
+from solgym.bounds import derive
+from solgym.hardware import get_profile
 from solgym.inputs import footprint_bytes, make_inputs, random_tensor, run_reference, shrink
 from solgym.problem import ProblemError, load_problem
 
@@ -203,3 +205,45 @@ def test_a_reference_that_names_cuda_runs_where_its_inputs_are(tmp_path):
     counted = count(problem, problem.workloads[0])
     assert counted.traced_on == "meta"
     assert counted.write_elements == {"out": 32.0}
+
+
+SAMPLING = """import torch
+
+def run(probs, top_p):
+    if not bool((probs >= 0).all()):
+        raise RuntimeError("probability tensor contains either inf, nan or element < 0")
+    keep = probs.sort(-1, descending=True).values.cumsum(-1) <= top_p
+    return torch.multinomial(probs * keep.any(-1, keepdim=True), 1).squeeze(-1)
+"""
+
+
+@pytest.mark.parametrize("op_type", ["sampling", "elementwise"])
+def test_the_probs_of_a_sampling_definition_are_drawn_as_probabilities(tmp_path, op_type):
+    # As the FlashInfer-Trace schema draws them: softmax over the vocabulary of the normal draws, so that
+    # the reference's `torch.multinomial` accepts them; any other definition's inputs as drawn.
+    definition = {
+        "name": "sampler",
+        "op_type": op_type,
+        "axes": {"batch": {"type": "var"}, "vocab": {"type": "const", "value": 1000}},
+        "inputs": {
+            "probs": {"shape": ["batch", "vocab"], "dtype": "float32"},
+            "top_p": {"shape": None, "dtype": "float32"},
+        },
+        "outputs": {"samples": {"shape": ["batch"], "dtype": "int64"}},
+        "reference": SAMPLING,
+    }
+    workload = {
+        "uuid": "w",
+        "axes": {"batch": 4},
+        "inputs": {"probs": {"type": "random"}, "top_p": {"type": "scalar", "value": 0.9}},
+    }
+    problem = load_problem(write_problem(tmp_path / "p", definition, [workload]))
+    probs = make_inputs(problem, problem.workloads[0], seed=3)["probs"]
+    if op_type == "sampling":
+        assert (probs >= 0).all() and torch.allclose(probs.sum(-1), torch.ones(4))
+        assert run_reference(problem, make_inputs(problem, problem.workloads[0], seed=3))[0].shape == (4,)
+        # The bound's trace on data draws them the same way (multinomial refused the normal draws).
+        bound = derive(problem, problem.workloads[0], get_profile("B200"))
+        assert bound.traced_on.startswith("cpu data") and bound.bytes_read == 4 * 1000 * 4
+    else:
+        assert (probs < 0).any()
