@@ -383,13 +383,20 @@ def shrink(problem: Problem, workload: Workload, max_bytes: int) -> Workload:
     """A copy of `workload` whose var axes are halved, largest first, until its footprint fits `max_bytes`
     (used to run big problems on a CPU). Returns the smallest valid workload found if none fits; axes that
     would break a constraint or an expression are left alone. A workload that reads data files (index
-    blobs) is returned as it is: their values address its full axes (page numbers, offsets)."""
+    blobs) is returned as it is: their values address its full axes (page numbers, offsets). Where a random
+    integer input may index an axis (drawn in [0, INT_HIGH), as slot or expert ids are), no axis is halved
+    below INT_HIGH: the ids would point past it."""
     if workload.blobs:
         return workload
+    ints = any(
+        workload.inputs[name].kind == "random" and schema_dtype(spec.dtype).kind == "int"
+        for name, spec in problem.definition.inputs.items()
+    )
+    floor = INT_HIGH if ints else 1
     current = workload
     frozen: set[str] = set()
     while footprint_bytes(problem, current) > max_bytes:
-        candidates = [(v, k) for k, v in current.axes.items() if v > 1 and k not in frozen]
+        candidates = [(v, k) for k, v in current.axes.items() if v // 2 >= floor and k not in frozen]
         if not candidates:
             break
         _, axis = max(candidates)

@@ -83,8 +83,9 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
 
 def write(problems: Iterable[Problem], folder: str | Path, *, overwrite: bool = False) -> list[Written]:
     """Write stand-in blobs for every safetensors input of `problems` under `folder`, at the relative paths
-    the workloads name. A file that exists is kept unless `overwrite`. Every blob of every problem is made
-    before any is written, so a refusal leaves the folder as it was."""
+    the workloads name. A file that exists is kept unless `overwrite`, and nothing of it is generated, so
+    inputs this module refuses may be supplied by hand. Every blob of every problem is made before any is
+    written, so a refusal leaves the folder as it was."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -94,6 +95,8 @@ def write(problems: Iterable[Problem], folder: str | Path, *, overwrite: bool = 
             for name in workload.blobs:
                 source = workload.inputs[name]
                 path = _relative(problem, workload, name, source.path)
+                if (folder / path).exists() and not overwrite:
+                    continue  # kept as it is: nothing of it is made (a hand-made blob of an input we refuse)
                 made = tensor(problem, workload, name)
                 planned.setdefault(path, {})[source.tensor_key or name] = made
     written = []

@@ -443,3 +443,19 @@ def test_a_diagnosed_job_carries_a_profile_of_the_child(problem_dir, tmp_path):
     assert "cumulative" in report["diagnostics"] and "_evaluate" in report["diagnostics"]
     payload["diagnose"] = False
     assert "diagnostics" not in harness.child_main(payload, FakeContext(tmp_path))
+
+
+def test_the_trusted_material_is_summed_a_chunk_at_a_time_with_the_whole_tensors_sums(monkeypatch):
+    # A float64 copy of a 400 M-element fp8 expert stack would take 3.2 GB; the sums are taken in chunks.
+    from solgym import harness
+
+    x = torch.randn(1000, dtype=torch.float32)
+    x[3] = float("nan")
+    whole = harness._sums(x)
+    monkeypatch.setattr(harness, "_SUM_CHUNK", 64)
+    chunked = harness._sums(x)
+    assert all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(whole, chunked, strict=True))
+    fp8 = torch.randn(300).to(torch.float8_e4m3fn)
+    before = harness._sums(fp8)
+    fp8.view(torch.uint8)[7] ^= 1
+    assert harness._sums(fp8) != before

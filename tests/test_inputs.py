@@ -247,3 +247,26 @@ def test_the_probs_of_a_sampling_definition_are_drawn_as_probabilities(tmp_path,
         assert bound.traced_on.startswith("cpu data") and bound.bytes_read == 4 * 1000 * 4
     else:
         assert (probs < 0).any()
+
+
+def test_a_workload_with_random_ids_is_not_shrunk_below_the_range_they_are_drawn_from(tmp_path):
+    # Slot ids drawn in [0, 64) index a pool of states: a pool halved below 64 would put ids past its end.
+    definition = {
+        "name": "pooled",
+        "axes": {"pool": {"type": "var"}, "batch": {"type": "var"}, "d": {"type": "const", "value": 4096}},
+        "inputs": {
+            "state": {"shape": ["pool", "d"], "dtype": "float32"},
+            "slot": {"shape": ["batch"], "dtype": "int32"},
+        },
+        "outputs": {"out": {"shape": ["batch", "d"], "dtype": "float32"}},
+        "reference": "def run(state, slot):\n    return state[slot.long()]\n",
+    }
+    workload = {
+        "uuid": "w",
+        "axes": {"pool": 512, "batch": 256},
+        "inputs": {"state": {"type": "random"}, "slot": {"type": "random"}},
+    }
+    problem = load_problem(write_problem(tmp_path / "p", definition, [workload]))
+    small = shrink(problem, problem.workloads[0], 1 << 16)
+    assert small.axes == {"pool": 64, "batch": 64}
+    run_reference(problem, make_inputs(problem, small, seed=1))  # every id names a row

@@ -158,6 +158,28 @@ def test_an_existing_blob_is_kept_unless_overwritten(tmp_path):
     assert [w.path for w in substitutes.write([p], tmp_path / "data", overwrite=True)] == [BLOB.format(0)]
 
 
+def test_a_blob_supplied_by_hand_stands_for_an_input_that_cannot_be_generated(tmp_path):
+    # `q` has no known meaning as an index; a blob already at its path is kept and nothing is asked of it.
+    p = decode_problem(tmp_path, [AXES])
+    lines = (
+        (p.path / "workload.jsonl")
+        .read_text()
+        .replace(
+            '"q": {"type": "random"}',
+            '"q": {"type": "safetensors", "path": "blob/q.safetensors", "tensor_key": "q"}',
+        )
+    )
+    (p.path / "workload.jsonl").write_text(lines)
+    p = load_problem(p.path)
+    with pytest.raises(ProblemError, match="only 1-D integer index blobs"):
+        substitutes.write([p], tmp_path / "data")
+    (tmp_path / "data" / "blob").mkdir(parents=True)
+    save_file(
+        {"q": torch.zeros(3, 64, dtype=torch.bfloat16)}, str(tmp_path / "data" / "blob" / "q.safetensors")
+    )
+    assert [w.path for w in substitutes.write([p], tmp_path / "data")] == [BLOB.format(0)]
+
+
 @pytest.mark.skipif(not DEV.is_dir(), reason="SOL-ExecBench dev problems not present")
 def test_a_paged_decode_with_stand_ins_lands_on_its_published_bound(tmp_path, monkeypatch):
     p = load_problem(DEV / "013_gqa_paged_decode_h32_kv8_d128_ps1")
