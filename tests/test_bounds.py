@@ -2278,15 +2278,7 @@ def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatc
 def test_a_reference_that_needs_values_is_not_tried_on_meta_again_at_shrunk_sizes(tmp_path, monkeypatch):
     from solgym import opcount
 
-    p = make_problem(
-        tmp_path,
-        ROUTED,
-        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
-        {"o": (["T", 16], "float32")},
-        {"T": None, "E": 8},
-        [{"axes": {"T": 4096}, "kind": "custom"}],
-        custom_inputs_entrypoint="get_inputs",
-    )
+    p = routed_problem(tmp_path, 8, [4096])
     for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
         monkeypatch.setattr(opcount, cache, {})
     monkeypatch.setattr(opcount, "_NEEDS_VALUES", set())
@@ -2319,21 +2311,26 @@ ROUTED = (
 )
 
 
+def routed_problem(tmp_path: Path, experts: int, tokens: list[int]) -> object:
+    """ROUTED with E experts, one workload per token count, inputs from its entry point."""
+    return make_problem(
+        tmp_path,
+        ROUTED,
+        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
+        {"o": (["T", 16], "float32")},
+        {"T": None, "E": experts},
+        [{"axes": {"T": t}, "kind": "custom"} for t in tokens],
+        custom_inputs_entrypoint="get_inputs",
+    )
+
+
 def test_random_reads_that_every_fit_caps_do_not_keep_a_line_from_being_shared(tmp_path, monkeypatch):
     from solgym import opcount
 
     for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
         monkeypatch.setattr(opcount, cache, {})
     sizes = (2048, 2112, 2176, 2240, 2304)
-    p = make_problem(
-        tmp_path,
-        ROUTED,
-        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
-        {"o": (["T", 16], "float32")},
-        {"T": None, "E": 256},
-        [{"axes": {"T": t}, "kind": "custom"} for t in sizes],
-        custom_inputs_entrypoint="get_inputs",
-    )
+    p = routed_problem(tmp_path, 256, list(sizes))
     traced = []
     trace_on_data = opcount._trace_on_data
     monkeypatch.setattr(
@@ -2352,15 +2349,7 @@ def test_a_trace_too_large_for_data_keeps_the_large_tensors_on_meta(tmp_path, mo
     from solgym import opcount
     from solgym.problem import ProblemError
 
-    p = make_problem(
-        tmp_path,
-        ROUTED,
-        {"x": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": (["E", 32, 16], "float32")},
-        {"o": (["T", 16], "float32")},
-        {"T": None, "E": 8},
-        [{"axes": {"T": 64}, "kind": "custom"}],
-        custom_inputs_entrypoint="get_inputs",
-    )
+    p = routed_problem(tmp_path, 8, [64])
     w = p.workloads[0]
     plain = count_on_data(p, w)
     monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
