@@ -32,6 +32,7 @@ from typing import Any
 from solgym import count_cache
 from solgym.dtypes import DTYPES
 from solgym.hardware import Profile
+from solgym.inputs import blob_identity
 from solgym.opcount import OpCounts, count, source_key
 from solgym.problem import Problem, ProblemError, Workload
 
@@ -86,11 +87,12 @@ def counts(problem: Problem, workload: Workload) -> OpCounts:
     process, and on disk across processes (`solgym.count_cache`)."""
     pkey = count_cache.problem_key(problem)
     axes = tuple(sorted(problem.axes(workload).items()))
-    meta_key = (pkey, axes, source_key(workload))
-    if meta_key in _COUNTS:
+    files = blob_identity(problem, workload) if workload.blobs else ()
+    meta_key = (pkey, axes, source_key(workload), files)
+    if files is not None and meta_key in _COUNTS:
         return _COUNTS[meta_key]
     data_key = (*meta_key, workload.uuid)
-    if data_key in _COUNTS:
+    if files is not None and data_key in _COUNTS:
         return _COUNTS[data_key]
     on_data = pkey in _NEEDS_DATA
     for kind in (True,) if on_data else (False, True):

@@ -229,6 +229,33 @@ def load_blob(
     return _load_safetensors(problem, workload, name, shape, spec, data_root, torch.device("cpu"))
 
 
+def _blob_roots(problem: Problem, data_root: str | Path | None = None) -> list[Path]:
+    return [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
+
+
+def blob_file(
+    problem: Problem, workload: Workload, name: str, data_root: str | Path | None = None
+) -> Path | None:
+    """The file a safetensors input of a workload is read from: its relative path under `data_root`,
+    $SOLGYM_TRACE_DATA or the problem's folder, the first that holds it; None where none does."""
+    rel = Path(workload.inputs[name].path or "")
+    return next((root / rel for root in _blob_roots(problem, data_root) if (root / rel).is_file()), None)
+
+
+def blob_identity(problem: Problem, workload: Workload) -> tuple | None:
+    """What the data files of a workload are now: per blob input, its file and that file's size and
+    modification time; None where one is missing. Counts traced on a workload's data are kept under it,
+    so that other files (another $SOLGYM_TRACE_DATA, stand-ins rewritten) are traced anew."""
+    identity = []
+    for name in sorted(workload.blobs):
+        file = blob_file(problem, workload, name)
+        if file is None:
+            return None
+        stat = file.stat()
+        identity.append((name, str(file.resolve()), stat.st_size, stat.st_mtime_ns))
+    return tuple(identity)
+
+
 def _load_safetensors(
     problem: Problem,
     workload: Workload,
@@ -242,12 +269,9 @@ def _load_safetensors(
 
     source = workload.inputs[name]
     rel = Path(source.path or "")
-    roots = [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
-    for root in roots:
-        file = root / rel
-        if file.is_file():
-            break
-    else:
+    roots = _blob_roots(problem, data_root)
+    file = blob_file(problem, workload, name, data_root)
+    if file is None:
         tried = ", ".join(str(r / rel) for r in roots) or str(rel)
         raise ProblemError(
             problem.path or problem.name,

@@ -29,7 +29,6 @@ import re
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -299,7 +298,14 @@ _ALONG_DIM = {
     "topk",
 } | _CUMULATIVE
 _DIM_AFTER_K = {"topk"}  # ops whose `dim` follows a count: topk(x, k, dim=-1)
-_GATHERS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"} | _EMBEDDINGS
+# Losses that read their (log-)probabilities only where the targets point: one class of each row, or, for
+# CTC, the blank and each sequence's labels at each of its steps.
+_PICKING_LOSSES = {"nll_loss_forward", "nll_loss2d_forward", "_ctc_loss"}
+_GATHERS = (
+    {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select"}
+    | _EMBEDDINGS
+    | _PICKING_LOSSES
+)
 # Gathers whose every result element is one element of their source (`_few_values`).
 _PICKS = {"index", "_unsafe_index", "index_select", "gather", "take", "masked_select", "embedding"}
 
@@ -531,6 +537,9 @@ class _Op:
     # product and an op over whole rows (softmax, cumsum, sort, norms, FFTs), whose operand reads follow
     # the rows and columns demanded of it.
     matrix: tuple[int, int, int] | None = None
+    # Any demand of its result needs all of its work and reads: a factorization of one matrix, whose every
+    # result element depends on all of it (the last eigenvector, a determinant).
+    whole: bool = False
 
 
 class _Recorder(TorchDispatchMode):
@@ -779,6 +788,15 @@ class _Recorder(TorchDispatchMode):
                         break
         if name in _GATHERS:
             reads.extend(self._gather_reads(name, args, kwargs))
+        factored = _factored(name, args, kwargs)
+        if factored is not None:
+            matrix = args[factored[0]]
+            for read in reads:
+                if read.key == _key(matrix) and read.sig == _signature(matrix):
+                    if factored[1]:  # of a triangular factor or a symmetric matrix, only the triangle is read
+                        read.nbytes *= (matrix.shape[-1] + 1) / (2 * max(matrix.shape[-1], 1))
+                    if name in _SOLVES and matrix.dim() == 2:
+                        read.side = "all"  # any column of the solution needs all of the matrix
         if name in _WINDOWED and reads and tensors_out:
             reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
         if name == "convolution_backward" and len(args) > 7:
@@ -814,6 +832,7 @@ class _Recorder(TorchDispatchMode):
                 renewed.append(written[0])
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
+        op.whole = factored is not None and name not in _SOLVES and args[0].dim() == 2
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         self._propagate_tag(tensors_in, tensors_out, name)
@@ -1860,6 +1879,8 @@ class _Recorder(TorchDispatchMode):
     def _gather_reads(self, name: str, args: tuple, kwargs: dict) -> list[_Read]:
         """The source of a gather is read only at the rows its indices name."""
         source = args[0]
+        if name in _PICKING_LOSSES:
+            return [self._picked_reads(name, args, kwargs)]
         if name in _EMBEDDINGS:
             source, index = args[0], args[1]
             groups = [(0, index)]
@@ -1875,10 +1896,26 @@ class _Recorder(TorchDispatchMode):
             groups = [(dim % max(source.dim(), 1), index)]
         sig = _signature(source)
         full = _unique_elements(source) * source.element_size()
-        if name == "take" or name == "gather" or len(groups) != 1 or groups[0][1].dtype == torch.bool:
+        share, vector = 1.0, None
+        if name == "gather" and source.dim() > 1 and groups[0][1].dim() == source.dim():
+            dim, index = groups[0]
+            others = [a for a in range(index.dim()) if a != dim]
+            if all(index.shape[a] == 1 or self.repeats(index, a) for a in others):
+                # One vector of positions along `dim`, expanded over the other axes (`take_along_dim`, a
+                # message-passing gather `x.gather(0, src[:, None].expand(-1, F))`): rows of the source, as
+                # `index_select` takes them, over the part of the other axes the index spans.
+                share = math.prod(index.shape[a] / max(source.shape[a], 1) for a in others)
+                vector = index[tuple(slice(None) if a == dim else slice(0, 1) for a in range(index.dim()))]
+        if vector is None and (
+            name == "take" or name == "gather" or len(groups) != 1 or groups[0][1].dtype == torch.bool
+        ):
             # Element-wise addressing or several index tensors: at most one element per index, or with
             # several, the elements of the axes they leave whole (`y[expert, slot]` takes a row of y).
             n = max((i.numel() for _, i in groups), default=0)
+            if name in ("index", "_unsafe_index") and len(groups) > 1 and groups[0][1].dtype != torch.bool:
+                n = min(n, self._tuples_named(source, groups))
+            elif name == "gather" and groups[0][1].dim() == source.dim() and not self._valued(groups[0][1]):
+                n = min(n, self._gathered_elements(source, *groups[0]))
             if name in ("index", "_unsafe_index"):
                 # Whole along the axes no index names: those after them, and those sliced whole before
                 # (`z[:, li, lj]`, DLRM's interaction: the pairs of every row of the batch).
@@ -1901,19 +1938,123 @@ class _Recorder(TorchDispatchMode):
             read.lines = self._lines_gathered(name, source, groups, args)
             return [read]
         dim, index = groups[0]
+        positions = index if vector is None else vector
         size = source.shape[dim] if source.dim() else 1
-        row_bytes = full / size if size else 0
-        values = index.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
-        estimate = min(index.numel(), size, self._index_values(index))
+        row_bytes = full / size * share if size else 0
+        values = positions.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
+        estimate = min(positions.numel(), size, self._index_values(index))
         drawn = self.range_of(index)
         if isinstance(drawn, value_range.Drawn):  # uniform random indices repeat: fewer distinct rows
             width = min(size, drawn.values)
-            named = value_range.distinct_drawn(index.numel(), drawn.per_row, width) + drawn.extra
+            named = value_range.distinct_drawn(positions.numel(), drawn.per_row, width) + drawn.extra
             estimate = min(estimate, named)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
-        if source.dim() == 2 and dim == 0:
+        if source.dim() == 2 and dim == 0 and share == 1.0:
             read.lines = ("rows", estimate)
         return [read]
+
+    def _picked_reads(self, name: str, args: tuple, kwargs: dict) -> _Read:
+        """What a picking loss reads of its (log-)probabilities. `nll_loss` (and `cross_entropy` through it)
+        reads one class of each row, the target's (none where it is `ignore_index`, known on data), where
+        the classes are the last axis;
+        `_ctc_loss` reads, at each step of each sequence up to its input length, the blank and the classes
+        of its labels (on data, its distinct labels; else as many as it has labels, up to the classes)."""
+        source, target = args[0], args[1]
+        element = source.element_size()
+        if name == "_ctc_loss":
+            steps, batch, classes = source.shape
+            lengths, label_lengths = args[2], args[3]
+            if all(
+                self._valued(t) or not isinstance(t, torch.Tensor) for t in (target, lengths, label_lengths)
+            ):
+                lengths = [
+                    int(v) for v in (lengths.tolist() if isinstance(lengths, torch.Tensor) else lengths)
+                ]
+                counts = label_lengths.tolist() if isinstance(label_lengths, torch.Tensor) else label_lengths
+                counts = [int(v) for v in counts]
+                starts = [0, *itertools.accumulate(counts)]
+                blank = int(args[4]) if len(args) > 4 else int(kwargs.get("blank", 0))
+                n = 0.0
+                for b in range(batch):
+                    labels = (
+                        target[b, : counts[b]] if target.dim() == 2 else target[starts[b] : starts[b + 1]]
+                    )
+                    n += min(lengths[b], steps) * len(set(labels.tolist()) | {blank})
+            else:
+                per_sequence = target.shape[-1] if target.dim() == 2 else target.numel() / max(batch, 1)
+                n = float(steps * batch * min(classes, per_sequence + 1))
+            read = _Read(_key(source), _signature(source), _unique_elements(source) * element)
+            read.rows = (None, element, n, None)
+            return read
+        if source.dim() > 2:
+            # Classes along axis 1 of an image or a sequence: a row-wise producer along that axis
+            # (`log_softmax(x, 1)`, as `cross_entropy` makes) is not known to be demanded in every row
+            # from picks, so the source counts whole, as for any op (errs high on a log-prob input).
+            return _Read(_key(source), _signature(source), _unique_elements(source) * element)
+        ignore = args[4] if len(args) > 4 else kwargs.get("ignore_index", -100)
+        if source.dim() < 2:  # one sample: its classes along the only axis
+            source, target = source.unsqueeze(0), target.reshape(1)
+        index = target.unsqueeze(1)
+        values = None
+        n = float(target.numel())
+        if self._valued(target):
+            kept = (target != ignore).unsqueeze(1)
+            positions = _flat_positions(source, 1, index.clamp(0, source.shape[1] - 1))
+            values = ("flat", positions[kept.reshape(-1)])
+            n = float(values[1].numel())
+        read = _Read(_key(source), _signature(source), _unique_elements(source) * element)
+        read.rows = (None, element, n, values)
+        read.lines = "all" if source.dim() == 2 else None
+        return read
+
+    def _gathered_elements(self, source: torch.Tensor, dim: int, index: torch.Tensor) -> float:
+        """How many distinct elements `gather(source, dim, index)` names, without values: in each line of
+        the axes the index varies along (PointNet++'s batches), what its positions along `dim` can name,
+        times the extent of the axes it is expanded along."""
+        others = [a for a in range(index.dim()) if a != dim]
+        spread = math.prod(index.shape[a] for a in others if self.repeats(index, a))
+        lines = math.prod(index.shape[a] for a in others if not self.repeats(index, a))
+        size = source.shape[dim]
+        per_line = min(index.shape[dim], size, self._index_values(index))
+        r = self.range_of(index)
+        if isinstance(r, value_range.Drawn):
+            named = value_range.distinct_drawn(index.shape[dim], r.per_row, min(size, r.values)) + r.extra
+            per_line = min(per_line, named)
+        return lines * per_line * spread
+
+    def _tuples_named(self, source: torch.Tensor, groups: list) -> float:
+        """How many distinct tuples of positions several index tensors name together (`points[b, idx]`,
+        PointNet++'s grouping): counted from their values on data; else no more than the product of what
+        each names, and where one holds uniform random draws and the others are aranges (a batch index
+        beside each batch's draws), that many draws per arange position, repeating as draws do."""
+        shapes = torch.broadcast_shapes(*(i.shape for _, i in groups))
+        lookups = math.prod(shapes)
+        if all(self._valued(i) for _, i in groups):
+            flat = torch.zeros((), dtype=torch.int64)
+            for d, i in groups:
+                flat = flat * source.shape[d] + i.to(torch.int64) % max(source.shape[d], 1)
+            return float(torch.unique(flat.expand(shapes)).numel())
+        named, drawn, structural = [], [], 1.0
+        for d, i in groups:
+            size = source.shape[d]
+            count = min(i.numel(), size, self._index_values(i))
+            r = self.range_of(i)
+            if isinstance(r, value_range.Drawn):
+                drawn.append((r, min(size, r.values)))
+                count = min(
+                    count, value_range.distinct_drawn(i.numel(), r.per_row, min(size, r.values)) + r.extra
+                )
+            elif _key(i) in self.aranges:
+                structural *= count
+            else:
+                structural = math.inf
+            named.append(count)
+        estimate = min(float(lookups), math.prod(named))
+        if len(drawn) == 1 and math.isfinite(structural) and structural >= 1:
+            r, width = drawn[0]
+            per_position = value_range.distinct_drawn(round(lookups / structural), r.per_row, width) + r.extra
+            estimate = min(estimate, structural * per_position)
+        return estimate
 
     def _lines_gathered(
         self, name: str, source: torch.Tensor, groups: list, args: tuple
@@ -1930,6 +2071,8 @@ class _Recorder(TorchDispatchMode):
         if name not in ("index", "_unsafe_index"):
             return None
         n = max(i.numel() for _, i in groups)
+        if len(groups) > 1 and groups[0][1].dtype != torch.bool:
+            n = min(n, self._tuples_named(source, groups))
         if len(args[1]) == source.dim() - 1 and all(i is not None for i in args[1]):
             return "rows", min(n, source.numel() // source.shape[-1])
         if len(groups) == 2 and source.dim() == 2 and dim == 0:
@@ -1984,6 +2127,13 @@ class _Recorder(TorchDispatchMode):
             pairs = band.diagonal(hi=0).positions(length, source) if causal else length * source
             op.macs = float(math.prod(q.shape[:-2])) * pairs * (q.shape[-1] + v.shape[-1])
             op.precision = self._operand_precision(q, k)
+            return
+        factored = _factored(name, args, kwargs)
+        if factored is not None:
+            position, _, per_matrix = factored
+            matrix = args[position]
+            op.macs = float(math.prod(matrix.shape[:-2])) * per_matrix
+            op.precision = self._operand_precision(matrix, matrix)
             return
         if name in ("_cdist_forward", "_euclidean_dist"):
             # One product per coordinate of each pair: a p = 2 kernel computes them as a matrix product.
@@ -2394,6 +2544,71 @@ def _flat_positions(source: torch.Tensor, dim: int, index: torch.Tensor) -> torc
     return sum(c.reshape(-1) * s for c, s in zip(coords, strides, strict=True))
 
 
+def _factored(name: str, args: tuple, kwargs: dict) -> tuple[int, bool, float] | None:
+    """Of a dense factorization or solve: the position of the matrix it factors, whether it reads only a
+    triangle of it (the other is never read: a Cholesky factor, a symmetric matrix), and the MACs of the
+    standard dense algorithm per matrix (half its flops; for eigen- and singular value problems the
+    reduction to tridiagonal or bidiagonal form alone, which every dense method does first). None for
+    any other op. `k` is the number of right-hand sides of a solve."""
+    if name not in _FACTORIZATIONS or not args or not isinstance(args[0], torch.Tensor):
+        return None
+    position, triangle = _FACTORIZATIONS[name]
+    matrix = args[position]
+    if not isinstance(matrix, torch.Tensor) or matrix.dim() < 2:
+        return None
+    m, n = matrix.shape[-2], matrix.shape[-1]
+    rhs = args[_SOLVES[name]] if name in _SOLVES and len(args) > _SOLVES[name] else None
+    k = rhs.numel() / max(math.prod(rhs.shape[:-2]), 1) / max(n, 1) if isinstance(rhs, torch.Tensor) else 0
+    small, large = min(m, n), max(m, n)
+    macs = {
+        "linalg_cholesky_ex": n**3 / 6,
+        "cholesky": n**3 / 6,
+        "cholesky_inverse": n**3 / 3,
+        "cholesky_solve": n * n * k,
+        "linalg_solve_triangular": n * n * k / 2,
+        "triangular_solve": n * n * k / 2,
+        "_linalg_solve_ex": n**3 / 3 + n * n * k,
+        "linalg_lu_solve": n * n * k,
+        "linalg_inv_ex": n**3,
+        "_linalg_eigh": 2 * n**3 / 3,
+        "linalg_eig": 5 * n**3 / 3,
+        "_linalg_svd": large * small**2 - small**3 / 3,
+        "linalg_qr": large * small**2 - small**3 / 3,
+    }.get(name, n**3 / 3)  # an LU factorization: determinants, lu_factor
+    return position, triangle, float(macs)
+
+
+# Dense factorizations and solves: the argument that is the matrix factored, and whether only its triangle
+# is read (`_factored`).
+_FACTORIZATIONS = {
+    "linalg_cholesky_ex": (0, True),
+    "cholesky": (0, True),
+    "cholesky_inverse": (0, True),
+    "cholesky_solve": (1, True),
+    "linalg_solve_triangular": (0, True),
+    "triangular_solve": (1, True),
+    "_linalg_eigh": (0, True),
+    "_linalg_solve_ex": (0, False),
+    "linalg_lu_solve": (0, False),
+    "linalg_inv_ex": (0, False),
+    "_linalg_det": (0, False),
+    "_linalg_slogdet": (0, False),
+    "linalg_lu_factor_ex": (0, False),
+    "linalg_lu": (0, False),
+    "linalg_eig": (0, False),
+    "_linalg_svd": (0, False),
+    "linalg_qr": (0, False),
+}
+# Of those, the solves, and the position of their right-hand sides.
+_SOLVES = {
+    "cholesky_solve": 0,
+    "linalg_solve_triangular": 1,
+    "triangular_solve": 0,
+    "_linalg_solve_ex": 1,
+    "linalg_lu_solve": 2,
+}
+
+
 @functools.cache
 def _written_arguments(func: Any) -> tuple[tuple[int, str, bool], ...]:
     """The position, name and keyword-only flag of each argument an op's schema says it writes."""
@@ -2728,6 +2943,8 @@ def _demand(
                 _replaced(plain[op.writes[i][0]], op.write_sigs[i])
         if fraction <= 0.0:
             continue
+        if op.whole:
+            fraction = 1.0
         if op.macs:
             macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
         flops += op.flops * fraction
@@ -3558,14 +3775,11 @@ def _run_entry(
 def check_data(problem: Problem, workload: Workload, data_root: str | None = None) -> None:
     """Raise ProblemError naming the file when a safetensors input of the workload is missing (checked
     before any input is generated, since generating a large workload's other inputs costs seconds)."""
-    import os
+    from solgym.inputs import TRACE_DATA_ENV, blob_file
 
-    from solgym.inputs import TRACE_DATA_ENV
-
-    roots = [Path(r) for r in (data_root, os.environ.get(TRACE_DATA_ENV), problem.path) if r]
     for name in workload.blobs:
         source = workload.inputs[name]
-        if not any((root / (source.path or "")).is_file() for root in roots):
+        if blob_file(problem, workload, name, data_root) is None:
             raise ProblemError(
                 problem.path or problem.name,
                 f"workload {workload.uuid} input {name}",
@@ -4030,15 +4244,19 @@ def _trace_on_data(
     """Count a (shrunk) workload for `count_on_data`: on meta tensors where `count_on_meta` carries the
     reference through (and `meta`), else on seeded CPU data."""
     # Scalar values and data files change what the reference does; the seed of random data does not.
+    from solgym.inputs import blob_identity
+
     sources = source_key(workload)
+    files = blob_identity(problem, workload) if workload.blobs else ()
     key = (
         problem.name,
         hash(problem.definition.reference),
         tuple(sorted(problem.axes(workload).items())),
         sources,
+        files,
         mixed,
     )
-    if key in _SHRUNK_TRACES:
+    if files is not None and key in _SHRUNK_TRACES:
         cached = _SHRUNK_TRACES[key]
         if isinstance(cached, Exception):
             raise cached  # the reference rejected these axes before: don't generate its inputs again

@@ -187,6 +187,88 @@ CATALOGUE = {
         # 32 positions drawn from [0, 64): the distinct rows of cos and sin they name.
         2 * 2 * 4 * 16 * 32 * 2 + 2 * distinct_drawn(32, 1, 64) * 16 * 4 + 2 * 16 * 8,
     ),
+    # Message passing: a gather of the source rows the edges name, its index expanded over the features.
+    "gather_expanded_index": case(
+        "def run(x, src):\n    return x.gather(0, src[:, None].expand(-1, x.shape[1])) * 2\n",
+        {"x": ([1000, 32], F32), "src": (["V"], "int64")},
+        {"y": (["V", 32], F32)},
+        {"V": 4096},
+        {},
+        # 4096 ids drawn from [0, 64): the distinct rows of x they name, not 4096 lookups.
+        4096 * 8 + distinct_drawn(4096, 1, 64) * 32 * 4 + 4096 * 32 * 4,
+    ),
+    # PointNet++'s grouping: a batch index beside each batch's own draws.
+    "gather_batch_and_point_indices": case(
+        "def run(points, idx):\n    b = torch.arange(points.shape[0]).view(-1, 1, 1).expand_as(idx)\n"
+        "    return points[b, idx, :]\n",
+        {"points": ([4, 4096, 16], F32), "idx": ([4, "V", 8], "int64")},
+        {"y": ([4, "V", 8, 16], F32)},
+        {"V": 64},
+        {},
+        4 * 64 * 8 * 8 + 4 * distinct_drawn(64 * 8, 1, 64) * 16 * 4 + 4 * 64 * 8 * 16 * 4,
+    ),
+    # The same on data (a ball query whose balls hold every point): the distinct (batch, point) pairs.
+    "gather_batch_and_point_indices_on_data": case(
+        "def run(points, d):\n    B, N, C = points.shape\n"
+        "    idx = torch.arange(N).view(1, 1, N).repeat(B, d.shape[1], 1)\n"
+        "    if bool((d > 100).any()):\n        idx[d > 100] = N - 1\n"
+        "    idx = idx.sort(-1)[0][:, :, :32]\n"
+        "    b = torch.arange(B).view(B, 1, 1).expand_as(idx)\n    return points[b, idx]\n",
+        {"points": ([2, 256, 8], F32), "d": ([2, "V", 256], F32)},
+        {"y": ([2, "V", 32, 8], F32)},
+        {"V": 4},
+        {},
+        2 * 4 * 256 * 4 + 2 * 32 * 8 * 4 + 2 * 4 * 32 * 8 * 4,
+    ),
+    "take_along_batches": case(
+        "def run(points, idx):\n    B, C = points.shape[0], points.shape[2]\n"
+        "    return torch.gather(points, 1, idx.reshape(B, -1, 1).expand(-1, -1, C))\n",
+        {"points": ([4, 4096, 16], F32), "idx": ([4, "V", 8], "int64")},
+        {"y": ([4, "V", 16], F32)},
+        {"V": 64},
+        {},
+        4 * 64 * 8 * 8 + 4 * distinct_drawn(64 * 8, 1, 64) * 16 * 4 + 4 * 64 * 8 * 16 * 4,
+    ),
+    # A Gaussian-process solve: the factor reads the lower triangle of K, n^3/6 MACs; its two triangular
+    # solves take n^2 MACs per right-hand side.
+    "cholesky_solve": case(
+        "def run(K, y):\n    return torch.cholesky_solve(y, torch.linalg.cholesky(K))\n",
+        {"K": ([256, 256], F32), "y": ([256, "V"], F32)},
+        {"x": ([256, "V"], F32)},
+        {"V": 8},
+        {"fp32": 256**3 / 6 + 256 * 256 * 8},
+        256 * 257 / 2 * 4 + 2 * 256 * 8 * 4,
+    ),
+    # The largest eigenvalue of a symmetric matrix: all of its lower triangle, and the whole reduction.
+    "top_eigenvalue": case(
+        "def run(C):\n    return torch.linalg.eigvalsh(C)[-1:] * C.shape[0]\n",
+        {"C": (["V", "V"], F32)},
+        {"y": ([1], F32)},
+        {"V": 128},
+        {"fp32": 2 * 128**3 / 3},
+        128 * 129 / 2 * 4 + 4,
+    ),
+    # Losses that pick: NLL of log-probabilities reads the target's class of each row; CTC, at each step
+    # of each sequence, the blank and that sequence's labels (here 10 distinct labels each).
+    "nll_of_log_probs": case(
+        "def run(logp, target):\n    return F.nll_loss(logp, target)\n",
+        {"logp": (["V", 32000], F32), "target": (["V"], "int64")},
+        {"loss": ([], F32)},
+        {"V": 512},
+        {},
+        512 * 4 + 512 * 8 + 4,
+    ),
+    "ctc_of_log_probs": case(
+        "def run(logp):\n    T, B, C = logp.shape\n"
+        "    targets = torch.arange(B * 10).view(B, 10) % (C - 1) + 1\n"
+        "    lengths = torch.full((B,), T, dtype=torch.long)\n"
+        "    return F.ctc_loss(logp, targets, lengths, torch.full((B,), 10, dtype=torch.long))\n",
+        {"logp": (["V", 2, 20], F32)},
+        {"loss": ([], F32)},
+        {"V": 50},
+        {},
+        50 * 2 * 11 * 4 + 4,
+    ),
     "conv_transpose_2d": case(
         "def run(x, w):\n    return F.conv_transpose2d(x, w, stride=2)\n",
         {"x": (["V", 16, 8, 8], BF), "w": ([16, 8, 2, 2], BF)},

@@ -4,6 +4,7 @@ with them."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,28 @@ def test_a_blob_supplied_by_hand_stands_for_an_input_that_cannot_be_generated(tm
     assert [w.path for w in substitutes.write([p], tmp_path / "data")] == [BLOB.format(0)]
 
 
+def test_counts_traced_on_blobs_follow_the_files_not_only_their_paths(tmp_path, monkeypatch):
+    # Two folders of trace data, read in one process: the second's pages are counted, not the first's.
+    p = decode_problem(tmp_path, [AXES])
+    profile = get_profile("H100")
+    substitutes.write([p], tmp_path / "a")
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "a"))
+    ten_pages = derive(p, p.workloads[0], profile)
+    (tmp_path / "b" / "blob").mkdir(parents=True)
+    indices = {"kv_indptr": torch.tensor([0, 3, 7, 10], dtype=torch.int32)}
+    indices |= {
+        "kv_indices": torch.zeros(10, dtype=torch.int32),
+        "kv_last_page_len": torch.ones(3, dtype=torch.int32),
+    }
+    save_file(indices, str(tmp_path / "b" / BLOB.format(0)))
+    monkeypatch.setenv("SOLGYM_TRACE_DATA", str(tmp_path / "b"))
+    one_page = derive(p, p.workloads[0], profile)
+    assert ten_pages.bytes_read - one_page.bytes_read == 9 * 64 * 2  # nine pages fewer
+    monkeypatch.delenv("SOLGYM_TRACE_DATA")
+    with pytest.raises(ProblemError, match="not found"):
+        derive(p, p.workloads[0], profile)  # and none at all: refused, not taken from before
+
+
 @pytest.mark.skipif(not DEV.is_dir(), reason="SOL-ExecBench dev problems not present")
 def test_a_paged_decode_with_stand_ins_lands_on_its_published_bound(tmp_path, monkeypatch):
     p = load_problem(DEV / "013_gqa_paged_decode_h32_kv8_d128_ps1")
@@ -243,3 +266,36 @@ def test_a_workload_reading_blobs_is_evaluated_at_its_own_size_with_the_trace_da
     )
     out = json.loads(capsys.readouterr().out)
     assert (code, out["status"]) == (0, "PASSED"), out.get("message")
+
+
+def test_the_fidelity_benchmark_derives_absent_blobs_on_stand_ins_and_says_so(tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bounds_fidelity
+
+    monkeypatch.delenv("SOLGYM_TRACE_DATA", raising=False)
+    (tmp_path / "dev").mkdir()
+    p = decode_problem(tmp_path / "dev", [AXES, AXES | {"num_kv_indices": 40}])
+    published = [{"index": i, "axes": w.axes, "sol_ms": 0.0004} for i, w in enumerate(p.workloads)]
+    (p.path / "published.json").write_text(json.dumps({"workloads": published}))
+
+    strict = bounds_fidelity.evaluate(tmp_path / "dev")
+    assert strict["rows"][0]["derived"] == 0 and "not found" in strict["rows"][0]["error"]
+    assert not strict["rows"][0]["stand_ins"]
+
+    result = bounds_fidelity.evaluate(tmp_path / "dev", stand_ins=tmp_path / "stand-ins")
+    row = result["rows"][0]
+    assert row["stand_ins"] and row["derived"] == 2 and row["error"] is None
+    assert all(w["stand_ins"] and w["ratio"] > 0 for w in result["workloads"])
+    assert result["summary"]["derived_on_stand_in_blobs"] == 2
+    assert (tmp_path / "stand-ins" / BLOB.format(1)).is_file()
+    assert "SOLGYM_TRACE_DATA" not in os.environ  # set for the problem's derivation only
+
+    # A defect of a bound that leaves out compute marks only the workloads where compute binds.
+    monkeypatch.setitem(bounds_fidelity.KNOWN_DEFECTS, "paged_decode", ("leaves out the MACs", "compute"))
+    marked = bounds_fidelity.evaluate(tmp_path / "dev", stand_ins=tmp_path / "stand-ins")["workloads"]
+    assert [w["known_defect"] for w in marked] == [w["bound_by"] == "compute" for w in marked]
+    monkeypatch.setitem(bounds_fidelity.KNOWN_DEFECTS, "paged_decode", ("leaves out the bytes", "memory"))
+    marked = bounds_fidelity.evaluate(tmp_path / "dev", stand_ins=tmp_path / "stand-ins")["workloads"]
+    assert [w["known_defect"] for w in marked] == [w["bound_by"] == "memory" for w in marked]
