@@ -416,15 +416,18 @@ def _key(t: torch.Tensor) -> int:
     return t.untyped_storage()._cdata
 
 
-def _spread(t: torch.Tensor, unique: int, out: torch.Tensor) -> bool:
-    """Whether `t` (of `unique` distinct elements), an operand of an elementwise op making `out`, is
-    broadcast along one of out's last two axes (of size 1 there, absent, or expanded)."""
+def _spread(t: torch.Tensor, unique: int, out: torch.Tensor) -> str | None:
+    """Along which of out's last two axes `t` (of `unique` distinct elements), an operand of an elementwise
+    op making `out`, is broadcast (of size 1 there, absent, or expanded): "columns" (one value per row,
+    as a row statistic), "rows" (one per column, as a norm's weight), "both", or None."""
     if unique >= out.numel():
-        return False
-    for d in (-1, -2):
-        if out.shape[d] > 1 and (t.dim() < -d or t.shape[d] == 1 or t.stride(d) == 0):
-            return True
-    return False
+        return None
+    along = [
+        d for d in (-1, -2) if out.shape[d] > 1 and (t.dim() < -d or t.shape[d] == 1 or t.stride(d) == 0)
+    ]
+    if not along:
+        return None
+    return "both" if len(along) == 2 else "columns" if along[0] == -1 else "rows"
 
 
 def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
@@ -514,9 +517,10 @@ class _Read:
     side: str | None = None
     # Of a gather source: the rows (all axes but the last) it addresses (`_Recorder._lines_gathered`).
     lines: tuple | str | None = None
-    # The read is broadcast along one of the last two axes of the op's (elementwise) result, as a per-row
-    # statistic is: where the result is demanded in every row and column, the read is needed whole.
-    spread: bool = False
+    # The read is broadcast along the last two axes of the op's (elementwise) result (`_spread`): a row
+    # statistic broadcast along the columns is needed in every row demanded, a norm's weight broadcast
+    # along the rows in every column demanded.
+    spread: str | None = None
 
 
 @dataclass
@@ -772,7 +776,7 @@ class _Recorder(TorchDispatchMode):
                 continue
             unique = _unique_elements(t)
             read = _Read(_key(t), _signature(t), unique * t.element_size())
-            read.spread = wide is not None and _spread(t, unique, wide)
+            read.spread = _spread(t, unique, wide) if wide is not None else None
             reads.append(read)
         if name in _MATRIX_PRODUCTS:
             added = name.startswith(("add", "baddbmm"))
@@ -2977,7 +2981,10 @@ def _demand(
                         part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
                     else:
                         part = max(fraction, cover[0] if read.side == "rows" else cover[1])
-                elif cover == (1.0, 1.0) and (op.name in _MATRIX_PRODUCTS or read.spread):
+                elif read.spread and cover is not None:
+                    along = {"columns": cover[0], "rows": cover[1]}
+                    part = max(fraction, along.get(read.spread, 1.0 if max(cover[:2]) > 0 else 0.0))
+                elif cover == (1.0, 1.0) and op.name in _MATRIX_PRODUCTS:
                     part = 1.0
                 else:
                     part = fraction

@@ -269,6 +269,26 @@ CATALOGUE = {
         {},
         50 * 2 * 11 * 4 + 4,
     ),
+    # A row statistic broadcast back over its row is needed in every row kept, whatever columns are kept:
+    # the log-probability of the taken token needs each row's whole logsumexp, so all of the logits.
+    "log_prob_of_taken_token": case(
+        "def run(h, w, ids):\n    logits = (h @ w.T).float()\n"
+        "    logp = logits - torch.logsumexp(logits, -1, keepdim=True)\n"
+        "    return logp.gather(-1, ids[:, None]).squeeze(-1)\n",
+        {"h": (["V", 128], BF), "w": ([1000, 128], BF), "ids": (["V"], "int64")},
+        {"y": (["V"], F32)},
+        {"V": 64},
+        {"bf16": 64 * 1000 * 128},
+        (64 * 128 + 1000 * 128) * 2 + 64 * 8 + 64 * 4,
+    ),
+    "centred_then_cut": case(
+        "def run(x):\n    return (x - x.mean(-1, keepdim=True))[:, :64]\n",
+        {"x": (["V", 1024], F32)},
+        {"y": (["V", 64], F32)},
+        {"V": 32},
+        {},
+        32 * 1024 * 4 + 32 * 64 * 4,
+    ),
     "conv_transpose_2d": case(
         "def run(x, w):\n    return F.conv_transpose2d(x, w, stride=2)\n",
         {"x": (["V", 16, 8, 8], BF), "w": ([16, 8, 2, 2], BF)},
