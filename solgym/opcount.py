@@ -3220,6 +3220,9 @@ def _demanded_lines(
             elif step < line:
                 in_cols *= n if step >= itemsize else math.ceil(n * step / itemsize)
                 reach += (n - 1) * step
+            elif reach == 0:
+                # More than a row per step, not whole rows: one element in each of n rows (a diagonal).
+                in_rows *= n
             else:
                 break
         else:

@@ -281,6 +281,17 @@ CATALOGUE = {
         {"bf16": 64 * 1000 * 128},
         (64 * 128 + 1000 * 128) * 2 + 64 * 8 + 64 * 4,
     ),
+    # InfoNCE's loss from a diagonal view: every row of the log-softmax keeps one element, so every row
+    # of the logits, and all of the product behind them, is needed.
+    "log_softmax_diagonal": case(
+        "def run(a, b):\n    logits = (a @ b.T).float() / 0.07\n"
+        "    return -F.log_softmax(logits, -1).diagonal().mean()\n",
+        {"a": (["V", 64], BF), "b": (["V", 64], BF)},
+        {"loss": ([], F32)},
+        {"V": 256},
+        {"bf16": 256 * 256 * 64},
+        2 * 256 * 64 * 2 + 4,
+    ),
     "centred_then_cut": case(
         "def run(x):\n    return (x - x.mean(-1, keepdim=True))[:, :64]\n",
         {"x": (["V", 1024], F32)},
