@@ -372,11 +372,11 @@ def _print_markdown(result: dict) -> None:
     for label, s in result["summary"].items():
         if isinstance(s, dict):
             print(
-                f"- **{label.replace('_', ' ')}**: {s['workloads']} workloads ({s['derived']} derived), median ratio "
+                f"- **{label.replace('_', ' ').replace('stand in', 'stand-in')}**: {s['workloads']} workloads ({s['derived']} derived), median ratio "
                 f"{s['median_ratio']:.3f}, within ±10%: {s['within_10pct']:.1%}, within ±25%: {s['within_25pct']:.1%}"
             )
         else:
-            print(f"- **{label.replace('_', ' ')}**: {s} workloads")
+            print(f"- **{label.replace('_', ' ').replace('stand in', 'stand-in')}**: {s} workloads")
 
 
 def main(argv: list[str] | None = None) -> int:
