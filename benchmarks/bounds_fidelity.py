@@ -47,7 +47,7 @@ import torch
 from solgym import count_cache, substitutes
 from solgym.bounds import SOLAR_CONSTANT_MS, counts, derive, price, solar_widths
 from solgym.hardware import Profile, get_profile
-from solgym.inputs import TRACE_DATA_ENV, footprint_bytes, make_inputs
+from solgym.inputs import TRACE_DATA_ENV, blob_file, footprint_bytes, make_inputs
 from solgym.opcount import DataDependent, OpCounts, count_on_meta, entry_ranges, meta_inputs, trace
 from solgym.problem import Problem, ProblemError, Workload, load_problem
 
@@ -164,12 +164,7 @@ def _ratio(ours_ms: float, published_ms: float) -> float:
 def _missing_blobs(problem: Problem) -> bool:
     """Whether a blob some workload of the problem reads is found neither under $SOLGYM_TRACE_DATA nor in
     the problem's folder."""
-    roots = [Path(r) for r in (os.environ.get(TRACE_DATA_ENV), problem.path) if r]
-    return any(
-        not any((root / (w.inputs[name].path or "")).is_file() for root in roots)
-        for w in problem.workloads
-        for name in w.blobs
-    )
+    return any(blob_file(problem, w, name) is None for w in problem.workloads for name in w.blobs)
 
 
 def evaluate(
@@ -322,6 +317,10 @@ def summarize(workloads: list[dict]) -> dict:
     }
 
 
+def _label(key: str) -> str:
+    return key.replace("_", " ").replace("stand in", "stand-in")
+
+
 def _traced(row: dict) -> str:
     return row["traced_on"] + (" (stand-in blobs)" if row.get("stand_ins") else "")
 
@@ -372,11 +371,11 @@ def _print_markdown(result: dict) -> None:
     for label, s in result["summary"].items():
         if isinstance(s, dict):
             print(
-                f"- **{label.replace('_', ' ').replace('stand in', 'stand-in')}**: {s['workloads']} workloads ({s['derived']} derived), median ratio "
+                f"- **{_label(label)}**: {s['workloads']} workloads ({s['derived']} derived), median ratio "
                 f"{s['median_ratio']:.3f}, within ±10%: {s['within_10pct']:.1%}, within ±25%: {s['within_25pct']:.1%}"
             )
         else:
-            print(f"- **{label.replace('_', ' ').replace('stand in', 'stand-in')}**: {s} workloads")
+            print(f"- **{_label(label)}**: {s} workloads")
 
 
 def main(argv: list[str] | None = None) -> int:

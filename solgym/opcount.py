@@ -1959,10 +1959,10 @@ class _Recorder(TorchDispatchMode):
 
     def _picked_reads(self, name: str, args: tuple, kwargs: dict) -> _Read:
         """What a picking loss reads of its (log-)probabilities. `nll_loss` (and `cross_entropy` through it)
-        reads one class of each row, the target's (none where it is `ignore_index`, known on data), where
-        the classes are the last axis;
-        `_ctc_loss` reads, at each step of each sequence up to its input length, the blank and the classes
-        of its labels (on data, its distinct labels; else as many as it has labels, up to the classes)."""
+        reads one class of each row where the classes are the last axis, the target's (none where it is
+        `ignore_index`, known on data); `_ctc_loss` reads, at each step of each sequence up to its input
+        length, the blank and the classes of its labels (on data, its distinct labels; else as many as it
+        has labels, up to the classes)."""
         source, target = args[0], args[1]
         element = source.element_size()
         if name == "_ctc_loss":
