@@ -1946,12 +1946,7 @@ class _Recorder(TorchDispatchMode):
         size = source.shape[dim] if source.dim() else 1
         row_bytes = full / size * share if size else 0
         values = positions.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
-        estimate = min(positions.numel(), size, self._index_values(index))
-        drawn = self.range_of(index)
-        if isinstance(drawn, value_range.Drawn):  # uniform random indices repeat: fewer distinct rows
-            width = min(size, drawn.values)
-            named = value_range.distinct_drawn(positions.numel(), drawn.per_row, width) + drawn.extra
-            estimate = min(estimate, named)
+        estimate = self._named(index, positions.numel(), size)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         if source.dim() == 2 and dim == 0 and share == 1.0:
             read.lines = ("rows", estimate)
@@ -2011,6 +2006,16 @@ class _Recorder(TorchDispatchMode):
         read.lines = "all" if source.dim() == 2 else None
         return read
 
+    def _named(self, index: torch.Tensor, n: int, size: int) -> float:
+        """How many distinct positions n lookups through `index` name along an axis of `size`: no more than
+        the lookups, the axis, or the values its range holds; for uniform random draws, as many as draws
+        repeat to (`value_range.distinct_drawn`)."""
+        estimate = min(n, size, self._index_values(index))
+        r = self.range_of(index)
+        if isinstance(r, value_range.Drawn):
+            estimate = min(estimate, value_range.distinct_drawn(n, r.per_row, min(size, r.values)) + r.extra)
+        return estimate
+
     def _gathered_elements(self, source: torch.Tensor, dim: int, index: torch.Tensor) -> float:
         """How many distinct elements `gather(source, dim, index)` names, without values: in each line of
         the axes the index varies along (PointNet++'s batches), what its positions along `dim` can name,
@@ -2018,13 +2023,7 @@ class _Recorder(TorchDispatchMode):
         others = [a for a in range(index.dim()) if a != dim]
         spread = math.prod(index.shape[a] for a in others if self.repeats(index, a))
         lines = math.prod(index.shape[a] for a in others if not self.repeats(index, a))
-        size = source.shape[dim]
-        per_line = min(index.shape[dim], size, self._index_values(index))
-        r = self.range_of(index)
-        if isinstance(r, value_range.Drawn):
-            named = value_range.distinct_drawn(index.shape[dim], r.per_row, min(size, r.values)) + r.extra
-            per_line = min(per_line, named)
-        return lines * per_line * spread
+        return lines * self._named(index, index.shape[dim], source.shape[dim]) * spread
 
     def _tuples_named(self, source: torch.Tensor, groups: list) -> float:
         """How many distinct tuples of positions several index tensors name together (`points[b, idx]`,
@@ -2041,13 +2040,10 @@ class _Recorder(TorchDispatchMode):
         named, drawn, structural = [], [], 1.0
         for d, i in groups:
             size = source.shape[d]
-            count = min(i.numel(), size, self._index_values(i))
+            count = self._named(i, i.numel(), size)
             r = self.range_of(i)
             if isinstance(r, value_range.Drawn):
                 drawn.append((r, min(size, r.values)))
-                count = min(
-                    count, value_range.distinct_drawn(i.numel(), r.per_row, min(size, r.values)) + r.extra
-                )
             elif _key(i) in self.aranges:
                 structural *= count
             else:
