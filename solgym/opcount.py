@@ -541,6 +541,10 @@ class _Op:
     # product and an op over whole rows (softmax, cumsum, sort, norms, FFTs), whose operand reads follow
     # the rows and columns demanded of it.
     matrix: tuple[int, int, int] | None = None
+    # Of a row-wise op along an axis other than the last (`softmax(x, dim=1)`), the extent of the axes after
+    # it: `matrix` is then (the axes before, that axis x those after), and what it reads of its operand is the
+    # lines along the axis that the demanded part of its result meets (`_demanded_lines`).
+    inner: int = 1
     # Any demand of its result needs all of its work and reads: a factorization of one matrix, whose every
     # result element depends on all of it (the last eigenvector, a determinant).
     whole: bool = False
@@ -820,6 +824,11 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
+        elif made and (line := _line_axis(name, args, kwargs, made[0])) is not None:
+            outer, length, op.inner = line
+            op.matrix = (outer, length * op.inner, made[0].element_size())
+            if reads and reads[0].key == _key(args[0]):
+                reads[0].side = "rows"
         elif aligned and made and made[0].dim() >= 2 and made[0].is_contiguous():
             # An elementwise result as a matrix of its last axis: the rows and columns demanded of it pass on
             # to its operands laid out as it is (`(x @ w).float()[:, -1]` reads one row of x, all of w).
@@ -2962,6 +2971,7 @@ def _demand(
                     rows,
                     cols,
                     sig[1],
+                    op.inner,
                 )
                 for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True)
                 if nbytes == rows * cols * sig[1] and sig == _whole(rec, key, sig)
@@ -2975,6 +2985,8 @@ def _demand(
                 elif cover is not None and read.side is not None and op.matrix is not None:
                     if op.name in _CUMULATIVE:  # each demanded element needs its row's prefix
                         part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
+                    elif op.inner > 1:  # the lines along its axis that the demand meets
+                        part = max(fraction, cover[3] if len(cover) > 3 else 0.0)
                     else:
                         part = max(fraction, cover[0] if read.side == "rows" else cover[1])
                 elif read.spread and cover is not None:
@@ -2998,6 +3010,7 @@ def _demand(
                     and cover is not None
                     and read.side == "rows"
                     and op.name not in _MATRIX_PRODUCTS | _CUMULATIVE
+                    and op.inner == 1
                 ):
                     passed = (cover[0], 1.0) if same_layout else None  # whole rows of a row-wise op
                 else:
@@ -3184,13 +3197,17 @@ def _demanded_lines(
     rows: int,
     cols: int,
     itemsize: int,
-) -> tuple[float, float, float] | None:
+    inner: int = 1,
+) -> tuple[float, float, float, float] | None:
     """The shares of the rows and of the columns of a contiguous rows x cols matrix of `itemsize`-byte
     elements (a storage) that its demanded views meet: the largest of any one view (a lower bound of their
     union), the rows of views an element-wise gather takes from in every row, and the rows gathers
     address; and the share of the matrix in the prefixes of its rows up to the last column demanded in
     them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
-    half of each element's bytes, in every column). None where no view's rows and columns can be told
+    half of each element's bytes, in every column). With `inner`, the rows are (the axes before an axis, that
+    axis x the `inner` positions after it), and the fourth share is of the lines along that axis that plain
+    views meet: their rows' share times their share of the inner positions (0 where a gather takes from
+    the storage, which says nothing of positions). None where no view's rows and columns can be told
     apart."""
     row_share = (gathered_rows or 0.0) / rows if rows else 0.0
     col_share = 0.0
@@ -3200,22 +3217,29 @@ def _demanded_lines(
         prefix_share = max(prefix_share, picked_rows / rows)
     found = gathered_rows is not None or bool(picked_rows)
     line = cols * itemsize  # bytes of a row
+    lines_share, positional = 0.0, not (found or row_views)
     for view in (*views, *row_views):
         offset, size, dims = view
         # A view demanded in part (a share passed on through an elementwise op) may meet that share of its
         # rows and columns only: the shares below are scaled by it (a lower bound).
         part = min(1.0, views[view] / (math.prod(n for _, n in dims) * size)) if view in views else 1.0
         in_rows, in_cols, reach = 1, 1, offset * size % line
+        in_inner, known = 1, True  # inner positions met, and whether every axis of the view says which
         for stride, n in dims:
             step = stride * size
             if step % line == 0:
                 in_rows *= n
             elif step <= max(size, itemsize) and reach == 0 and n * step % line == 0:
                 in_rows, in_cols = in_rows * (n * step // line), cols  # whole rows, merged into one run
+                in_inner = inner
                 reach = line - 1
             elif step < line:
                 in_cols *= n if step >= itemsize else math.ceil(n * step / itemsize)
                 reach += (n - 1) * step
+                if n > 1 and step < inner * itemsize:
+                    in_inner *= n if step >= itemsize else math.ceil(n * step / itemsize)
+                elif n > 1 and step % (inner * itemsize):
+                    known = False  # across lines and positions at once
             elif reach == 0:
                 # More than a row per step, not whole rows: one element in each of n rows (a diagonal).
                 in_rows *= n
@@ -3227,8 +3251,26 @@ def _demanded_lines(
                     in_cols, reach = 0, 0
                 row_share = max(row_share, part * in_rows / rows)
                 col_share, found = max(col_share, part * in_cols / cols), True
+                if positional and known:
+                    lines_share = max(lines_share, part * in_rows / rows * min(1.0, in_inner / inner))
                 prefix_share = max(prefix_share, part * in_rows / rows * (reach // itemsize + 1) / cols)
-    return (min(row_share, 1.0), min(col_share, 1.0), min(prefix_share, 1.0)) if found else None
+    shares = (min(row_share, 1.0), min(col_share, 1.0), min(prefix_share, 1.0), min(lines_share, 1.0))
+    return shares if found else None
+
+
+def _line_axis(name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> tuple[int, int, int] | None:
+    """Of a row-wise op (softmax, sort, top-k) along an axis other than the last: the extents of its
+    result before that axis, along it, and after it. None for any other op, and for cumulative ones
+    (whose demanded prefixes are not followed along such an axis)."""
+    if name not in _ALONG_DIM or name in _CUMULATIVE or not args or not isinstance(args[0], torch.Tensor):
+        return None
+    x = args[0]
+    at = 2 if name in _DIM_AFTER_K else 1
+    dim = args[at] if len(args) > at and isinstance(args[at], int) else kwargs.get("dim", -1)
+    if not isinstance(dim, int) or x.dim() < 2 or out.dim() != x.dim() or dim % x.dim() == x.dim() - 1:
+        return None
+    d = dim % x.dim()
+    return math.prod(out.shape[:d]), out.shape[d], math.prod(out.shape[d + 1 :])
 
 
 def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:

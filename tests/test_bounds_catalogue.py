@@ -292,6 +292,33 @@ CATALOGUE = {
         {"bf16": 256 * 256 * 64},
         2 * 256 * 64 * 2 + 4,
     ),
+    # Row-wise ops along an axis other than the last need, of their input, the lines along that axis that
+    # the demanded part of the result meets: every pixel's channels for one channel's map, half of them for
+    # half the image, a column's values for the smallest of each column.
+    "channel_softmax_one_class": case(
+        "def run(x):\n    return torch.softmax(x, dim=1)[:, 1]\n",
+        {"x": (["V", 4, 16, 16], F32)},
+        {"y": (["V", 16, 16], F32)},
+        {"V": 2},
+        {},
+        2 * 4 * 256 * 4 + 2 * 256 * 4,
+    ),
+    "channel_softmax_cropped": case(
+        "def run(x):\n    return torch.softmax(x, dim=1)[:, :, :8]\n",
+        {"x": (["V", 4, 16, 16], F32)},
+        {"y": (["V", 4, 8, 16], F32)},
+        {"V": 2},
+        {},
+        2 * (2 * 4 * 8 * 16 * 4),
+    ),
+    "column_sort_smallest": case(
+        "def run(x):\n    return x.sort(dim=0).values[0]\n",
+        {"x": (["V", 32], F32)},
+        {"y": ([32], F32)},
+        {"V": 64},
+        {},
+        64 * 32 * 4 + 32 * 4,
+    ),
     "centred_then_cut": case(
         "def run(x):\n    return (x - x.mean(-1, keepdim=True))[:, :64]\n",
         {"x": (["V", 1024], F32)},
