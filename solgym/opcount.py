@@ -2983,7 +2983,9 @@ def _demand(
                 if read.side == "all":  # a single scale, needed whole by any part of the result
                     part = 1.0
                 elif cover is not None and read.side is not None and op.matrix is not None:
-                    if op.name in _CUMULATIVE:  # each demanded element needs its row's prefix
+                    if op.name in _CUMULATIVE and op.inner > 1:  # prefixes of lines along its axis
+                        part = max(fraction, cover[4] if len(cover) > 4 else 0.0)
+                    elif op.name in _CUMULATIVE:  # each demanded element needs its row's prefix
                         part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
                     elif op.inner > 1:  # the lines along its axis that the demand meets
                         part = max(fraction, cover[3] if len(cover) > 3 else 0.0)
@@ -3198,17 +3200,18 @@ def _demanded_lines(
     cols: int,
     itemsize: int,
     inner: int = 1,
-) -> tuple[float, float, float, float] | None:
+) -> tuple[float, float, float, float, float] | None:
     """The shares of the rows and of the columns of a contiguous rows x cols matrix of `itemsize`-byte
     elements (a storage) that its demanded views meet: the largest of any one view (a lower bound of their
     union), the rows of views an element-wise gather takes from in every row, and the rows gathers
     address; and the share of the matrix in the prefixes of its rows up to the last column demanded in
     them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
     half of each element's bytes, in every column). With `inner`, the rows are (the axes before an axis, that
-    axis x the `inner` positions after it), and the fourth share is of the lines along that axis that plain
+    axis x the `inner` positions after it), the fourth share is of the lines along that axis that plain
     views meet: their rows' share times their share of the inner positions (0 where a gather takes from
-    the storage, which says nothing of positions). None where no view's rows and columns can be told
-    apart."""
+    the storage, which says nothing of positions), and the fifth, of those lines' prefixes up to the last
+    position along the axis a view reaches (what a cumulative sum along it needs). None where no view's
+    rows and columns can be told apart."""
     row_share = (gathered_rows or 0.0) / rows if rows else 0.0
     col_share = 0.0
     prefix_share = (gathered_rows or 0.0) / rows / cols if rows and cols else 0.0
@@ -3217,7 +3220,7 @@ def _demanded_lines(
         prefix_share = max(prefix_share, picked_rows / rows)
     found = gathered_rows is not None or bool(picked_rows)
     line = cols * itemsize  # bytes of a row
-    lines_share, positional = 0.0, not (found or row_views)
+    lines_share, line_prefix_share, positional = 0.0, 0.0, not (found or row_views)
     for view in (*views, *row_views):
         offset, size, dims = view
         # A view demanded in part (a share passed on through an elementwise op) may meet that share of its
@@ -3252,17 +3255,26 @@ def _demanded_lines(
                 row_share = max(row_share, part * in_rows / rows)
                 col_share, found = max(col_share, part * in_cols / cols), True
                 if positional and known:
-                    lines_share = max(lines_share, part * in_rows / rows * min(1.0, in_inner / inner))
+                    lines = part * in_rows / rows * min(1.0, in_inner / inner)
+                    lines_share = max(lines_share, lines)
+                    # Of those lines, the positions along the axis up to the last one the view reaches.
+                    reached = min(reach // (inner * itemsize) + 1, cols // inner)
+                    line_prefix_share = max(line_prefix_share, lines * reached / max(cols // inner, 1))
                 prefix_share = max(prefix_share, part * in_rows / rows * (reach // itemsize + 1) / cols)
-    shares = (min(row_share, 1.0), min(col_share, 1.0), min(prefix_share, 1.0), min(lines_share, 1.0))
+    shares = (
+        min(row_share, 1.0),
+        min(col_share, 1.0),
+        min(prefix_share, 1.0),
+        min(lines_share, 1.0),
+        min(line_prefix_share, 1.0),
+    )
     return shares if found else None
 
 
 def _line_axis(name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> tuple[int, int, int] | None:
-    """Of a row-wise op (softmax, sort, top-k) along an axis other than the last: the extents of its
-    result before that axis, along it, and after it. None for any other op, and for cumulative ones
-    (whose demanded prefixes are not followed along such an axis)."""
-    if name not in _ALONG_DIM or name in _CUMULATIVE or not args or not isinstance(args[0], torch.Tensor):
+    """Of a row-wise op (softmax, sort, top-k, a cumulative sum) along an axis other than the last: the
+    extents of its result before that axis, along it, and after it. None for any other op."""
+    if name not in _ALONG_DIM or not args or not isinstance(args[0], torch.Tensor):
         return None
     x = args[0]
     at = 2 if name in _DIM_AFTER_K else 1

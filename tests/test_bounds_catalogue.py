@@ -319,6 +319,33 @@ CATALOGUE = {
         {},
         64 * 32 * 4 + 32 * 4,
     ),
+    # A cumulative op along an axis other than the last needs, of each line along that axis the demand
+    # meets, the prefix up to the last position demanded: all of a line for its last value, the first
+    # quarter of each for the first quarter of the result, one channel's lines for one channel's total.
+    "running_total_last_step": case(
+        "def run(x):\n    return x.cumsum(1)[:, -1]\n",
+        {"x": (["V", 16, 8], F32)},
+        {"y": (["V", 8], F32)},
+        {"V": 4},
+        {},
+        4 * 16 * 8 * 4 + 4 * 8 * 4,
+    ),
+    "running_total_first_quarter": case(
+        "def run(x):\n    return x.cumsum(1)[:, :4]\n",
+        {"x": (["V", 16, 8], F32)},
+        {"y": (["V", 4, 8], F32)},
+        {"V": 4},
+        {},
+        2 * (4 * 4 * 8 * 4),
+    ),
+    "running_product_one_channel": case(
+        "def run(x):\n    return x.cumprod(1)[:, -1, 0]\n",
+        {"x": (["V", 16, 8], F32)},
+        {"y": (["V"], F32)},
+        {"V": 4},
+        {},
+        4 * 16 * 4 + 4 * 4,
+    ),
     "centred_then_cut": case(
         "def run(x):\n    return (x - x.mean(-1, keepdim=True))[:, :64]\n",
         {"x": (["V", 1024], F32)},
