@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
@@ -213,6 +214,20 @@ _WINDOWED = set(
     """convolution max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d
     avg_pool2d avg_pool3d""".split()
 )
+# Resampling by interpolation, (input, output_size, [align_corners,] scales...): a downsampling one reads
+# only the source positions its taps fall on (`_sampled_share`).
+_RESAMPLED = {
+    "upsample_nearest1d": "nearest",
+    "upsample_nearest2d": "nearest",
+    "upsample_nearest3d": "nearest",
+    "_upsample_nearest_exact1d": "nearest-exact",
+    "_upsample_nearest_exact2d": "nearest-exact",
+    "_upsample_nearest_exact3d": "nearest-exact",
+    "upsample_linear1d": "linear",
+    "upsample_bilinear2d": "linear",
+    "upsample_trilinear3d": "linear",
+    "upsample_bicubic2d": "cubic",
+}
 # Products with an added term, which may be a mask.
 _BIASED = {"baddbmm", "addmm"}
 # Sums and differences, after which -inf scores stay -inf where the other term is finite.
@@ -478,6 +493,70 @@ def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
     return share
 
 
+def _strided_taps(name: str, args: tuple, out: torch.Tensor) -> tuple[tuple, float] | None:
+    """Of a convolution or pooling with one tap per window and no padding (a 1x1 convolution of stride 2):
+    the signature and bytes of the strided view of its input that its taps read; None for any other."""
+    x = args[0]
+    spatial = out.dim() - 2
+    if spatial < 1 or x.dim() != out.dim():
+        return None
+    if name == "convolution":
+        if len(args) < 7 or args[6] or any(k != 1 for k in args[1].shape[2:]):
+            return None
+        stride, padding = args[3], args[4]
+    else:
+        kernel = args[1] if isinstance(args[1], list | tuple) else [args[1]]
+        if any(k != 1 for k in kernel):
+            return None
+        stride = args[2] if len(args) > 2 and args[2] else kernel
+        padding = args[3] if len(args) > 3 else 0
+    stride = list(stride) if isinstance(stride, list | tuple) else [stride]
+    padding = list(padding) if isinstance(padding, list | tuple) else [padding]
+    stride = stride * spatial if len(stride) == 1 else stride
+    if len(stride) != spatial or any(p for p in padding):
+        return None
+    shape = (*x.shape[:2], *out.shape[2:])
+    strides = (*x.stride()[:2], *(x.stride(2 + d) * stride[d] for d in range(spatial)))
+    sig = _laid_out(shape, strides, x.storage_offset(), x.element_size())
+    return sig, float(math.prod(shape) * x.element_size())
+
+
+def _sampled_share(mode: str, args: tuple, kwargs: dict) -> float:
+    """The share of its input an interpolation reads: per resampled axis, the distinct source positions
+    its taps with a nonzero weight fall on, computed in float32 as PyTorch's kernels compute them (a
+    nearest x0.25 reads every fourth row and column, a bilinear one two of every four; upsampling reads
+    them all), of the input's size."""
+    x, sizes = args[0], args[1] if len(args) > 1 else kwargs.get("output_size")
+    if not isinstance(sizes, list | tuple) or not sizes or x.dim() < len(sizes):
+        return 1.0
+    rest = list(args[2:])
+    align = bool(rest.pop(0)) if mode in ("linear", "cubic") and rest else False
+    scales = [*rest, *(None for _ in sizes)][: len(sizes)]
+    share = 1.0
+    for size, n, scale in zip(x.shape[x.dim() - len(sizes) :], sizes, scales, strict=True):
+        if not size or not n or n >= size or n > 1 << 16:
+            continue  # nothing to read, or every source position (no downsampling), or too long to list
+        if align:
+            step = np.float32((size - 1) / (n - 1) if n > 1 else 0.0)
+        else:
+            step = np.float32(1.0 / scale if isinstance(scale, float) and scale > 0 else size / n)
+        o = np.arange(n, dtype=np.float32)
+        if mode in ("nearest", "nearest-exact"):
+            taps = np.floor((o + np.float32(0.5 if mode == "nearest-exact" else 0.0)) * step)
+        else:
+            src = o * step if align else (o + np.float32(0.5)) * step - np.float32(0.5)
+            if mode == "linear":
+                src = np.maximum(src, np.float32(0.0))
+            first = np.floor(src)
+            offsets = (0, 1) if mode == "linear" else (-1, 0, 1, 2)
+            # On a source position (no fraction) only that position weighs anything.
+            taps = np.concatenate([first + d for d in offsets])
+            weighed = np.concatenate([(src != first) | (d == 0) for d in offsets])
+            taps = taps[weighed]
+        share *= np.unique(np.clip(taps, 0, size - 1)).size / size
+    return share
+
+
 def _unique_elements(t: torch.Tensor) -> int:
     """Distinct elements a view addresses: expanded (stride 0) dimensions add none."""
     n = 1
@@ -489,8 +568,13 @@ def _unique_elements(t: torch.Tensor) -> int:
 
 def _signature(t: torch.Tensor) -> tuple:
     """The set of addresses a view covers, independent of how its dimensions are ordered or split."""
+    return _laid_out(t.shape, t.stride(), t.storage_offset(), t.element_size())
+
+
+def _laid_out(shape: Iterable[int], strides: Iterable[int], offset: int, itemsize: int) -> tuple:
+    """The signature (`_signature`) of a view of these sizes, strides and offset."""
     dims = sorted(
-        (stride, size) for size, stride in zip(t.shape, t.stride(), strict=True) if size > 1 and stride != 0
+        (stride, size) for size, stride in zip(shape, strides, strict=True) if size > 1 and stride != 0
     )
     merged: list[list[int]] = []
     for stride, size in dims:
@@ -498,7 +582,7 @@ def _signature(t: torch.Tensor) -> tuple:
             merged[-1][1] *= size
         else:
             merged.append([stride, size])
-    return (t.storage_offset(), t.element_size(), tuple(map(tuple, merged)))
+    return (offset, itemsize, tuple(map(tuple, merged)))
 
 
 @dataclass
@@ -521,6 +605,9 @@ class _Read:
     # statistic broadcast along the columns is needed in every row demanded, a norm's weight broadcast
     # along the rows in every column demanded.
     spread: str | None = None
+    # Of a gather source: the axes along which its indices keep part (an arange over all of an axis keeps
+    # it whole), or None where they address elements (`take`, a bool mask).
+    axes: frozenset | None = None
 
 
 @dataclass
@@ -548,6 +635,9 @@ class _Op:
     # Any demand of its result needs all of its work and reads: a factorization of one matrix, whose every
     # result element depends on all of it (the last eigenvector, a determinant).
     whole: bool = False
+    # Of a convolution: its geometry (`_ConvGeometry`), by which what its result's demanded views keep
+    # maps to the input positions and the weight rows they need.
+    conv: Any = None
 
 
 class _Recorder(TorchDispatchMode):
@@ -598,6 +688,7 @@ class _Recorder(TorchDispatchMode):
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
+        self.real_valued: set[int] = set()  # complex storages cast from real values (no imaginary parts)
         # On meta: storage -> (dtype, value range) where known (`solgym.value_range`); reads it decides.
         self.ranges: dict[int, tuple[torch.dtype, value_range.Range]] = {}
         self.decided = 0
@@ -807,6 +898,13 @@ class _Recorder(TorchDispatchMode):
                         read.side = "all"  # any column of the solution needs all of the matrix
         if name in _WINDOWED and reads and tensors_out:
             reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
+            strided = _strided_taps(name, args, tensors_out[0])
+            if strided is not None and reads[0].key == _key(args[0]):
+                # One tap per window, windows apart: the positions read are a strided view of the input,
+                # which tells later demand which ones (a 1x1 convolution of stride 2 reads every other row).
+                reads[0].sig, reads[0].nbytes = strided
+        if name in _RESAMPLED and reads and reads[0].key == _key(args[0]):
+            reads[0].nbytes *= _sampled_share(_RESAMPLED[name], args, kwargs)
         if name == "convolution_backward" and len(args) > 7:
             # The weight gradient reads the input where the forward's windows touch it.
             forward = (args[1], args[2], None, *args[4:8])
@@ -846,8 +944,22 @@ class _Recorder(TorchDispatchMode):
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         op.whole = factored is not None and name not in _SOLVES and args[0].dim() == 2
+        if made and reads and (name == "convolution" and len(args) > 8 and not args[6] or name in _POOLS):
+            op.conv = _ConvGeometry.of(name, args, made[0])
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
+        if (
+            name == "_to_copy"
+            and tensors_out
+            and tensors_out[0].is_complex()
+            and not tensors_in[0].is_complex()
+        ):
+            self.real_valued.add(_key(tensors_out[0]))
+        if op.macs and any(t.is_complex() for t in tensors_in):
+            # A complex multiply-add is four real ones (the standard product, as cuBLAS's cgemm), two where
+            # one factor has no imaginary part (a real input cast to complex).
+            complex_valued = [t for t in tensors_in if t.is_complex() and _key(t) not in self.real_valued]
+            op.macs *= 4 if len(complex_valued) > 1 else 2 if complex_valued else 1
         self._propagate_tag(tensors_in, tensors_out, name)
         if kwargs.get("alpha", 1) == 1 or name in _BIASED:  # `add(x, y, alpha=2)` makes no mask or arange
             self._causal(op, name, args, kwargs, tensors_in, tensors_out)
@@ -1949,6 +2061,8 @@ class _Recorder(TorchDispatchMode):
                 rows=(None, source.element_size(), bytes_ / source.element_size(), values),
             )
             read.lines = self._lines_gathered(name, source, groups, args)
+            if name in ("index", "_unsafe_index") and all(i.dtype != torch.bool for _, i in groups):
+                read.axes = frozenset(d for d, i in groups if not self._spans_axis(i, source.shape[d]))
             return [read]
         dim, index = groups[0]
         positions = index if vector is None else vector
@@ -1959,7 +2073,15 @@ class _Recorder(TorchDispatchMode):
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         if source.dim() == 2 and dim == 0 and share == 1.0:
             read.lines = ("rows", estimate)
+        if index.dtype != torch.bool and (vector is not None or name != "gather"):
+            read.axes = frozenset({dim})
         return [read]
+
+    def _spans_axis(self, index: torch.Tensor, size: int) -> bool:
+        """Whether an index tensor is an arange over all of an axis of `size` (`[torch.arange(n), labels]`
+        keeps every row)."""
+        start, step = self.aranges.get(_key(index), (None, None))
+        return start == 0 and step == 1 and index.dim() == 1 and index.numel() == size
 
     def _picked_reads(self, name: str, args: tuple, kwargs: dict) -> _Read:
         """What a picking loss reads of its (log-)probabilities. `nll_loss` (and `cross_entropy` through it)
@@ -2660,6 +2782,8 @@ def _mutated(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
 
 
 def _precision(dt: torch.dtype) -> str:
+    if dt.is_complex:  # the precision of its parts: complex64 multiplies float32s
+        return _precision(dt.to_real())
     try:
         return of_torch(dt).precision
     except KeyError:
@@ -2877,6 +3001,235 @@ _VALUE_READERS = (torch.Tensor.tolist, torch.Tensor.numpy)
 # ------------------------------------------------------------------------------------------------- demand
 
 
+@dataclass
+class _ConvGeometry:
+    """What a convolution's demanded output elements need: output (n, c, position) needs the input of n in
+    group c // (C_out / groups), all of its channels, over the window of the position; and row c of the
+    weight, all of it."""
+
+    out_shape: tuple[int, ...]
+    out_strides: tuple[int, ...]
+    itemsize: int
+    in_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    input_key: int
+    input_bytes: float  # of all of the input's view, before the share its windows touch
+    input_layout: tuple  # the input view's (sizes, strides, offset, itemsize)
+
+    # Elements enumerated at most, and input positions with their taps, before giving up on the geometry.
+    LIMIT = 1 << 22
+
+    @classmethod
+    def of(cls, name: str, args: tuple, out: torch.Tensor) -> _ConvGeometry | None:
+        """Of a convolution (input, weight, bias, stride, padding, dilation, transposed, output padding,
+        groups), or of a pooling (input, kernel, stride, padding[, dilation]) as a convolution with one
+        channel per group and no weight."""
+        x = args[0]
+        spatial = out.dim() - 2
+        if spatial < 1 or x.dim() != out.dim() or out.storage_offset():
+            return None
+
+        def per_axis(value: Any, default: int) -> tuple[int, ...]:
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            values = [default if v is None else int(v) for v in values] or [default]
+            return tuple(values * spatial if len(values) == 1 else values)
+
+        if name in _POOLS:
+            kernel = per_axis(args[1], 1)
+            stride = per_axis(args[2] if len(args) > 2 and args[2] else list(kernel), 1)
+            padding = per_axis(args[3] if len(args) > 3 else 0, 0)
+            dilation = per_axis(args[4] if len(args) > 4 and name.startswith("max") else 1, 1)
+            groups = x.shape[1]
+        else:
+            kernel = tuple(args[1].shape[2:])
+            stride, padding, dilation = per_axis(args[3], 1), per_axis(args[4], 0), per_axis(args[5], 1)
+            groups = int(args[8])
+        if not len(kernel) == len(stride) == len(padding) == len(dilation) == spatial:
+            return None
+        return cls(
+            tuple(out.shape),
+            tuple(out.stride()),
+            out.element_size(),
+            tuple(x.shape[2:]),
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            _key(x),
+            float(_unique_elements(x) * x.element_size()),
+            (tuple(x.shape), tuple(x.stride()), x.storage_offset(), x.element_size()),
+        )
+
+    def kept(self, views: Mapping[tuple, float], itemsize: int) -> list[np.ndarray] | None:
+        """The output coordinates, one array per axis, of every element the views address of a storage
+        laid out as the output with elements of `itemsize` bytes; None where a view is demanded in part
+        (which of its elements, unknown), is of another width, or is too large."""
+        coords: list[list[np.ndarray]] = [[] for _ in self.out_shape]
+        total = 0
+        for (offset, size, dims), nbytes in views.items():
+            count = math.prod(n for _, n in dims)
+            total += count
+            if size != itemsize or nbytes < count * size or total > self.LIMIT:
+                return None
+            flat = np.full(1, offset, dtype=np.int64)
+            for stride, n in dims:
+                flat = (flat[:, None] + np.arange(n, dtype=np.int64)[None, :] * stride).reshape(-1)
+            rest = flat
+            for axis in sorted(range(len(self.out_shape)), key=lambda a: -self.out_strides[a]):
+                coords[axis].append(rest // self.out_strides[axis] if self.out_strides[axis] else rest * 0)
+                rest = rest % self.out_strides[axis] if self.out_strides[axis] else rest
+        return [np.concatenate(c) if c else np.zeros(0, np.int64) for c in coords]
+
+    def shares(self, coords: list[np.ndarray]) -> tuple[float, float, tuple | None] | None:
+        """The shares of the input and of the weight's rows that the output elements at `coords` need, and
+        the input's needed positions as a view of it where they are one (`_box`)."""
+        batch, channels, positions = coords[0], coords[1], coords[2:]
+        c_out = self.out_shape[1]
+        weight = _distinct(channels, c_out).size / c_out if c_out else 0.0
+        group = channels // max(c_out // self.groups, 1)
+        # Distinct (batch, group, position) kept, then every input position their windows cover.
+        shape = (self.out_shape[0], self.groups, *self.out_shape[2:])
+        kept = _distinct(np.ravel_multi_index((batch, group, *positions), shape), math.prod(shape))
+        taps = math.prod(self.kernel)
+        if kept.size * taps > self.LIMIT:
+            return None
+        batch, group, *positions = np.unravel_index(kept, shape)
+        inside = np.ones((kept.size, taps), dtype=bool)
+        sources = []
+        offsets = np.unravel_index(np.arange(taps), self.kernel)
+        for d, (o, t) in enumerate(zip(positions, offsets, strict=True)):
+            i = o[:, None] * self.stride[d] - self.padding[d] + t[None, :] * self.dilation[d]
+            inside &= (i >= 0) & (i < self.in_spatial[d])
+            sources.append(np.clip(i, 0, self.in_spatial[d] - 1))
+        whole = (self.out_shape[0], self.groups, *self.in_spatial)
+        needed = np.ravel_multi_index(
+            (
+                np.broadcast_to(batch[:, None], inside.shape),
+                np.broadcast_to(group[:, None], inside.shape),
+                *sources,
+            ),
+            whole,
+        )[inside]
+        needed = _distinct(needed, math.prod(whole))
+        return needed.size / math.prod(whole), weight, self._box(needed, whole)
+
+    def _box(self, needed: np.ndarray, whole: tuple[int, ...]) -> tuple | None:
+        """The view of the input that holds exactly the needed (batch, group, position) ids (`_view_of`),
+        where they are a product of the distinct values along each axis; else None."""
+        per_axis = [np.unique(values) for values in np.unravel_index(needed, whole)]
+        if math.prod(a.size for a in per_axis) != needed.size or per_axis[1].size != self.groups:
+            return None  # not a product, or only some groups (their channels are no one run)
+        return self._view_of(per_axis[0], per_axis[2:])
+
+    def _view_of(self, batch: np.ndarray, positions: list[np.ndarray]) -> tuple | None:
+        """The signature and bytes of the view of the input at these batch entries and input positions
+        (sorted, distinct), all channels, where each is evenly spaced (every other row); else None."""
+        progressions = []
+        for values in (batch, *positions):
+            steps = np.diff(values)
+            if not values.size or steps.size and (steps != steps[0]).any():
+                return None
+            progressions.append((int(values[0]), int(steps[0]) if steps.size else 1, values.size))
+        sizes, strides, offset, itemsize = self.input_layout
+        (first, step, count), *spatial = progressions
+        shape = (count, sizes[1], *(n for _, _, n in spatial))
+        steps = (strides[0] * step, strides[1], *(strides[2 + d] * s for d, (_, s, _) in enumerate(spatial)))
+        start = offset + first * strides[0] + sum(strides[2 + d] * f for d, (f, _, _) in enumerate(spatial))
+        return _laid_out(shape, steps, start, itemsize), float(math.prod(shape) * itemsize)
+
+    def boxed(self, sig: tuple, itemsize: int) -> list[np.ndarray] | None:
+        """Of a view laid over the output that is a box (evenly spaced positions along each axis, a slice
+        or a crop), the distinct coordinates it keeps along each axis, without listing its elements; None
+        for any other view."""
+        offset, size, dims = sig
+        if size != itemsize:
+            return None
+        order = sorted(range(len(self.out_shape)), key=lambda a: self.out_strides[a])
+        ranges: dict[int, tuple[int, int]] = {}  # axis -> (step, count)
+        for stride, n in dims:
+            while n > 1:
+                axis = next(
+                    (a for a in reversed(order) if self.out_strides[a] and self.out_strides[a] <= stride),
+                    None,
+                )
+                if axis is None or stride % self.out_strides[axis] or axis in ranges:
+                    return None
+                step, extent = stride // self.out_strides[axis], self.out_shape[axis]
+                if step * (n - 1) < extent:
+                    ranges[axis], n = (step, n), 1
+                elif extent % step == 0 and n % (extent // step) == 0:  # this axis, then the next one out
+                    per = extent // step
+                    ranges[axis], n, stride = (step, per), n // per, stride * per
+                else:
+                    return None
+        kept, rest = [], offset
+        starts = {}
+        for axis in reversed(order):
+            starts[axis], rest = divmod(rest, self.out_strides[axis]) if self.out_strides[axis] else (0, rest)
+        for axis, extent in enumerate(self.out_shape):
+            step, count = ranges.get(axis, (1, 1))
+            values = starts[axis] + step * np.arange(count)
+            if values.size and values[-1] >= extent:
+                return None
+            kept.append(values)
+        return kept
+
+    def box_shares(self, kept: list[np.ndarray]) -> tuple[float, float, tuple | None]:
+        """`shares` of the elements of a box, from its coordinates along each axis."""
+        batch, channels, *positions = kept
+        c_out = self.out_shape[1]
+        groups = np.unique(channels // max(c_out // self.groups, 1))
+        hulls = []
+        for d, p in enumerate(positions):
+            taps = np.arange(self.kernel[d]) * self.dilation[d]
+            i = (p[:, None] * self.stride[d] - self.padding[d] + taps[None, :]).reshape(-1)
+            hulls.append(np.unique(i[(i >= 0) & (i < self.in_spatial[d])]))
+        share = batch.size / self.out_shape[0] * groups.size / self.groups
+        share *= math.prod(h.size / n for h, n in zip(hulls, self.in_spatial, strict=True))
+        view = self._view_of(batch, hulls) if groups.size == self.groups else None
+        return share, channels.size / c_out if c_out else 0.0, view
+
+    def gathered(self, axes: frozenset | None, taken: float) -> tuple[float, float, None] | None:
+        """The shares of the input and of the weight's rows that a gather taking the share `taken` of the
+        output needs: along the channels only (a class picked per row), every position of every batch and
+        at least that share of the channels; along the batch only, that share of the batch and every
+        channel; None otherwise."""
+        if axes is not None and axes <= {1} and self.groups == 1:
+            return 1.0, taken, None
+        if axes == {0}:
+            return taken, 1.0, None
+        return None
+
+
+def _unique_bytes(sig: tuple) -> float:
+    """Bytes of the elements a view's signature addresses."""
+    return float(math.prod(n for _, n in sig[2]) * sig[1])
+
+
+# Poolings whose windows map demanded outputs to inputs as a convolution's do (`_ConvGeometry.of`).
+_POOLS = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices"}
+_POOLS |= {"avg_pool1d", "avg_pool2d", "avg_pool3d"}
+
+
+# Views of a storage an in-place elementwise op passes on one by one, at most (else as a share of it).
+_IN_PLACE_VIEWS = 64
+
+
+def _distinct(ids: np.ndarray, space: int) -> np.ndarray:
+    """The distinct values, sorted, of non-negative ids below `space`: marked in a table where it is not
+    too large (faster than sorting millions of them), else by sorting."""
+    if space > 1 << 26:
+        return np.unique(ids)
+    seen = np.zeros(space, dtype=bool)
+    seen[ids] = True
+    return np.flatnonzero(seen)
+
+
 def _demand(
     rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[int, str]
 ) -> tuple[dict, dict, float]:
@@ -2939,6 +3292,52 @@ def _demand(
     lines: dict[int, float] = {}  # storage -> rows (all axes but the last) element-wise gathers address
     picks: dict[int, float] = {}  # storage -> whole rows gathers take
     row_views: dict[int, list] = {}  # storage -> views of it an element-wise gather takes from every row of
+    # For a convolution's geometry (`_convolved`): how many ops demand each storage, the result of the one
+    # elementwise op of the same layout that does, and the gathers from each with their axes.
+    readers: dict[int, int] = {}
+    follows: dict[int, tuple[int, int]] = {}
+    gather_axes: dict[int, list] = {}
+
+    def convolved(op: _Op, fraction: float) -> tuple[float, float] | None:
+        """The shares of a convolution's input and weight rows that the demanded part of its result needs,
+        from the views and gathers that demand it (through elementwise ops of its layout that alone read
+        it: a sigmoid, then a class picked per row); None where they do not tell."""
+        if any(key in plain or key in gathered for key, _ in op.writes[1:]):
+            return None  # a pooling's indices demanded too
+        geometry, target, itemsize, seen = op.conv, op.writes[0][0], op.conv.itemsize, set()
+        while readers.get(target) == 1 and target in follows and target not in seen:
+            seen.add(target)
+            target, itemsize = follows[target]
+        parts = []
+        views = plain.get(target)
+        if views:
+            (sig, nbytes), *more = views.items()
+            kept = geometry.boxed(sig, itemsize) if not more and nbytes >= _unique_bytes(sig) else None
+            if kept is not None:  # one slice or crop: along each axis, without listing its elements
+                parts.append(geometry.box_shares(kept))
+            else:
+                coords = geometry.kept(views, itemsize)
+                found = geometry.shares(coords) if coords is not None else None
+                if found is None:
+                    return None
+                parts.append(found)
+        for axes, taken in gather_axes.get(target, ()):
+            found = geometry.gathered(axes, taken)
+            if found is None:
+                return None
+            parts.append(found)
+        if (
+            not parts
+            or covered.get(target) is not None
+            or target in row_views
+            or target in picks
+            or target in lines
+        ):
+            return None
+        # Where the plain views alone demand it, the input's needed positions as a view of it.
+        box = parts[0][2] if len(parts) == 1 else None
+        return max(p[0] for p in parts), max(p[1] for p in parts), box
+
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
@@ -2946,6 +3345,15 @@ def _demand(
             size = rec.storage_bytes.get(key, 0)
             if size and nbytes:
                 fraction = max(fraction, share(key, sig, nbytes, size))
+        # Of an in-place elementwise op over all of a storage (`relu_`) demanded in views that are not all of
+        # it (every other row), those views: the same elements of what it read there (its read passes them
+        # on, not a share of the whole). A storage demanded whole keeps the share (and a mask's region).
+        in_place = None
+        if op.aligned and len(op.writes) == 1 and op.replaces == (0,) and op.writes[0][0] in plain:
+            key, sig = op.writes[0][0], op.write_sigs[0]
+            views = plain[key]
+            if sig == _whole(rec, key, sig) and 0 < len(views) <= _IN_PLACE_VIEWS and sig not in views:
+                in_place = (key, sig, dict(views))
         for i in op.replaces:
             # Demanded after this write is what it wrote: earlier ops (and an input) owe none of it.
             if op.writes[i][0] in plain:
@@ -2958,6 +3366,9 @@ def _demand(
             macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
         flops += op.flops * fraction
         cover = covered.get(op.writes[0][0]) if len(op.writes) == 1 else None
+        kernel = convolved(op, fraction) if op.conv is not None and fraction < 1.0 else None
+        for read in op.reads:
+            readers[read.key] = readers.get(read.key, 0) + 1
         if cover is None and op.matrix is not None:
             # Of every result laid out as the matrix (the values and the indices of a top-k or a sort),
             # the rows and columns demanded.
@@ -2980,6 +3391,16 @@ def _demand(
             cover = tuple(map(max, *found)) if len(found) > 1 else found[0] if found else None
         for read in op.reads:
             if read.rows is None:
+                if kernel is not None:
+                    # A convolution: its input over the windows of the positions kept, its weight (and
+                    # bias) in the rows of the channels kept; the input as the view of those positions
+                    # where they are one, for the demand of the ops before it.
+                    if read.key == op.conv.input_key and read is op.reads[0]:
+                        view, nbytes = kernel[2] or (read.sig, op.conv.input_bytes * kernel[0])
+                        add_plain(read.key, view, nbytes)
+                    else:
+                        add_plain(read.key, read.sig, read.nbytes * kernel[1])
+                    continue
                 if read.side == "all":  # a single scale, needed whole by any part of the result
                     part = 1.0
                 elif cover is not None and read.side is not None and op.matrix is not None:
@@ -2998,13 +3419,24 @@ def _demand(
                     part = 1.0
                 else:
                     part = fraction
-                add_plain(read.key, read.sig, read.nbytes * part)
+                if (
+                    in_place is not None
+                    and (read.key, read.sig) == in_place[:2]
+                    and cover is None
+                    and part == fraction
+                ):
+                    for view, nbytes in in_place[2].items():
+                        add_plain(read.key, view, nbytes)
+                else:
+                    add_plain(read.key, read.sig, read.nbytes * part)
                 # (passed on to a read of its whole storage only: the shares are of the storage's lines)
                 same_layout = (
                     bool(op.write_sigs)
                     and read.sig[2] == op.write_sigs[0][2]
                     and read.sig == _whole(rec, read.key, read.sig)
                 )
+                if op.aligned and same_layout and len(op.writes) == 1 and read.sig[0] == op.write_sigs[0][0]:
+                    follows[read.key] = (op.writes[0][0], op.write_sigs[0][1])
                 if read.covering is None and cover is not None and op.aligned:
                     passed = cover if same_layout else None
                 elif (
@@ -3025,6 +3457,12 @@ def _demand(
                 gathered.setdefault(read.key, []).append(
                     (read.sig, dim, row_bytes, estimate, values, fraction)
                 )
+                if read.sig == _whole(rec, read.key, read.sig):
+                    size = rec.storage_bytes.get(read.key, 0)
+                    taken = min(1.0, estimate * row_bytes / size) * fraction if size else fraction
+                    gather_axes.setdefault(read.key, []).append((read.axes, taken))
+                else:
+                    gather_axes.setdefault(read.key, []).append((None, fraction))
                 if read.lines == "all":
                     row_views.setdefault(read.key, []).append(read.sig)
                 elif read.lines is not None and read.sig == _whole(rec, read.key, read.sig):
@@ -3073,6 +3511,13 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     overwritten: dict[int, _Written] = {}
     memo: dict[int, float] = {}
     largest: dict[int, float] = {}  # the largest view needed of each storage (a loop adds views one by one)
+    # Of each storage, its views' bytes as last chosen (`_disjoint_total`), and from then on all its views by
+    # layout, lane and span, with those that met no other when they came: a view that meets none of the
+    # others adds its bytes to both greedy choices, so a loop that needs a buffer column by column is not
+    # chosen again at every one.
+    disjoint: dict[int, float] = {}
+    known: dict[int, _Written] = {}
+    alone: dict[int, set[tuple]] = {}
 
     # Of each input, the views needed of what it held when the reference began: those needed after an op
     # writes them whole (`copy_`, `zero_`) are the write's, not the input's (`views` keeps them for the
@@ -3081,7 +3526,18 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
 
     def add(key: int, sig: tuple, nbytes: float) -> None:
         entry = views.setdefault(key, {})
-        if nbytes > entry.get(sig, 0.0):
+        old = entry.get(sig)
+        if old is None or nbytes > old:
+            index = known.get(key)
+            lone = index is not None and old is None and not index.meets(sig)
+            if index is not None and (lone or sig in alone.get(key, ())):
+                disjoint[key] += nbytes - (old or 0.0)
+                if lone:
+                    index.add(sig)
+                    alone.setdefault(key, set()).add(sig)
+            else:
+                for state in (disjoint, known, alone):
+                    state.pop(key, None)
             entry[sig] = nbytes
             largest[key] = max(largest.get(key, 0.0), nbytes)
             memo.pop(key, None)
@@ -3093,7 +3549,15 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
             entry, size = views.get(key, {}), rec.storage_bytes.get(key, math.inf)
             # A view needed whole that is all of the storage settles it (a buffer returned whole, written
             # row by row in a loop: no need to choose among its rows' views at every row).
-            total = size if entry and largest.get(key, 0.0) >= size else _disjoint_total(entry)
+            if key not in disjoint:
+                if entry and largest.get(key, 0.0) >= size:
+                    disjoint[key] = size
+                else:
+                    disjoint[key] = _disjoint_total(entry)
+                    known[key] = index = _Written()
+                    for view in entry:
+                        index.add(view)
+            total = disjoint[key]
             if rows.get(key):
                 total += _union_rows(rows[key])
             memo[key] = min(total, rec.storage_bytes.get(key, total))
@@ -3129,7 +3593,8 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
     for key in input_keys:
         views[key] = initial[key]
         largest[key] = max(initial[key].values(), default=0.0)
-        memo.pop(key, None)
+        for state in (disjoint, known, alone, memo):
+            state.pop(key, None)
     return {key: needed(key) for key in input_keys}
 
 
@@ -3469,32 +3934,50 @@ def _disjoint(a: tuple, b: tuple) -> bool:
     return max(lane_a, lane_b) + width <= period and abs(lane_a - lane_b) >= width
 
 
+class _Chosen:
+    """Pairwise disjoint views of a storage, chosen greedily: a view joins when it provably meets none
+    already chosen (`_disjoint`). Kept by layout, and within a layout by lane where it has lanes: views of
+    one layout in different lanes never meet, so a loop's slices `x[:, :, i]` are checked against their
+    own lane."""
+
+    def __init__(self) -> None:
+        self.by_layout: dict[tuple, dict[int | None, list[tuple]]] = {}
+        self.total = 0.0
+
+    def offer(self, sig: tuple, nbytes: float) -> None:
+        """Choose `sig` if it meets no chosen view."""
+        if not self.meets(sig):
+            self.put(sig, nbytes)
+
+    def meets(self, sig: tuple) -> bool:
+        """Whether `sig` may share a byte with a chosen view."""
+        start, end = _span(sig)
+        layout, lane = (sig[1], sig[2]), _lane(sig)
+        rivals = (
+            c
+            for other, lanes in self.by_layout.items()
+            for c in (_near(lanes, lane) if other == layout and lane is not None else _flat(lanes))
+        )
+        # Separate byte ranges (the common case) are checked here; overlapping ones by their lanes.
+        return not all(_span(c)[1] <= start or end <= _span(c)[0] or _disjoint(sig, c) for c in rivals)
+
+    def put(self, sig: tuple, nbytes: float) -> None:
+        self.by_layout.setdefault((sig[1], sig[2]), {}).setdefault(_lane(sig), []).append(sig)
+        self.total += nbytes
+
+
 def _disjoint_total(views: Mapping[tuple, float]) -> float:
     """Bytes of a set of pairwise disjoint views: a lower bound of their union. The set is chosen
     greedily twice, largest first and lowest address first, and the larger total kept."""
-    spans = {sig: _span(sig) for sig in views}
-    ranges = sorted(spans.values())
+    ranges = sorted(_span(sig) for sig in views)
     if all(ranges[i][1] <= ranges[i + 1][0] for i in range(len(ranges) - 1)):
         return sum(views.values())  # separate byte ranges (slices of a buffer): all of them, in one pass
     best = 0.0
     for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
-        # Chosen views by layout, and within a layout by lane where it has lanes: views of one layout in
-        # different lanes never meet, so a loop's slices `x[:, :, i]` are checked against their own lane.
-        chosen: dict[tuple, dict[int | None, list[tuple]]] = {}
-        total = 0.0
+        chosen = _Chosen()
         for sig, nbytes in sorted(views.items(), key=order):
-            start, end = spans[sig]
-            layout, lane = (sig[1], sig[2]), _lane(sig)
-            rivals = (
-                c
-                for other, lanes in chosen.items()
-                for c in (_near(lanes, lane) if other == layout and lane is not None else _flat(lanes))
-            )
-            # Separate byte ranges (the common case) are checked here; overlapping ones by their lanes.
-            if all(spans[c][1] <= start or end <= spans[c][0] or _disjoint(sig, c) for c in rivals):
-                chosen.setdefault(layout, {}).setdefault(lane, []).append(sig)
-                total += nbytes
-        best = max(best, total)
+            chosen.offer(sig, nbytes)
+        best = max(best, chosen.total)
     return best
 
 

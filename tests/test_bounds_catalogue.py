@@ -346,6 +346,108 @@ CATALOGUE = {
         {},
         4 * 16 * 4 + 4 * 4,
     ),
+    # A complex product counts four real multiply-adds for each complex one, at the precision of its parts:
+    # a correlator X X^H of complex64 samples stored as float32 pairs.
+    "complex_correlator": case(
+        "def run(x):\n"
+        "    xc = torch.view_as_complex(x)\n"
+        "    return torch.view_as_real(xc @ xc.conj().transpose(0, 1))\n",
+        {"x": (["V", 64, 2], F32)},
+        {"y": (["V", "V", 2], F32)},
+        {"V": 32},
+        {"fp32": 4 * 32 * 32 * 64},
+        32 * 64 * 8 + 32 * 32 * 8,
+    ),
+    # Downsampling by interpolation reads the source positions its taps weigh: every fourth row and column
+    # for nearest x0.25 (a mask resized to a feature map), two of every four for bilinear x0.25.
+    "mask_resized_nearest": case(
+        "def run(feat, mask):\n    return feat * F.interpolate(mask, size=feat.shape[-2:], mode='nearest')\n",
+        {"feat": (["V", 8, 16, 16], F32), "mask": (["V", 1, 64, 64], F32)},
+        {"y": (["V", 8, 16, 16], F32)},
+        {"V": 2},
+        {},
+        2 * (2 * 8 * 256 * 4) + 2 * 256 * 4,
+    ),
+    "bilinear_quarter": case(
+        "def run(x):\n    return F.interpolate(x, scale_factor=0.25, mode='bilinear')\n",
+        {"x": (["V", 3, 64, 64], F32)},
+        {"y": (["V", 3, 16, 16], F32)},
+        {"V": 2},
+        {},
+        2 * 3 * 32 * 32 * 4 + 2 * 3 * 16 * 16 * 4,
+    ),
+    # A convolution's demanded part needs its input over the windows of the positions kept (all channels of
+    # their group) and its weight in the rows of the channels kept: a class picked per row after a 1x1
+    # predictor reads every feature (and so do the layers before it); a channel slice needs all of x; a
+    # pyramid level (blur, then every other row and column) all of x, where the 5x5 windows overlap.
+    "class_picked_after_predictor": case(
+        "def run(x, w1, wp, labels):\n"
+        "    x = F.relu(F.conv2d(x, w1, padding=1))\n"
+        "    p = torch.sigmoid(F.conv2d(x, wp))\n"
+        "    return p[torch.arange(p.shape[0], device=p.device), labels]\n",
+        {
+            "x": (["V", 16, 8, 8], BF),
+            "w1": ([16, 16, 3, 3], BF),
+            "wp": ([64, 16, 1, 1], BF),
+            "labels": (["V"], "int64"),
+        },
+        {"y": (["V", 8, 8], BF)},
+        {"V": 1},
+        {"bf16": 16 * 64 * 16 * 9 + 64 * 16},
+        16 * 64 * 2 + 16 * 16 * 9 * 2 + 16 * 2 + 8 + 64 * 2,
+    ),
+    "channel_slice_of_conv": case(
+        "def run(x, w):\n    return F.conv2d(x, w, padding=1)[:, :4]\n",
+        {"x": (["V", 8, 8, 8], F32), "w": ([16, 8, 3, 3], F32)},
+        {"y": (["V", 4, 8, 8], F32)},
+        {"V": 2},
+        {"fp32": 2 * 4 * 64 * 8 * 9},
+        2 * 8 * 64 * 4 + 4 * 8 * 9 * 4 + 2 * 4 * 64 * 4,
+    ),
+    "pyramid_level": case(
+        "def run(x, k):\n    return F.conv2d(x, k, padding=2, groups=x.shape[1])[:, :, ::2, ::2]\n",
+        {"x": (["V", 3, 16, 16], F32), "k": ([3, 1, 5, 5], F32)},
+        {"y": (["V", 3, 8, 8], F32)},
+        {"V": 2},
+        {"fp32": 2 * 3 * 64 * 25},
+        2 * 3 * 256 * 4 + 3 * 25 * 4 + 2 * 3 * 64 * 4,
+    ),
+    # A real input cast to complex has no imaginary part: two real multiply-adds per complex one.
+    "real_times_complex": case(
+        "def run(u, br, bi):\n    return torch.view_as_real(u.to(torch.complex64) @ torch.complex(br, bi))\n",
+        {"u": (["V", 64], F32), "br": ([64, 16], F32), "bi": ([64, 16], F32)},
+        {"y": (["V", 16, 2], F32)},
+        {"V": 32},
+        {"fp32": 2 * 32 * 16 * 64},
+        32 * 64 * 4 + 2 * 64 * 16 * 4 + 32 * 16 * 8,
+    ),
+    # A 1x1 convolution of stride 2 reads every other row and column of what feeds it, as a view: the 1x1
+    # and 3x3 convolutions before it compute those positions only, and the 3x3 windows around them cover
+    # all of x. A max-pool of stride 1 cut to every other row and column needs all of x too.
+    "stride_in_1x1_after_block": case(
+        "def run(x, w1, w2, w3):\n"
+        "    y = F.relu(F.conv2d(x, w1, padding=1))\n"
+        "    y = F.relu_(F.conv2d(y, w2))\n"
+        "    return F.conv2d(y, w3, stride=2)\n",
+        {
+            "x": (["V", 8, 8, 8], F32),
+            "w1": ([8, 8, 3, 3], F32),
+            "w2": ([8, 8, 1, 1], F32),
+            "w3": ([8, 8, 1, 1], F32),
+        },
+        {"y": (["V", 8, 4, 4], F32)},
+        {"V": 2},
+        {"fp32": 2 * 8 * 16 * 8 * 9 + 2 * (2 * 8 * 16 * 8)},
+        (2 * 8 * 64 + 8 * 8 * 9 + 2 * 8 * 8 + 2 * 8 * 16) * 4,
+    ),
+    "dilation_then_every_other": case(
+        "def run(x):\n    return F.max_pool2d(x, 3, 1, 1)[:, :, ::2, ::2]\n",
+        {"x": (["V", 4, 16, 16], F32)},
+        {"y": (["V", 4, 8, 8], F32)},
+        {"V": 2},
+        {},
+        (2 * 4 * 256 + 2 * 4 * 64) * 4,
+    ),
     "centred_then_cut": case(
         "def run(x):\n    return (x - x.mean(-1, keepdim=True))[:, :64]\n",
         {"x": (["V", 1024], F32)},
@@ -409,8 +511,8 @@ CATALOGUE = {
         {"y": ([2, 64, "V"], BF)},
         {"V": L},
         {"bf16": 2 * 64 * L * 4},  # the kept positions of the padded output, 4 taps each
-        # Reads scale with the share of the result that is kept, L of L + 3 (low by 2%, never high).
-        (2 * 64 * L + 64 * 4 + 64) * 2 * L / (L + 3) + 2 * 64 * L * 2,
+        # The windows of the kept positions cover all of x; every channel is kept (all of w and b).
+        (2 * 64 * L + 64 * 4 + 64) * 2 + 2 * 64 * L * 2,
     ),
     "im2col_product": case(
         "def run(x, w):\n    cols = F.unfold(x, 3, padding=1)\n"
