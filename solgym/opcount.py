@@ -493,34 +493,6 @@ def _touched_share(name: str, args: tuple, out: torch.Tensor) -> float:
     return share
 
 
-def _strided_taps(name: str, args: tuple, out: torch.Tensor) -> tuple[tuple, float] | None:
-    """Of a convolution or pooling with one tap per window and no padding (a 1x1 convolution of stride 2):
-    the signature and bytes of the strided view of its input that its taps read; None for any other."""
-    x = args[0]
-    spatial = out.dim() - 2
-    if spatial < 1 or x.dim() != out.dim():
-        return None
-    if name == "convolution":
-        if len(args) < 7 or args[6] or any(k != 1 for k in args[1].shape[2:]):
-            return None
-        stride, padding = args[3], args[4]
-    else:
-        kernel = args[1] if isinstance(args[1], list | tuple) else [args[1]]
-        if any(k != 1 for k in kernel):
-            return None
-        stride = args[2] if len(args) > 2 and args[2] else kernel
-        padding = args[3] if len(args) > 3 else 0
-    stride = list(stride) if isinstance(stride, list | tuple) else [stride]
-    padding = list(padding) if isinstance(padding, list | tuple) else [padding]
-    stride = stride * spatial if len(stride) == 1 else stride
-    if len(stride) != spatial or any(p for p in padding):
-        return None
-    shape = (*x.shape[:2], *out.shape[2:])
-    strides = (*x.stride()[:2], *(x.stride(2 + d) * stride[d] for d in range(spatial)))
-    sig = _laid_out(shape, strides, x.storage_offset(), x.element_size())
-    return sig, float(math.prod(shape) * x.element_size())
-
-
 def _sampled_share(mode: str, args: tuple, kwargs: dict) -> float:
     """The share of its input an interpolation reads: per resampled axis, the distinct source positions
     its taps with a nonzero weight fall on, computed in float32 as PyTorch's kernels compute them (a
@@ -896,9 +868,12 @@ class _Recorder(TorchDispatchMode):
                         read.nbytes *= (matrix.shape[-1] + 1) / (2 * max(matrix.shape[-1], 1))
                     if name in _SOLVES and matrix.dim() == 2:
                         read.side = "all"  # any column of the solution needs all of the matrix
+        geometry = None  # of a convolution or pooling: what its demanded outputs need (`_ConvGeometry`)
         if name in _WINDOWED and reads and tensors_out:
             reads[0].nbytes *= _touched_share(name, args, tensors_out[0])
-            strided = _strided_taps(name, args, tensors_out[0])
+            if name in _POOLS or name == "convolution" and len(args) > 8 and not args[6]:
+                geometry = _ConvGeometry.of(name, args, tensors_out[0])
+            strided = geometry.taps_view() if geometry is not None else None
             if strided is not None and reads[0].key == _key(args[0]):
                 # One tap per window, windows apart: the positions read are a strided view of the input,
                 # which tells later demand which ones (a 1x1 convolution of stride 2 reads every other row).
@@ -944,8 +919,7 @@ class _Recorder(TorchDispatchMode):
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         op.whole = factored is not None and name not in _SOLVES and args[0].dim() == 2
-        if made and reads and (name == "convolution" and len(args) > 8 and not args[6] or name in _POOLS):
-            op.conv = _ConvGeometry.of(name, args, made[0])
+        op.conv = geometry
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
         if (
@@ -3065,6 +3039,16 @@ class _ConvGeometry:
             (tuple(x.shape), tuple(x.stride()), x.storage_offset(), x.element_size()),
         )
 
+    def taps_view(self) -> tuple[tuple, float] | None:
+        """With one tap per window and no padding (a 1x1 convolution of stride 2): the signature and bytes
+        of the strided view of the input its taps read; None otherwise."""
+        if any(k != 1 for k in self.kernel) or any(self.padding):
+            return None
+        sizes, strides, offset, itemsize = self.input_layout
+        shape = (*sizes[:2], *self.out_shape[2:])
+        steps = (*strides[:2], *(strides[2 + d] * s for d, s in enumerate(self.stride)))
+        return _laid_out(shape, steps, offset, itemsize), float(math.prod(shape) * itemsize)
+
     def kept(self, views: Mapping[tuple, float], itemsize: int) -> list[np.ndarray] | None:
         """The output coordinates, one array per axis, of every element the views address of a storage
         laid out as the output with elements of `itemsize` bytes; None where a view is demanded in part
@@ -3599,8 +3583,8 @@ def _needed(rec: _Recorder, returned: list[torch.Tensor], input_keys: Mapping[in
 
 
 class _Written:
-    """The views of a storage that later ops overwrite, and the union of their byte ranges as sorted,
-    merged intervals: a view outside that union meets none of them, found by bisection (a loop writing
+    """A set of views of a storage (those later ops overwrite; those a needed-reads choice keeps), and the
+    union of their byte ranges as sorted, merged intervals: a view outside that union meets none of them, found by bisection (a loop writing
     row after row of an output otherwise compares each row with every other). Within the union, a view is
     compared with the views of its own layout in its own and the neighbouring lane buckets (`_lane`: a
     loop writing column after column, `out[:, t] = h`, meets none of the earlier columns) and with those of
@@ -3934,38 +3918,6 @@ def _disjoint(a: tuple, b: tuple) -> bool:
     return max(lane_a, lane_b) + width <= period and abs(lane_a - lane_b) >= width
 
 
-class _Chosen:
-    """Pairwise disjoint views of a storage, chosen greedily: a view joins when it provably meets none
-    already chosen (`_disjoint`). Kept by layout, and within a layout by lane where it has lanes: views of
-    one layout in different lanes never meet, so a loop's slices `x[:, :, i]` are checked against their
-    own lane."""
-
-    def __init__(self) -> None:
-        self.by_layout: dict[tuple, dict[int | None, list[tuple]]] = {}
-        self.total = 0.0
-
-    def offer(self, sig: tuple, nbytes: float) -> None:
-        """Choose `sig` if it meets no chosen view."""
-        if not self.meets(sig):
-            self.put(sig, nbytes)
-
-    def meets(self, sig: tuple) -> bool:
-        """Whether `sig` may share a byte with a chosen view."""
-        start, end = _span(sig)
-        layout, lane = (sig[1], sig[2]), _lane(sig)
-        rivals = (
-            c
-            for other, lanes in self.by_layout.items()
-            for c in (_near(lanes, lane) if other == layout and lane is not None else _flat(lanes))
-        )
-        # Separate byte ranges (the common case) are checked here; overlapping ones by their lanes.
-        return not all(_span(c)[1] <= start or end <= _span(c)[0] or _disjoint(sig, c) for c in rivals)
-
-    def put(self, sig: tuple, nbytes: float) -> None:
-        self.by_layout.setdefault((sig[1], sig[2]), {}).setdefault(_lane(sig), []).append(sig)
-        self.total += nbytes
-
-
 def _disjoint_total(views: Mapping[tuple, float]) -> float:
     """Bytes of a set of pairwise disjoint views: a lower bound of their union. The set is chosen
     greedily twice, largest first and lowest address first, and the larger total kept."""
@@ -3974,10 +3926,12 @@ def _disjoint_total(views: Mapping[tuple, float]) -> float:
         return sum(views.values())  # separate byte ranges (slices of a buffer): all of them, in one pass
     best = 0.0
     for order in (lambda kv: -kv[1], lambda kv: (kv[0][0], -kv[1])):
-        chosen = _Chosen()
+        chosen, total = _Written(), 0.0  # the views chosen, by layout, lane and span
         for sig, nbytes in sorted(views.items(), key=order):
-            chosen.offer(sig, nbytes)
-        best = max(best, chosen.total)
+            if not chosen.meets(sig):
+                chosen.add(sig)
+                total += nbytes
+        best = max(best, total)
     return best
 
 
