@@ -848,6 +848,9 @@ class _Recorder(TorchDispatchMode):
         if name in _MATRIX_PRODUCTS:
             added = name.startswith(("add", "baddbmm"))
             operands = [*zip(args[1:3] if added else args[:2], ("rows", "columns"), strict=True)]
+            bias = args[0] if added and isinstance(args[0], torch.Tensor) else None
+            if bias is not None and bias.dim() and bias.numel() == bias.shape[-1] > 1:
+                operands.append((bias, "columns"))  # a bias row: what any row of the result adds
             if name == "_scaled_mm":  # its scales: the first operand's rows', the second's columns'
                 for scale, side in zip(args[2:4], ("rows", "columns"), strict=False):
                     if isinstance(scale, torch.Tensor):
@@ -2045,8 +2048,12 @@ class _Recorder(TorchDispatchMode):
         values = positions.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
         estimate = self._named(index, positions.numel(), size)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
-        if source.dim() == 2 and dim == 0 and share == 1.0:
-            read.lines = ("rows", estimate)
+        if source.dim() >= 2 and dim < source.dim() - 1 and share == 1.0:
+            # Positions along an axis before the last take whole rows: every row under each of them, for
+            # every position of the axes before it (`y[:, kept]` of a batch of token rows).
+            read.lines = ("rows", estimate * math.prod(source.shape[:dim]) * math.prod(source.shape[dim + 1 : -1]))
+        elif source.dim() >= 2 and dim == source.dim() - 1 and vector is None:
+            read.lines = ("columns", estimate)  # positions along the last axis, in every row
         if index.dtype != torch.bool and (vector is not None or name != "gather"):
             read.axes = frozenset({dim})
         return [read]
@@ -2173,6 +2180,18 @@ class _Recorder(TorchDispatchMode):
         dim, index = groups[0]
         if name == "gather" and dim == source.dim() - 1 and index.shape[:-1] == source.shape[:-1]:
             return "all"
+        last = source.dim() - 1
+        if (
+            name == "gather"
+            and dim < last
+            and index.dim() == source.dim()
+            and index.shape[-1] == source.shape[-1]
+            and self.repeats(index, last)
+        ):
+            # Positions along an axis before the last, expanded along it: whole rows (`h.gather(1,
+            # ids[..., None].expand(-1, -1, C))`, the tokens kept of each image).
+            rows = self._gathered_elements(source, dim, index) / max(source.shape[-1], 1)
+            return "rows", min(rows, source.numel() // max(source.shape[-1], 1))
         if name not in ("index", "_unsafe_index"):
             return None
         n = max(i.numel() for _, i in groups)
@@ -3275,6 +3294,7 @@ def _demand(
     covered: dict[int, tuple[float, float]] = {}
     lines: dict[int, float] = {}  # storage -> rows (all axes but the last) element-wise gathers address
     picks: dict[int, float] = {}  # storage -> whole rows gathers take
+    columns: dict[int, float] = {}  # storage -> columns gathers take from every row
     row_views: dict[int, list] = {}  # storage -> views of it an element-wise gather takes from every row of
     # For a convolution's geometry (`_convolved`): how many ops demand each storage, the result of the one
     # elementwise op of the same layout that does, and the gathers from each with their axes.
@@ -3314,8 +3334,9 @@ def _demand(
             not parts
             or covered.get(target) is not None
             or target in row_views
-            or target in picks
+            or (target in picks and target not in gather_axes)  # rows a gather takes: by its axes
             or target in lines
+            or target in columns
         ):
             return None
         # Where the plain views alone demand it, the input's needed positions as a view of it.
@@ -3367,6 +3388,7 @@ def _demand(
                     cols,
                     sig[1],
                     op.inner,
+                    columns.get(key),
                 )
                 for (key, nbytes), sig in zip(op.writes, op.write_sigs, strict=True)
                 if nbytes == rows * cols * sig[1] and sig == _whole(rec, key, sig)
@@ -3451,7 +3473,7 @@ def _demand(
                     row_views.setdefault(read.key, []).append(read.sig)
                 elif read.lines is not None and read.sig == _whole(rec, read.key, read.sig):
                     kind, count = read.lines
-                    found = picks if kind == "rows" else lines
+                    found = {"rows": picks, "columns": columns}.get(kind, lines)
                     found[read.key] = max(found.get(read.key, 0.0), count)
     reads = {key: demanded(key) for key in input_keys}
     return macs, reads, flops
@@ -3649,11 +3671,12 @@ def _demanded_lines(
     cols: int,
     itemsize: int,
     inner: int = 1,
+    picked_cols: float | None = None,
 ) -> tuple[float, float, float, float, float] | None:
     """The shares of the rows and of the columns of a contiguous rows x cols matrix of `itemsize`-byte
     elements (a storage) that its demanded views meet: the largest of any one view (a lower bound of their
-    union), the rows of views an element-wise gather takes from in every row, and the rows gathers
-    address; and the share of the matrix in the prefixes of its rows up to the last column demanded in
+    union), the rows of views an element-wise gather takes from in every row, the rows gathers
+    address, and the columns gathers take from every row (`picked_cols`: all rows); and the share of the matrix in the prefixes of its rows up to the last column demanded in
     them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
     half of each element's bytes, in every column). With `inner`, the rows are (the axes before an axis, that
     axis x the `inner` positions after it), the fourth share is of the lines along that axis that plain
@@ -3667,7 +3690,10 @@ def _demanded_lines(
     if picked_rows and rows:  # whole rows taken by a gather: all their columns
         row_share, col_share = max(row_share, picked_rows / rows), 1.0
         prefix_share = max(prefix_share, picked_rows / rows)
-    found = gathered_rows is not None or bool(picked_rows)
+    if picked_cols and cols:  # columns taken by a gather from every row: all rows, at their share
+        row_share, col_share = 1.0, max(col_share, picked_cols / cols)
+        prefix_share = max(prefix_share, picked_cols / cols)
+    found = gathered_rows is not None or bool(picked_rows) or bool(picked_cols)
     line = cols * itemsize  # bytes of a row
     lines_share, line_prefix_share, positional = 0.0, 0.0, not (found or row_views)
     for view in (*views, *row_views):

@@ -803,6 +803,43 @@ CATALOGUE = {
         {"bf16": 2 * 192 * 64},
         (2 * 2 * 32 * 64 + 2 * 64 + 192 * 64 + 192) * 2,
     ),
+    # Rows or columns picked by index after a product or a row-wise op: the kept rows need every column
+    # of the weight, the kept columns every row of the activations, and a softmax's kept columns whole rows.
+    "tokens_picked_after_projection": case(
+        "def run(x, w):\n    y = F.gelu(x @ w.t())\n"
+        "    return y[:, torch.arange(0, x.shape[1], 4, device=x.device)]\n",
+        {"x": (["V", 128, 256], BF), "w": ([512, 256], BF)},
+        {"y": (["V", 32, 512], BF)},
+        {"V": B},
+        {"bf16": B * 32 * 512 * 256},
+        (B * 32 * 256 + 512 * 256 + B * 32 * 512) * 2,
+    ),
+    "top_tokens_gathered_after_linear": case(
+        "def run(x, w, b, s):\n    h = F.linear(x, w, b)\n    ids = s.topk(32, dim=1).indices\n"
+        "    return h.gather(1, ids[..., None].expand(-1, -1, h.shape[-1]))\n",
+        {"x": (["V", 128, 256], BF), "w": ([512, 256], BF), "b": ([512], BF), "s": (["V", 128], F32)},
+        {"y": (["V", 32, 512], BF)},
+        {"V": B},
+        {"bf16": B * 32 * 512 * 256},
+        (B * 32 * 256 + 512 * 256 + 512 + B * 32 * 512) * 2 + B * 128 * 4,
+    ),
+    "channels_picked_after_projection": case(
+        "def run(x, w):\n    y = x @ w.t()\n    return y[..., torch.arange(0, w.shape[0], 4, device=x.device)]\n",
+        {"x": (["V", 128, 256], BF), "w": ([512, 256], BF)},
+        {"y": (["V", 128, 128], BF)},
+        {"V": B},
+        {"bf16": B * 128 * 128 * 256},
+        (B * 128 * 256 + 128 * 256 + B * 128 * 128) * 2,
+    ),
+    "classes_picked_after_softmax": case(
+        "def run(logits):\n    ids = torch.arange(0, logits.shape[-1], 4, device=logits.device)\n"
+        "    return -logits.softmax(-1)[:, ids]\n",
+        {"logits": (["V", 92], F32)},
+        {"y": (["V", 23], F32)},
+        {"V": 100},
+        {},
+        (100 * 92 + 100 * 23) * 4,
+    ),
 }
 
 
