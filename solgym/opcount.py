@@ -2051,7 +2051,10 @@ class _Recorder(TorchDispatchMode):
         if source.dim() >= 2 and dim < source.dim() - 1 and share == 1.0:
             # Positions along an axis before the last take whole rows: every row under each of them, for
             # every position of the axes before it (`y[:, kept]` of a batch of token rows).
-            read.lines = ("rows", estimate * math.prod(source.shape[:dim]) * math.prod(source.shape[dim + 1 : -1]))
+            read.lines = (
+                "rows",
+                estimate * math.prod(source.shape[:dim]) * math.prod(source.shape[dim + 1 : -1]),
+            )
         elif source.dim() >= 2 and dim == source.dim() - 1 and vector is None:
             read.lines = ("columns", estimate)  # positions along the last axis, in every row
         if index.dtype != torch.bool and (vector is not None or name != "gather"):
