@@ -922,6 +922,8 @@ class _Recorder(TorchDispatchMode):
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         op.whole = factored is not None and name not in _SOLVES and args[0].dim() == 2
+        if name == "constant_pad_nd" and reads and tensors_out and reads[0].key == _key(args[0]):
+            geometry = _ConvGeometry.of_pad(args, tensors_out[0])
         op.conv = geometry
         self._necessity(op, name, args, leaves, [*outs, *written])
         self._arithmetic(op, name, args, kwargs, tensors_in, tensors_out)
@@ -3061,6 +3063,41 @@ class _ConvGeometry:
             (tuple(x.shape), tuple(x.stride()), x.storage_offset(), x.element_size()),
         )
 
+    @classmethod
+    def of_pad(cls, args: tuple, out: torch.Tensor) -> _ConvGeometry | None:
+        """Of a constant pad (input, pad widths from the last axis back): one tap per position, shifted by
+        the width before each axis (a negative width crops), over the input and result seen with a unit
+        batch and channel axis in front."""
+        x, pad = args[0], args[1]
+        if (
+            not isinstance(pad, list | tuple)
+            or len(pad) % 2
+            or len(pad) // 2 > x.dim()
+            or x.dim() != out.dim()
+        ):
+            return None
+        if out.storage_offset() or not x.dim():
+            return None
+        before = [0] * x.dim()
+        for i in range(len(pad) // 2):
+            before[x.dim() - 1 - i] = int(pad[2 * i])
+        ones = (1,) * x.dim()
+        outer, inner = max(out.numel(), 1), max(x.numel(), 1)  # strides of the unit axes: past the end
+        return cls(
+            (1, 1, *out.shape),
+            (outer, outer, *out.stride()),
+            out.element_size(),
+            tuple(x.shape),
+            ones,
+            ones,
+            tuple(before),
+            ones,
+            1,
+            _key(x),
+            float(_unique_elements(x) * x.element_size()),
+            ((1, 1, *x.shape), (inner, inner, *x.stride()), x.storage_offset(), x.element_size()),
+        )
+
     def taps_view(self) -> tuple[tuple, float] | None:
         """With one tap per window and no padding (a 1x1 convolution of stride 2): the signature and bytes
         of the strided view of the input its taps read; None otherwise."""
@@ -3398,6 +3435,13 @@ def _demand(
             ]
             found = [f for f in found if f is not None]
             cover = tuple(map(max, *found)) if len(found) > 1 else found[0] if found else None
+        block = None  # the one block of whole rows demanded of a matrix product's result, if it is one
+        if op.name in ("mm", "addmm") and op.matrix is not None and len(op.writes) == 1:
+            key = op.writes[0][0]
+            if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]) and not any(
+                key in found for found in (gathered, picks, columns, lines, row_views, covered)
+            ):
+                block = _row_block(plain.get(key, _NO_VIEWS), *op.matrix)
         for read in op.reads:
             if read.rows is None:
                 if kernel is not None:
@@ -3436,6 +3480,12 @@ def _demand(
                 ):
                     for view, nbytes in in_place[2].items():
                         add_plain(read.key, view, nbytes)
+                elif (
+                    block is not None
+                    and read.side == "rows"
+                    and (rows_read := _rows_of(read.sig, read.nbytes, op.matrix[0], block))
+                ):
+                    add_plain(read.key, *rows_read)  # those rows of a row-major operand, for the ops before
                 else:
                     add_plain(read.key, read.sig, read.nbytes * part)
                 # (passed on to a read of its whole storage only: the shares are of the storage's lines)
@@ -3657,6 +3707,30 @@ def _run(sig: tuple, nbytes: float) -> tuple[tuple, tuple[int, int]] | None:
     if nbytes != inner * math.prod(n for _, n in outer) * size or (period and start + inner > period):
         return None
     return (size, outer, offset - start), (start, start + inner)
+
+
+def _row_block(views: Mapping[tuple, float], rows: int, cols: int, itemsize: int) -> tuple[int, int] | None:
+    """Rows [r0, r1) of a contiguous rows x cols matrix where its demand is one contiguous view of whole
+    rows, demanded whole (`y[:M]` of a product over rows padded to a multiple of 128); else None."""
+    if len(views) != 1 or not cols:
+        return None
+    ((sig, nbytes),) = views.items()
+    span = _contiguous(sig) if sig[1] == itemsize else None
+    line = cols * itemsize
+    if span is None or nbytes < span[1] - span[0] or span[0] % line or span[1] % line:
+        return None
+    r0, r1 = span[0] // line, span[1] // line
+    return (r0, r1) if 0 <= r0 < r1 <= rows else None
+
+
+def _rows_of(sig: tuple, nbytes: float, rows: int, block: tuple[int, int]) -> tuple[tuple, float] | None:
+    """The signature and bytes of rows [r0, r1) of a view that is a row-major rows x K matrix; else None."""
+    offset, size, _ = sig
+    k = round(nbytes / size / rows) if rows else 0
+    if k < 1 or k * rows * size != nbytes or sig != _laid_out((rows, k), (k, 1), offset, size):
+        return None
+    r0, r1 = block
+    return _laid_out((r1 - r0, k), (k, 1), offset + r0 * k, size), float((r1 - r0) * k * size)
 
 
 def _whole(rec: _Recorder, key: int, sig: tuple) -> tuple:

@@ -2634,9 +2634,9 @@ def test_an_input_written_whole_before_it_is_read_or_returned_is_not_read(tmp_pa
         ("F.relu(x @ w.t())[:1]", 1 / 32, 1.0),
         ("(x @ w.t()).float()[:, :32]", 1.0, 1 / 4),
         ("torch.softmax((x @ w.t()).float() / 2.0, -1)[-1:]", 1 / 32, 1.0),
-        # Padded, then cut back (vLLM's FP8 linear): all of w; of x, the padding passes on the share of
-        # its result kept, 8 of 64 rows (errs low: 8 of x's 32 rows are read).
-        ("torch.narrow(F.pad(x, (0, 0, 0, 32)) @ w.t(), 0, 0, 8)", 8 / 64, 1.0),
+        # Padded, then cut back (vLLM's FP8 linear): all of w; of x, the rows kept, 8 of its 32 (the pad
+        # maps them back by position; before 2026-11-28, 8 of the 64 padded rows' share).
+        ("torch.narrow(F.pad(x, (0, 0, 0, 32)) @ w.t(), 0, 0, 8)", 8 / 32, 1.0),
         # A row demanded anywhere needs its whole row through softmax, sort and norms; a cumulative sum,
         # the prefix up to the last column demanded.
         ("torch.log_softmax(x.float(), -1).gather(-1, torch.zeros(32, 1, dtype=torch.long))", 1.0, 0.0),

@@ -840,6 +840,35 @@ CATALOGUE = {
         {},
         (100 * 92 + 100 * 23) * 4,
     ),
+    # A constant pad maps the kept part of its result back to the input by position: rows padded to a
+    # multiple of 128 for a product and cut back read all of the input; a crop of the padded tensor reads
+    # what the crop keeps of the input; a padded tail chunk, the input's tail.
+    "rows_padded_to_128_and_cut_back": case(
+        "def run(x, w):\n    M = x.shape[0]\n    xp = F.pad(x, (0, 0, 0, (M + 127) // 128 * 128 - M))\n"
+        "    return (xp @ w.t())[:M]\n",
+        {"x": (["V", 256], BF), "w": ([512, 256], BF)},
+        {"y": (["V", 512], BF)},
+        {"V": 200},
+        {"bf16": 200 * 512 * 256},
+        (200 * 256 + 512 * 256 + 200 * 512) * 2,
+    ),
+    "padded_tail_chunk": case(
+        "def run(x):\n    xp = F.pad(x, (0, 64 - x.shape[-1] % 64))\n"
+        "    return xp.view(x.shape[0], -1, 64)[:, -1].sum(-1)\n",
+        {"x": (["V", 1000], F32)},
+        {"y": (["V"], F32)},
+        {"V": 8},
+        {},
+        (8 * 40 + 8) * 4,
+    ),
+    "padded_then_shifted_crop": case(
+        "def run(x):\n    return F.pad(x, (2, 2, 2, 2))[:, :, 4:, 4:]\n",
+        {"x": (["V", 4, 32, 32], F32)},
+        {"y": (["V", 4, 32, 32], F32)},
+        {"V": 2},
+        {},
+        (2 * 4 * 30 * 30 + 2 * 4 * 32 * 32) * 4,
+    ),
 }
 
 
