@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,8 +15,11 @@ import torch
 # Without a GPU, Triton kernels run in its interpreter (set before anything imports triton).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-# A test session starts with empty caches (op counts, baselines), not with what earlier runs left behind.
-os.environ.setdefault("SOLGYM_CACHE", tempfile.mkdtemp(prefix="solgym-test-cache-"))
+# A test session starts with empty caches (op counts, baselines), not with what earlier runs left behind,
+# and removes the ones it made when it ends.
+if "SOLGYM_CACHE" not in os.environ:
+    os.environ["SOLGYM_CACHE"] = tempfile.mkdtemp(prefix="solgym-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SOLGYM_CACHE"], ignore_errors=True)
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "solexecbench-dev"
 REPO = Path(__file__).resolve().parents[1]
