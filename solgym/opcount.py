@@ -2819,6 +2819,11 @@ class _TorchFunctions(TorchFunctionMode):
         if func in _VALUE_READERS and self.recorder.stale and _key(args[0]) in self.recorder.stale:
             # These read memory without an ATen op the recorder would see.
             raise DataDependent(f"{func.__name__} reads values that were counted without data")
+        if func in _VALUE_READERS and not self.recorder.suspended and args[0].device.type != "meta":
+            out = func(*args, **kwargs)
+            # What it reads feeds control flow (`split(x, counts.tolist())`), as `.item()`: all of it needed.
+            self.recorder._record(_SCALAR_READ, "_local_scalar_dense", (args[0],), {}, out)
+            return out
         if func is torch.einsum and not self.recorder.suspended:
             return self._einsum(args, kwargs)
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
@@ -2994,6 +2999,7 @@ def _einsum_repeats(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
 _VALUE_READERS = (torch.Tensor.tolist, torch.Tensor.numpy)
+_SCALAR_READ = torch.ops.aten._local_scalar_dense.default
 
 
 # ------------------------------------------------------------------------------------------------- demand

@@ -690,6 +690,27 @@ def test_a_data_dependent_reference_is_traced_on_data(tmp_path):
     assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
 
 
+def test_values_read_through_tolist_are_read(tmp_path):
+    # `.tolist()` reads memory without an ATen op; what it reads feeds control flow, as `.item()` does, so
+    # the offsets are read whole (before 2026-11-28: not at all).
+    p = make_problem(
+        tmp_path,
+        SEGMENTS.replace(
+            "    for b in range(indptr.shape[0] - 1):\n        lo, hi = int(indptr[b].item()), int(indptr[b + 1].item())\n",
+            "    bounds = indptr.tolist()\n    for lo, hi in zip(bounds[:-1], bounds[1:]):\n",
+        ),
+        {"x": (["rows", 64], "bfloat16"), "indptr": (["n_ptr"], "int64"), "w": ([64, 32], "bfloat16")},
+        {"out": (["rows", 32], "bfloat16")},
+        {"rows": None, "n_seg": None, "n_ptr": "n_seg + 1"},
+        [{"axes": {"rows": 1000, "n_seg": 8}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    assert "tolist" in p.definition.reference
+    b = one(p)
+    assert b.traced_on == "cpu data, scaled x1"
+    assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
