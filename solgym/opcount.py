@@ -1821,11 +1821,10 @@ class _Recorder(TorchDispatchMode):
         """The band where a comparison holds: of an arange along the rows with one along the columns
         (`i[:, None] >= j[None, :]`), or of a diagonal difference (`i[:, None] - j[None, :] < w`, or its
         absolute value) with a number."""
-        if (
-            len(args) == 2
-            and isinstance(args[0], torch.Tensor)
-            and _number(number := self._number_of(args[1]))
-        ):
+        number = self._number_of(args[1]) if len(args) == 2 else None
+        if number is None and len(args) == 2:
+            number = self._uniform(args[1])  # one length for every request, known from data
+        if len(args) == 2 and isinstance(args[0], torch.Tensor) and _number(number):
             line = self._line_of(args[0])
             if line is not None:
                 # A position along one axis (a key's, `kv_pos <= pos`) against a number: columns or rows.
@@ -1903,6 +1902,20 @@ class _Recorder(TorchDispatchMode):
             if isinstance(other, torch.Tensor) and other.dim() >= 2:
                 return other, kept, self._number_of(chosen), region
         return None
+
+    def _uniform(self, t: Any) -> float | None:
+        """The one value of a tensor on data whose elements all hold it (a length per request, all
+        requests of one length: `kv_pos >= seq_lens[:, None]` is then one band of columns); else None. Rows
+        of different lengths are not followed: where the rows are requests (a batch axis of the product
+        behind the scores), a band per row would misplace the keys each reads."""
+        if not isinstance(t, torch.Tensor) or t.numel() < 2 or t.numel() > 1 << 16 or not self._valued(t):
+            return None
+        if t.is_complex() or t.dtype == torch.bool:
+            return None
+        with torch._C.DisableTorchFunction():
+            flat = t.reshape(-1)
+            first = flat[0].item()
+            return first if bool((flat == first).all()) else None
 
     def _number_of(self, v: Any) -> float | None:
         """A Python number, or the one value of a single-element tensor where it is known."""

@@ -711,6 +711,45 @@ def test_values_read_through_tolist_are_read(tmp_path):
     assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
 
 
+LENGTHS_DECODE = """
+import torch
+
+def get_inputs(axes, device):
+    b = axes["b"]
+    return {"q": torch.randn(b, 128, dtype=torch.bfloat16), "kc": torch.randn(b, 1024, 128, dtype=torch.bfloat16),
+            "vc": torch.randn(b, 1024, 128, dtype=torch.bfloat16),
+            "seq_lens": torch.full((b,), 192, dtype=torch.int32)}
+
+def run(q, kc, vc, seq_lens):
+    s = torch.einsum("bd,bsd->bs", q, kc).float()
+    s = s.masked_fill(torch.arange(kc.shape[1])[None, :] >= seq_lens[:, None], float("-inf"))
+    return torch.einsum("bs,bsd->bd", s.softmax(-1).to(q.dtype), vc)
+"""
+
+
+def test_a_length_per_request_known_from_data_masks_the_keys_past_it(tmp_path):
+    # Each request attends to its first 192 of 1024 cached keys: on data the lengths are known, and only
+    # those keys' products and rows count (before 2026-11-28: all 1024 of each).
+    p = make_problem(
+        tmp_path,
+        LENGTHS_DECODE,
+        {
+            "q": (["b", 128], "bfloat16"),
+            "kc": (["b", 1024, 128], "bfloat16"),
+            "vc": (["b", 1024, 128], "bfloat16"),
+            "seq_lens": (["b"], "int32"),
+        },
+        {"o": (["b", 128], "bfloat16")},
+        {"b": None},
+        [{"axes": {"b": 8}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    c = count_on_data(p, p.workloads[0])
+    kept = 8 * 192  # keys attended over the 8 requests
+    assert c.macs["bf16"] == 2 * kept * 128
+    assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
