@@ -1822,7 +1822,7 @@ class _Recorder(TorchDispatchMode):
         (`i[:, None] >= j[None, :]`), or of a diagonal difference (`i[:, None] - j[None, :] < w`, or its
         absolute value) with a number."""
         number = self._number_of(args[1]) if len(args) == 2 else None
-        if number is None and len(args) == 2:
+        if number is None and len(args) == 2 and isinstance(args[0], torch.Tensor) and self._line_of(args[0]):
             number = self._uniform(args[1])  # one length for every request, known from data
         if len(args) == 2 and isinstance(args[0], torch.Tensor) and _number(number):
             line = self._line_of(args[0])
