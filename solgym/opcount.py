@@ -3771,9 +3771,9 @@ def _demanded_lines(
 ) -> tuple[float, float, float, float, float] | None:
     """The shares of the rows and of the columns of a contiguous rows x cols matrix of `itemsize`-byte
     elements (a storage) that its demanded views meet: the largest of any one view (a lower bound of their
-    union), the rows of views an element-wise gather takes from in every row, the rows gathers
-    address, and the columns gathers take from every row (`picked_cols`: all rows); and the share of the matrix in the prefixes of its rows up to the last column demanded in
-    them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
+    union), the rows of views an element-wise gather takes from in every row, the rows gathers address,
+    and the columns gathers take from every row (`picked_cols`: all rows); and the share of the matrix in
+    the prefixes of its rows up to the last column demanded in them (what a cumulative sum needs). Views are laid over it by bytes (`.real` of a complex result is
     half of each element's bytes, in every column). With `inner`, the rows are (the axes before an axis, that
     axis x the `inner` positions after it), the fourth share is of the lines along that axis that plain
     views meet: their rows' share times their share of the inner positions (0 where a gather takes from
