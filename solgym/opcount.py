@@ -900,6 +900,12 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
+            if name in _NORMS:
+                # A norm's weight and bias: what every row adds in each column demanded (`LN(x)[:, 0]`).
+                for t in args[2:4]:
+                    for read in reads[1:]:
+                        if isinstance(t, torch.Tensor) and t.numel() == cols and read.key == _key(t):
+                            read.side = read.side or "columns"
         elif made and (line := _line_axis(name, args, kwargs, made[0])) is not None:
             outer, length, op.inner = line
             op.matrix = (outer, length * op.inner, made[0].element_size())
@@ -3012,6 +3018,8 @@ def _einsum_repeats(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
 _VALUE_READERS = (torch.Tensor.tolist, torch.Tensor.numpy)
+# Norms over the last axes whose weight (and bias) are their third (and fourth) arguments.
+_NORMS = {"native_layer_norm", "_fused_rms_norm", "rms_norm"}
 _SCALAR_READ = torch.ops.aten._local_scalar_dense.default
 
 

@@ -869,6 +869,15 @@ CATALOGUE = {
         {},
         (2 * 4 * 30 * 30 + 2 * 4 * 32 * 32) * 4,
     ),
+    # A norm cut to its first token (a ViT pooler): that row of x, and all of the weight and bias.
+    "layer_norm_of_the_class_token": case(
+        "def run(x, w, b):\n    return F.layer_norm(x, (256,), w, b)[:, 0]\n",
+        {"x": (["V", 16, 256], F32), "w": ([256], F32), "b": ([256], F32)},
+        {"y": (["V", 256], F32)},
+        {"V": B},
+        {},
+        (B * 256 + 2 * 256 + B * 256) * 4,
+    ),
 }
 
 
