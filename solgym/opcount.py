@@ -2841,7 +2841,7 @@ class _TorchFunctions(TorchFunctionMode):
         if func in _VALUE_READERS and not self.recorder.suspended and args[0].device.type != "meta":
             out = func(*args, **kwargs)
             # What it reads feeds control flow (`split(x, counts.tolist())`), as `.item()`: all of it needed.
-            self.recorder._record(_SCALAR_READ, "_local_scalar_dense", (args[0],), {}, out)
+            self.recorder._record(_SCALAR_READ, "_local_scalar_dense", (args[0],), {}, None)
             return out
         if func is torch.einsum and not self.recorder.suspended:
             return self._einsum(args, kwargs)
