@@ -1827,12 +1827,12 @@ class _Recorder(TorchDispatchMode):
         """The band where a comparison holds: of an arange along the rows with one along the columns
         (`i[:, None] >= j[None, :]`), or of a diagonal difference (`i[:, None] - j[None, :] < w`, or its
         absolute value) with a number."""
-        number = self._number_of(args[1]) if len(args) == 2 else None
-        if number is None and len(args) == 2 and isinstance(args[0], torch.Tensor) and self._line_of(args[0]):
-            number = self._uniform(args[1])  # one length for every request, known from data
-        if len(args) == 2 and isinstance(args[0], torch.Tensor) and _number(number):
-            line = self._line_of(args[0])
-            if line is not None:
+        line = self._line_of(args[0]) if len(args) == 2 and isinstance(args[0], torch.Tensor) else None
+        if line is not None:
+            number = self._number_of(args[1])
+            if number is None:
+                number = self._uniform(args[1])  # one length for every request, known from data
+            if _number(number):
                 # A position along one axis (a key's, `kv_pos <= pos`) against a number: columns or rows.
                 made, first, step, absolute = line
                 if absolute:  # |kv_pos - pos| < w
