@@ -673,6 +673,9 @@ class _Recorder(TorchDispatchMode):
         # CPU storages whose values an op on meta should have changed: no shape may depend on them.
         self.mixed = False
         self.stale: set[int] = set()
+        # The bytes of the CPU storages it keeps alive, and the most it may (`trace_budget`; None: no limit).
+        self.held = 0
+        self.held_limit: float | None = None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
@@ -790,6 +793,10 @@ class _Recorder(TorchDispatchMode):
         if key not in self.storage_bytes:
             self.storage_bytes[key] = t.untyped_storage().nbytes()
             self.keep.append(t)
+            if t.device.type == "cpu":
+                self.held += self.storage_bytes[key]
+                if self.held_limit is not None and self.held > self.held_limit:
+                    raise _Overgrown(self.held, self.held_limit)
         return key
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
@@ -4167,6 +4174,7 @@ def _trace(
     run = reference_module(problem).run
     recorder = _Recorder(with_data)
     recorder.mixed = mixed
+    recorder.held_limit = trace_budget() if with_data else None
     recorder.follow_masks = follow_masks
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
@@ -4251,9 +4259,12 @@ def _trace(
 
 def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_BYTES) -> OpCounts:
     """Count a workload: on meta tensors when the reference allows it, else on seeded CPU data (see
-    `count_on_data`)."""
+    `count_on_data`). A workload that reads safetensors blobs is counted on their data where it can be
+    even when the reference reads no value: on meta a gather by indices from a blob names as many rows as
+    lookups, where its data names the distinct ones (token ids repeat)."""
     try:
-        return count_on_meta(problem, workload)
+        counts = count_on_meta(problem, workload)
+        return _on_blob_data(problem, workload, counts, max_bytes) if workload.blobs else counts
     except DataDependent as e:
         reason = str(e).splitlines()[0][:200]
         _MADE_ON_META[_reference_key(problem)] = getattr(e, "made_bytes", 0)
@@ -4271,6 +4282,24 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
             f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
         ) from e
     counts.notes.insert(0, f"meta tracing failed ({reason}); traced on data")
+    return counts
+
+
+def _on_blob_data(problem: Problem, workload: Workload, on_meta: OpCounts, max_bytes: int) -> OpCounts:
+    """The counts of a workload whose blobs are at hand, traced on their data; `on_meta` where a blob is
+    missing or the trace on data fails (it then says why)."""
+    from solgym.inputs import blob_identity
+
+    if blob_identity(problem, workload) is None:
+        return on_meta
+    try:
+        counts = count_on_data(problem, workload, max_bytes=max_bytes)
+    except Exception as e:  # noqa: BLE001 - the shapes alone still give the meta counts
+        on_meta.notes.append(
+            f"counted on meta: on its blobs' data, {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        )
+        return on_meta
+    counts.notes.insert(0, "traced on data: the values of its blobs decide what it reads")
     return counts
 
 
@@ -4422,12 +4451,26 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     counts that are polynomials in the axes with non-negative coefficients both fits err low, never
     high, and either is exact when the count is a monomial (power law) or affine (affine fit). Where the
     two disagree on a count that prices, a third size along the same axis gives a quadratic, taken where
-    lower (`_third_point`): exact for a quadratic with a negative term (a fixed prefix, a chunk of queries
-    against a fixed cache), which the two fits over-estimate. The
+    lower (`_third_point`) but never below the affine fit: exact for a quadratic with a negative term (a
+    fixed prefix, a chunk of queries against a fixed cache), which the two fits over-estimate. The
     needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
     inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
     counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
     sizes."""
+    try:
+        return _count_within_memory(problem, workload, max_bytes)
+    except _Overgrown as e:
+        raise ProblemError(
+            problem.path or problem.name,
+            f"workload {workload.uuid}",
+            f"the reference reads tensor values, so it is counted on CPU data, and its trace, with its "
+            f"tensors over {MIXED_BYTES >> 20} MB on meta, {e}, the most this machine allows a trace; "
+            "count it on a machine with more memory",
+        ) from None
+
+
+def _count_within_memory(problem: Problem, workload: Workload, max_bytes: int) -> OpCounts:
+    """`count_on_data`, which raises _Overgrown where even a mixed trace holds too much."""
     check_data(problem, workload)
     refusal = None
     try:
@@ -4469,7 +4512,13 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
             )
         except Exception:  # noqa: BLE001 - the reference reads values of a large tensor: trace all on data
             pass
-    return _count_on_data(problem, workload, max_bytes, None)
+    try:
+        return _count_on_data(problem, workload, max_bytes, None)
+    except _Overgrown as e:
+        # Its intermediates outgrow memory on data (score tensors of a long prefill, kept by the recorder):
+        # those over MIXED_BYTES go on meta.
+        grown = f"its trace on data {e}"
+    return _count_on_data(problem, workload, max_bytes, grown)
 
 
 # The largest tensor each reference made on meta before it read a value (`_made_before_data`).
@@ -4577,14 +4626,28 @@ def _count_on_data(
     }
     third = _third_point(problem, workload, small, smaller, trace_on_data) if bent else None
     values_c = _flatten(third[1]) if third is not None else {}
+    fourth: tuple | None = None  # traced when a quadratic bends below the affine fit
 
     def extrapolate(key: tuple, value: float) -> float:
+        nonlocal fourth
         other = values_b.get(key, 0.0)
         fitted = _extrapolate(t_smaller, other, t_small, value)
-        if key in bent and key in values_c:
-            points = ((third[0], values_c[key]), (t_smaller, other), (t_small, value))
-            fitted = max(value, min(fitted, _quadratic_at_one(points)))
-        return fitted
+        if key not in bent or key not in values_c:
+            return fitted
+        points = ((third[0], values_c[key]), (t_smaller, other), (t_small, value))
+        quadratic, affine = _quadratic_at(points), _fits(t_smaller, other, t_small, value)[0]
+        if quadratic < affine:
+            # Below the line through the two larger points: the count is concave at the shrunk sizes. A
+            # concave quadratic (a chunk of queries against a fixed cache) passes through a fourth size
+            # too; a count decided by random data (rows a threshold on noise selects) bends by chance,
+            # which the quadratic magnifies over the extrapolation (-57% at 16x), and misses it.
+            if fourth is None:
+                found = _third_point(problem, workload, smaller, third[2], trace_on_data)
+                fourth = (found[0], _flatten(found[1]), found[2]) if found else ()
+            at = fourth[1].get(key, 0.0) if fourth else None
+            if at is None or abs(_quadratic_at(points, fourth[0]) - at) > 1e-6 * max(abs(at), 1.0):
+                return fitted  # no quadratic: the two fits, as where no third size is to be had
+        return max(value, min(fitted, quadratic))
 
     counts = _mixed_note(a.scaled(extrapolate), mixed_reason)
     on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
@@ -4596,6 +4659,10 @@ def _count_on_data(
         counts.notes.append(
             f"counts the two fits disagree on also fitted by a quadratic through {dict(third[2].axes)}, "
             "the lower taken"
+        )
+    if fourth:
+        counts.notes.append(
+            f"where the quadratic bends below the affine fit, taken only if it passes through {dict(fourth[2].axes)}"
         )
     if by_product:
         counts.notes.append(
@@ -5485,12 +5552,29 @@ def noise(shape: tuple[int, ...], dtype: torch.dtype, seed: int, *, uniform: boo
     return out.view(shape)
 
 
+def trace_budget() -> float:
+    """The bytes a trace on data may hold: a quarter of this machine's memory, or half of what is free if
+    less."""
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    return min(os.sysconf("SC_PHYS_PAGES") * page / 4, os.sysconf("SC_AVPHYS_PAGES") * page / 2)
+
+
+class _Overgrown(BaseException):
+    """A trace on data holds more CPU tensors than `trace_budget` allows (the recorder keeps every one it
+    sees). A BaseException, so that no `except Exception` of a reference or of the shrinking loop takes
+    it for the reference rejecting its sizes."""
+
+    def __init__(self, held: float, limit: float):
+        super().__init__(f"held {held / 2**30:.1f} GiB of CPU tensors, over {limit / 2**30:.1f} GiB")
+        self.limit = limit
+
+
 def _check_memory(problem: Problem, workload: Workload) -> None:
     """Refuse, with the sizes, a data trace whose inputs and outputs at their const sizes alone (what no
     shrinking removes) exceed a quarter of this machine's memory or half of what is free: the trace
     would be killed for memory, or take the machine down with it."""
-    import os
-
     from solgym.inputs import footprint_bytes
 
     floor = workload.with_axes(**{k: 1 for k in workload.axes})
@@ -5498,8 +5582,7 @@ def _check_memory(problem: Problem, workload: Workload) -> None:
         const = footprint_bytes(problem, floor)
     except ProblemError:
         const = footprint_bytes(problem, workload)
-    page = os.sysconf("SC_PAGE_SIZE")
-    budget = min(os.sysconf("SC_PHYS_PAGES") * page / 4, os.sysconf("SC_AVPHYS_PAGES") * page / 2)
+    budget = trace_budget()
     if const > budget:
         raise ProblemError(
             problem.path or problem.name,
@@ -5546,13 +5629,13 @@ def _bent(t1: float, q1: float, t2: float, q2: float, cap: float | None) -> bool
     return abs(affine - power) > 1e-6 * max(affine, power)
 
 
-def _quadratic_at_one(points: tuple[tuple[float, float], ...]) -> float:
-    """The value at t = 1 of the quadratic through three points (t, q)."""
+def _quadratic_at(points: tuple[tuple[float, float], ...], t: float = 1.0) -> float:
+    """The value at t of the quadratic through three points (t, q)."""
     (x0, y0), (x1, y1), (x2, y2) = points
     return (
-        y0 * (1 - x1) * (1 - x2) / ((x0 - x1) * (x0 - x2))
-        + y1 * (1 - x0) * (1 - x2) / ((x1 - x0) * (x1 - x2))
-        + y2 * (1 - x0) * (1 - x1) / ((x2 - x0) * (x2 - x1))
+        y0 * (t - x1) * (t - x2) / ((x0 - x1) * (x0 - x2))
+        + y1 * (t - x0) * (t - x2) / ((x1 - x0) * (x1 - x2))
+        + y2 * (t - x0) * (t - x1) / ((x2 - x0) * (x2 - x1))
     )
 
 

@@ -2320,6 +2320,85 @@ def test_counts_the_two_fits_disagree_on_take_a_quadratic_through_a_third_size(t
     assert counted.macs == {"fp32": pytest.approx(macs, rel=1e-9)}
 
 
+def test_a_count_random_data_bends_down_is_not_extrapolated_by_its_quadratic(tmp_path, monkeypatch):
+    """Rows a threshold on random data selects grow linearly in the rows, but at a few dozen rows they bend
+    either way by chance. A quadratic through three such sizes extrapolated 1000x went to zero (0.2% of the
+    hand count); one that bends below the line through the two larger sizes is taken only where it passes
+    through a fourth."""
+    from solgym import opcount
+
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    reference = (
+        READ_GUARD.format(args="x, w, n", first="x") + "    sel = torch.nonzero(x[:, 0] > 1.0).squeeze(1)\n"
+        "    out = torch.zeros(x.shape[0], w.shape[1], dtype=x.dtype)\n"
+        "    out[sel] = x[sel] @ w\n"
+        "    return out\n"
+    )
+    inputs = {"x": (["T", 16], "float32"), "w": ([16, 16], "float32"), "n": ([8], "int64")}
+    p = make_problem(
+        tmp_path, reference, inputs, {"y": (["T", 16], "float32")}, {"T": None}, [{"axes": {"T": 65536}}]
+    )
+    counted = opcount.count(p, p.workloads[0], max_bytes=1 << 14)
+    assert counted.traced_on.startswith("cpu data at var axes")
+    assert any("taken only if it passes through" in n for n in counted.notes)
+    expected = 0.158655 * 65536 * 16 * 16  # P(z > 1) of the rows, each a 16 x 16 product
+    assert 0.8 < counted.macs["fp32"] / expected < 1.25
+
+
+def test_indices_from_a_blob_are_counted_on_their_data(tmp_path):
+    """A gather by ids from a safetensors blob reads the distinct rows the ids name, as their data shows: on
+    meta tensors every lookup would count as its own row (512 lookups of one id, 512 rows)."""
+    from safetensors.torch import save_file
+
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(ids, w):\n    return w[ids]\n",
+        {"ids": (["n"], "int64"), "w": ([1024, 256], "bfloat16")},
+        {"y": (["n", 256], "bfloat16")},
+        {"n": None},
+        [{"axes": {"n": 512}}],
+    )
+    (p.path / "blob").mkdir()
+    save_file({"ids": torch.arange(512) % 4}, str(p.path / "blob" / "ids.safetensors"))
+    lines = json.loads((p.path / "workload.jsonl").read_text())
+    lines["inputs"]["ids"] = {"type": "safetensors", "path": "blob/ids.safetensors", "tensor_key": "ids"}
+    (p.path / "workload.jsonl").write_text(json.dumps(lines))
+    p = load_problem(p.path)
+    counted = count(p, p.workloads[0])
+    assert counted.read_bytes == {"ids": 512 * 8, "w": 4 * 256 * 2}
+    assert "blobs" in counted.notes[0]
+
+
+def test_a_trace_on_data_that_outgrows_memory_goes_mixed_then_says_so(tmp_path, monkeypatch):
+    """The recorder keeps every tensor a trace on data makes. Past the machine's trace budget it stops, and
+    the trace is made again with its tensors over MIXED_BYTES on meta (the same counts); where that holds
+    too much as well, the workload fails with the sizes rather than the machine running out of memory."""
+    from solgym import opcount
+
+    reference = (
+        READ_GUARD.format(args="x, n", first="x")
+        + "    y = torch.exp(x[:, None] * x[None, :])  # N x N, 4 MB\n"
+        + "    return y.sum(1)\n"
+    )
+    inputs = {"x": (["N"], "float32"), "n": ([8], "int64")}
+    p = make_problem(
+        tmp_path, reference, inputs, {"o": (["N"], "float32")}, {"N": None}, [{"axes": {"N": 1024}}]
+    )
+    unlimited = count_on_data(p, p.workloads[0])
+    monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+    monkeypatch.setattr(opcount, "MIXED_BYTES", 1 << 20)
+    monkeypatch.setattr(opcount, "trace_budget", lambda: 2 << 20)
+    counted = count_on_data(p, p.workloads[0])
+    assert any("held" in n and "on meta" in n for n in counted.notes)
+    assert (counted.read_bytes, counted.write_bytes) == (unlimited.read_bytes, unlimited.write_bytes)
+    assert counted.flops_other == unlimited.flops_other
+    monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
+    monkeypatch.setattr(opcount, "trace_budget", lambda: 4096)
+    with pytest.raises(ProblemError, match="more memory"):
+        count_on_data(p, p.workloads[0])
+
+
 def test_a_long_loop_after_a_decided_read_is_counted_shrunk(tmp_path, monkeypatch):
     from solgym import opcount
 
