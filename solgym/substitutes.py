@@ -13,7 +13,10 @@ What they hold is a choice, not a trace, and is the same for every run:
   `qo_indptr` ends at the query tokens of `q_nope`), the sequences as even as whole numbers allow;
 - `X_indices`: distinct pages, `num_pages` of them at most, in a seeded random order (each sequence its own
   pages, as a serving engine allocates them), with repeats only where more indices than pages are asked for;
-- `X_last_page_len`: `page_size`, every last page full.
+- `X_last_page_len`: `page_size`, every last page full;
+- a float tensor (fp32, fp16, bf16: MoE routing logits): seeded standard normal draws, and zeros where
+  `bias` is a word of its name (a learned correction, such as DeepSeek's routing bias, is small beside
+  the logits; drawn at the logits' scale it would send every token to the same experts).
 
 Any other blob input is refused with its name: nothing else is known about what it must hold.
 """
@@ -50,8 +53,13 @@ def tensor(problem: Problem, workload: Workload, name: str) -> torch.Tensor:
     shape = definition.shape(spec, axes)
     dt = schema_dtype(spec.dtype)
     file, where = problem.path or problem.name, f"workload {workload.uuid} input {name}"
+    if dt.is_float and shape is not None and dt.precision in ("fp32", "fp16", "bf16", "fp64"):
+        if "bias" in name.split("_"):
+            return torch.zeros(shape, dtype=dt.torch)
+        generator = torch.Generator().manual_seed(derive_seed(SEED, workload.uuid, name))
+        return torch.randn(shape, generator=generator).to(dt.torch)
     if shape is None or len(shape) != 1 or dt.kind != "int":
-        raise ProblemError(file, where, "only 1-D integer index blobs can be generated")
+        raise ProblemError(file, where, "only 1-D integer index blobs and float blobs can be generated")
     (length,) = shape
     stem, kind = _role(name)
     if kind == "indptr":

@@ -35,7 +35,9 @@ def run(q, cache, kv_indptr, kv_indices, kv_last_page_len):
 """
 
 
-def decode_problem(tmp_path: Path, workloads: list[dict], constraints: list[str] | None = None) -> object:
+def decode_problem(
+    tmp_path: Path, workloads: list[dict], constraints: list[str] | None = None, q_dtype: str = "bfloat16"
+) -> object:
     folder = tmp_path / "paged_decode"
     folder.mkdir()
     definition = {
@@ -49,7 +51,7 @@ def decode_problem(tmp_path: Path, workloads: list[dict], constraints: list[str]
             "head_dim": {"type": "const", "value": 64},
         },
         "inputs": {
-            "q": {"shape": ["batch_size", "head_dim"], "dtype": "bfloat16"},
+            "q": {"shape": ["batch_size", "head_dim"], "dtype": q_dtype},
             "cache": {"shape": ["num_pages", "head_dim"], "dtype": "bfloat16"},
             "kv_indptr": {"shape": ["len_indptr"], "dtype": "int32"},
             "kv_indices": {"shape": ["num_kv_indices"], "dtype": "int32"},
@@ -85,8 +87,31 @@ def test_index_stand_ins_hold_offsets_distinct_pages_and_full_last_pages(tmp_pat
     assert torch.equal(pages, substitutes.tensor(p, w, "kv_indices"))  # the same every run
     assert len(set(substitutes.tensor(p, crowded, "kv_indices").tolist())) == 50  # every page, then repeats
     assert substitutes.tensor(p, w, "kv_last_page_len").tolist() == [1, 1, 1]
-    with pytest.raises(ProblemError, match="only 1-D integer index blobs"):
-        substitutes.tensor(p, w, "q")
+
+
+def test_float_stand_ins_are_seeded_normal_draws_and_a_bias_is_zeros(tmp_path):
+    # MoE routing logits and bias come as blobs in FlashInfer-Trace: logits drawn, the bias neutral.
+    p = decode_problem(tmp_path, [AXES])
+    w = p.workloads[0]
+    q = substitutes.tensor(p, w, "q")
+    assert q.shape == (3, 64) and q.dtype == torch.bfloat16 and 0.5 < q.float().std() < 1.5
+    assert torch.equal(q, substitutes.tensor(p, w, "q"))  # the same every run
+    definition = json.loads((p.path / "definition.json").read_text())
+    definition["inputs"]["routing_bias"] = {"shape": ["head_dim"], "dtype": "bfloat16"}
+    definition["inputs"]["q"]["dtype"] = "float8_e4m3fn"
+    definition["reference"] = definition["reference"].replace(
+        "kv_last_page_len)", "kv_last_page_len, routing_bias)"
+    )
+    (p.path / "definition.json").write_text(json.dumps(definition))
+    lines = json.loads((p.path / "workload.jsonl").read_text())
+    lines["inputs"]["routing_bias"] = {"type": "random"}
+    (p.path / "workload.jsonl").write_text(json.dumps(lines))
+    p = load_problem(p.path)
+    assert torch.equal(
+        substitutes.tensor(p, p.workloads[0], "routing_bias"), torch.zeros(64, dtype=torch.bfloat16)
+    )
+    with pytest.raises(ProblemError, match="only 1-D integer index blobs and float blobs"):
+        substitutes.tensor(p, p.workloads[0], "q")  # fp8: no known scale to draw at
 
 
 def test_blobs_are_written_at_the_workloads_paths_and_make_the_bound_derivable(tmp_path, monkeypatch):
@@ -160,8 +185,8 @@ def test_an_existing_blob_is_kept_unless_overwritten(tmp_path):
 
 
 def test_a_blob_supplied_by_hand_stands_for_an_input_that_cannot_be_generated(tmp_path):
-    # `q` has no known meaning as an index; a blob already at its path is kept and nothing is asked of it.
-    p = decode_problem(tmp_path, [AXES])
+    # An fp8 `q` cannot be generated; a blob already at its path is kept and nothing is asked of it.
+    p = decode_problem(tmp_path, [AXES], q_dtype="float8_e4m3fn")
     lines = (
         (p.path / "workload.jsonl")
         .read_text()
@@ -176,7 +201,8 @@ def test_a_blob_supplied_by_hand_stands_for_an_input_that_cannot_be_generated(tm
         substitutes.write([p], tmp_path / "data")
     (tmp_path / "data" / "blob").mkdir(parents=True)
     save_file(
-        {"q": torch.zeros(3, 64, dtype=torch.bfloat16)}, str(tmp_path / "data" / "blob" / "q.safetensors")
+        {"q": torch.zeros(3, 64, dtype=torch.float8_e4m3fn)},
+        str(tmp_path / "data" / "blob" / "q.safetensors"),
     )
     assert [w.path for w in substitutes.write([p], tmp_path / "data")] == [BLOB.format(0)]
 
