@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from solgym.problem import ProblemError
+from solgym.problem import ProblemError, Workload
 
 
 def _print_json(obj: object) -> None:
@@ -93,6 +93,13 @@ def _progress(done: int, total: int, label: str) -> None:
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+def _clear_progress() -> None:
+    """Clear the progress bar's line (on a terminal) so that a line printed next starts clean."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r" + " " * 80 + "\r")
+        sys.stderr.flush()
 
 
 def _add_problems(p: argparse.ArgumentParser) -> None:
@@ -525,6 +532,13 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
     if args.clock:
         profile = profile.at_clock(args.clock)
     workloads = [problem.workload(args.workload)] if args.workload else list(problem.workloads)
+    if not args.json:
+        # Rows are printed as their workloads are derived: a long derivation shows what it has so far.
+        print(f"{problem.name} on {profile.name}, convention {args.convention}")
+        print(
+            f"{'workload':14} {'T_SOL us':>10} {'compute us':>11} {'memory us':>10} {'floor us':>9} {'bound by':9} {'GMAC':>9} {'MB moved':>9}  traced on",
+            flush=True,
+        )
     results = []
     for i, w in enumerate(workloads, 1):
         try:
@@ -533,6 +547,9 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
             )
         except ProblemError as e:
             results.append(e)
+        if not args.json:
+            _clear_progress()
+            print(_bounds_row(w, results[-1]), flush=True)
         _progress(i, len(workloads), f"workload {w.uuid[:12]}")
     failed = [r for r in results if isinstance(r, ProblemError)]
     if args.json:
@@ -547,23 +564,21 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
             }
         )
         return 1 if failed else 0
-    print(f"{problem.name} on {profile.name}, convention {args.convention}")
-    print(
-        f"{'workload':14} {'T_SOL us':>10} {'compute us':>11} {'memory us':>10} {'floor us':>9} {'bound by':9} {'GMAC':>9} {'MB moved':>9}  traced on"
-    )
-    for w, r in zip(workloads, results, strict=True):
-        if isinstance(r, ProblemError):
-            print(f"{w.uuid[:12]:14} error: {r.message}")
-            continue
-        print(
-            f"{w.uuid[:12]:14} {r.t_sol_ms * 1e3:10.3f} {r.compute_ms * 1e3:11.3f} {r.memory_ms * 1e3:10.3f} "
-            f"{r.floor_ms * 1e3:9.3f} {r.bound_by:9} {sum(r.macs_by_precision.values()) / 1e9:9.3f} "
-            f"{(r.bytes_read + r.bytes_written) / 1e6:9.3f}  {r.traced_on}"
-        )
     notes = sorted({n for r in results if not isinstance(r, ProblemError) for n in r.notes})
     for note in notes:
         print(f"note: {note}")
     return 1 if failed else 0
+
+
+def _bounds_row(w: Workload, r: object) -> str:
+    """One workload's line of `solgym bounds`: its bound, or its error."""
+    if isinstance(r, ProblemError):
+        return f"{w.uuid[:12]:14} error: {r.message}"
+    return (
+        f"{w.uuid[:12]:14} {r.t_sol_ms * 1e3:10.3f} {r.compute_ms * 1e3:11.3f} {r.memory_ms * 1e3:10.3f} "
+        f"{r.floor_ms * 1e3:9.3f} {r.bound_by:9} {sum(r.macs_by_precision.values()) / 1e9:9.3f} "
+        f"{(r.bytes_read + r.bytes_written) / 1e6:9.3f}  {r.traced_on}"
+    )
 
 
 # name -> (one-line help, _add_<name>, _cmd_<name>); keep one line per subcommand.

@@ -955,6 +955,30 @@ def test_cli_bounds_json_on_a_problem_directory(tmp_path, capsys):
     assert out["bounds"][0]["macs_by_precision"] == {"bf16": 256 * 4096 * 4096}
 
 
+def test_cli_bounds_table_prints_each_workload_as_it_is_derived(tmp_path, capsys, monkeypatch):
+    # A long derivation shows the rows it has: each is printed (and flushed) before the next workload starts.
+    p = make_problem(
+        tmp_path,
+        GEMM,
+        {"A": (["M", "K"], "bfloat16"), "B": (["N", "K"], "bfloat16")},
+        {"C": (["M", "N"], "bfloat16")},
+        {"M": None, "N": 64, "K": 64},
+        [{"axes": {"M": m}} for m in (1, 2)],
+    )
+    seen = []
+    real = bounds.derive
+
+    def derive_seeing_output(problem, workload, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        seen.append(capsys.readouterr().out)
+        return real(problem, workload, *args, **kwargs)
+
+    monkeypatch.setattr(bounds, "derive", derive_seeing_output)
+    assert main(["bounds", str(p.path), "--gpu", "B200"]) == 0
+    assert "T_SOL us" in seen[0] and "w0" not in seen[0]
+    assert seen[1].startswith("w0") and "memory" in seen[1]
+    assert capsys.readouterr().out.startswith("w1")
+
+
 def test_cli_bounds_solar_on_a_dev_problem_matches_its_published_bound(capsys):
     folder = DEV / "007_gemm_n4096_k4096"
     if not folder.is_dir():
