@@ -78,6 +78,18 @@ def gemm(tmp_path: Path, dtype: str = "bfloat16", m: int = 256, **extra) -> obje
     )
 
 
+def small_gemm(tmp_path: Path, ms: tuple[int, ...]) -> object:
+    """A bf16 GEMM of N = K = 64, one workload per M in `ms`."""
+    return make_problem(
+        tmp_path,
+        GEMM,
+        {"A": (["M", "K"], "bfloat16"), "B": (["N", "K"], "bfloat16")},
+        {"C": (["M", "N"], "bfloat16")},
+        {"M": None, "N": 64, "K": 64},
+        [{"axes": {"M": m}} for m in ms],
+    )
+
+
 def test_gemm_counts_mnk_macs_and_each_tensor_once(tmp_path):
     b = one(gemm(tmp_path), floor=False)
     assert b.macs_by_precision == {"bf16": 256 * 4096 * 4096}
@@ -763,14 +775,7 @@ def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_p
 
 def test_latency_floor_binds_small_workloads_and_can_be_switched_off(tmp_path):
     profile = dataclasses.replace(B200, launch_floor_ms=0.002)
-    p = make_problem(
-        tmp_path,
-        GEMM,
-        {"A": (["M", "K"], "bfloat16"), "B": (["N", "K"], "bfloat16")},
-        {"C": (["M", "N"], "bfloat16")},
-        {"M": None, "N": 64, "K": 64},
-        [{"axes": {"M": 1}}],
-    )
+    p = small_gemm(tmp_path, (1,))
     with_floor = derive(p, p.workloads[0], profile)
     without = derive(p, p.workloads[0], profile, floor=False)
     assert (with_floor.bound_by, with_floor.t_sol_ms, with_floor.floor_ms) == ("floor", 0.002, 0.002)
@@ -936,14 +941,7 @@ def test_the_result_of_an_fp8_product_is_not_itself_fp8(tmp_path):
 
 
 def test_derive_all_returns_one_bound_per_workload_in_order(tmp_path):
-    p = make_problem(
-        tmp_path,
-        GEMM,
-        {"A": (["M", "K"], "bfloat16"), "B": (["N", "K"], "bfloat16")},
-        {"C": (["M", "N"], "bfloat16")},
-        {"M": None, "N": 64, "K": 64},
-        [{"axes": {"M": m}} for m in (1, 2, 3)],
-    )
+    p = small_gemm(tmp_path, (1, 2, 3))
     assert [b.macs_by_precision["bf16"] for b in derive_all(p, B200)] == [m * 64 * 64 for m in (1, 2, 3)]
 
 
@@ -957,14 +955,7 @@ def test_cli_bounds_json_on_a_problem_directory(tmp_path, capsys):
 
 def test_cli_bounds_table_prints_each_workload_as_it_is_derived(tmp_path, capsys, monkeypatch):
     # A long derivation shows the rows it has: each is printed (and flushed) before the next workload starts.
-    p = make_problem(
-        tmp_path,
-        GEMM,
-        {"A": (["M", "K"], "bfloat16"), "B": (["N", "K"], "bfloat16")},
-        {"C": (["M", "N"], "bfloat16")},
-        {"M": None, "N": 64, "K": 64},
-        [{"axes": {"M": m}} for m in (1, 2)],
-    )
+    p = small_gemm(tmp_path, (1, 2))
     seen = []
     real = bounds.derive
 
