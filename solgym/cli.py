@@ -98,7 +98,7 @@ def _progress(done: int, total: int, label: str) -> None:
 def _clear_progress() -> None:
     """Clear the progress bar's line (on a terminal) so that a line printed next starts clean."""
     if sys.stderr.isatty():
-        sys.stderr.write("\r" + " " * 80 + "\r")
+        sys.stderr.write("\r" + " " * 100 + "\r")
         sys.stderr.flush()
 
 
