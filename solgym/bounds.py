@@ -214,6 +214,7 @@ def price(
     notes = list(c.notes)
     quantized = quantized_class(problem)
     priced_as: dict[str, str] = {}
+    fallbacks: dict[str, str] = {}  # a class the profile has no peak for -> the one priced instead
     compute_s = 0.0
     if convention == "solar":
         width = solar_widths(problem)
@@ -223,6 +224,8 @@ def price(
         for p, m in c.macs.items():
             priced_as[p] = cls
             compute_s += 2 * m / rate
+            if cls != (quantized or "bf16"):
+                fallbacks[quantized or "bf16"] = cls
     else:
         bytes_read = sum(c.read_bytes.values())
         bytes_written = sum(c.write_bytes.values())
@@ -237,8 +240,14 @@ def price(
             cls, rate = _peak(profile, wanted)
             priced_as[p] = cls
             compute_s += 2 * m / rate
+            if cls != wanted:
+                fallbacks[wanted] = cls
         if quantized and not found_quantized and c.macs:
             notes.append(f"quantized problem: contractions priced at the {quantized} rate")
+    for wanted, cls in sorted(fallbacks.items()):
+        notes.append(
+            f"{wanted} contractions priced at the {cls} peak: profile {profile.name} has no {wanted} rate"
+        )
     compute_ms = compute_s * 1e3
     memory_ms = (bytes_read + bytes_written) / profile.dram_bytes_per_s * 1e3
     roofline = max(compute_ms, memory_ms)

@@ -644,6 +644,8 @@ class _Recorder(TorchDispatchMode):
         # A tensor with masked positions -> (fraction not masked, what the masked ones hold: "-inf" or "0",
         # the band not masked where known)
         self.masked: dict[int, tuple[float, str, band.Region | None]] = {}
+        # ... and the strides of the two axes its band lies on (a permuted view of it holds the band on others)
+        self.masked_axes: dict[int, tuple[int, ...]] = {}
         # A storage whose values repeat along an axis, as a copy of an expanded view: storage -> the axes,
         # as (stride, size) of the result that holds them.
         self.repeated: dict[int, frozenset[tuple[int, int]]] = {}
@@ -772,6 +774,21 @@ class _Recorder(TorchDispatchMode):
         if known is not None and known[0] == v.dtype:
             return known[1]
         return value_range.unknown(v.dtype, infinite=key in self.infinite and _holds_inf(v.dtype))
+
+    def _sign(self, v: Any) -> int | None:
+        """1 or -1 where every value of a number or tensor is positive or negative (its range, or its data),
+        else None."""
+        if (
+            isinstance(v, torch.Tensor)
+            and v.device.type != "meta"
+            and v.numel()
+            and _key(v) not in self.stale
+        ):
+            return 1 if bool((v > 0).all()) else -1 if bool((v < 0).all()) else None
+        r = self.range_of(v) if isinstance(v, torch.Tensor) else value_range.of_number(v)
+        if r is None or r[2] or r[0] > r[1]:
+            return None
+        return 1 if r[0] > 0 else -1 if r[1] < 0 else None
 
     def _carry_range(self, name: str, args: tuple, kwargs: dict, outs: list, written: list) -> None:
         if not outs or not isinstance(outs[0], torch.Tensor):
@@ -913,6 +930,12 @@ class _Recorder(TorchDispatchMode):
                     for read in reads[1:]:
                         if isinstance(t, torch.Tensor) and t.numel() == cols and read.key == _key(t):
                             read.side = read.side or "columns"
+        elif made and _last_axis_reduction(name, args, kwargs):
+            # A reduction over the last axis (a row maximum, sum or mean): one result per row, from the whole
+            # row, so that the rows demanded of it are those it reads (`amax(x_padded, -1)[:m]`).
+            op.matrix = (made[0].numel(), 1, made[0].element_size())
+            if reads and reads[0].key == _key(args[0]):
+                reads[0].side = "rows"
         elif made and (line := _line_axis(name, args, kwargs, made[0])) is not None:
             outer, length, op.inner = line
             op.matrix = (outer, length * op.inner, made[0].element_size())
@@ -955,7 +978,7 @@ class _Recorder(TorchDispatchMode):
         self._propagate_tag(tensors_in, tensors_out, name)
         if kwargs.get("alpha", 1) == 1 or name in _BIASED:  # `add(x, y, alpha=2)` makes no mask or arange
             self._causal(op, name, args, kwargs, tensors_in, tensors_out)
-        if self.repeated or any(0 in t.stride() for t in tensors_in):
+        if self.repeated or name == "repeat" or any(0 in t.stride() for t in tensors_in):
             self._repeats(op.aligned, name, tensors_in, tensors_out)
         if name in _PICKS or self.few and any(_key(t) in self.few for t in (*outs, *written)):
             self._few_values(aligned, name, args, tensors_in, [*outs, *written])
@@ -1204,9 +1227,17 @@ class _Recorder(TorchDispatchMode):
             if region is not None:
                 self._mask(key_outs, outs[0], *((region, fill) if filled == 0 else (~region, filled)))
             return
-        state = "-inf" if _number(fill) and fill <= _MASKED else "0" if fill == 0 else None
+        state = (
+            "-inf"
+            if _number(fill) and fill <= _MASKED
+            else "+inf"
+            if _number(fill) and fill >= -_MASKED
+            else "0"
+            if fill == 0
+            else None
+        )
         kept_region: band.Region | None = ~region if region is not None else None
-        before = self.masked.get(_key(scores))
+        before = self._masked_of(scores)
         share = kept
         if (
             state is not None
@@ -1229,7 +1260,42 @@ class _Recorder(TorchDispatchMode):
                 read.necessary = True
                 read.covering = shares if shares is not None else _coverage(kept_region, outs[0])
         if state is not None:
-            self.masked.update(dict.fromkeys(key_outs, (kept, state, kept_region)))
+            self._set_masked(outs, (kept, state, kept_region))
+
+    def _set_masked(self, outs: list, entry: tuple) -> None:
+        for t in outs:
+            self.masked[_key(t)] = entry
+            self.masked_axes[_key(t)] = (*t.stride()[-2:], *_matrix_shape(t))
+
+    def _permuted_coverage(self, t: torch.Tensor) -> tuple[float, float] | None:
+        """The shares of the rows and columns of a view's last two axes that hold a position of its band,
+        where the band lies on other axes (a permuted view): along the band's row axis, the rows it keeps;
+        along its column axis, the columns; along any other axis, all (the band does not vary along it)."""
+        entry, axes = self.masked.get(_key(t)), self.masked_axes.get(_key(t))
+        if entry is None or entry[2] is None or axes is None or t.dim() < 2 or len(axes) != 4:
+            return None
+        row_stride, col_stride, rows, cols = axes
+        if not rows * cols:
+            return None
+        kept_rows, kept_cols = entry[2].rows_kept(rows, cols) / rows, entry[2].columns_kept(rows, cols) / cols
+        shares = []
+        for d in (-2, -1):
+            size, stride = t.shape[d], t.stride(d)
+            if stride == row_stride and size == rows:
+                shares.append(kept_rows)
+            elif stride == col_stride and size == cols:
+                shares.append(kept_cols)
+            else:
+                shares.append(1.0 if kept_rows else 0.0)
+        return shares[0], shares[1]
+
+    def _masked_of(self, t: torch.Tensor) -> tuple | None:
+        """(kept share, state, band) of a tensor with masked positions, the band left out (None) where this
+        view's last two axes are not those the band lies on (einsum permutes its operands)."""
+        entry = self.masked.get(_key(t))
+        if entry is None or entry[2] is None or self.masked_axes.get(_key(t), ())[:2] == t.stride()[-2:]:
+            return entry
+        return (entry[0], entry[1], None)
 
     def _diagonal_blocks(self, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
         """Record `torch.block_diag` of constants of one nonzero value (one block of ones per image or
@@ -1450,7 +1516,7 @@ class _Recorder(TorchDispatchMode):
         """Carry masked positions through an op: -inf stays -inf shifted by a finite amount (`s - lse`) and
         becomes zero through an exponential or softmax, zero stays zero through a product, and a
         contraction with masked zeros counts only the unmasked part."""
-        masked = [(_key(t), t, *self.masked[_key(t)]) for t in ins if _key(t) in self.masked]
+        masked = [(_key(t), t, *m) for t in ins if (m := self._masked_of(t)) is not None]
         if not masked:
             return
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
@@ -1463,7 +1529,7 @@ class _Recorder(TorchDispatchMode):
         if name == "_softmax_backward_data":
             # p * (g - (g * p).sum(-1)): zero where the probabilities p are, and g needed only elsewhere (a
             # masked attention under autograd, its mask added: before 2026-11-28, dP, dQ and dK in full).
-            kept, state, region = self.masked.get(_key(args[1]), (1.0, None, None))
+            kept, state, region = self._masked_of(args[1]) or (1.0, None, None)
             if state != "0":
                 return
             if outs and args[0].shape[-2:] == outs[0].shape[-2:] and args[1].shape[-2:] == outs[0].shape[-2:]:
@@ -1472,15 +1538,41 @@ class _Recorder(TorchDispatchMode):
                     if read.key == _key(args[0]) and read.rows is None:
                         read.nbytes *= kept
                         read.covering = covering
-            self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
+            self._set_masked(outs, (kept, state, region))
             return
         if name in ("_softmax", "_safe_softmax", "softmax", "exp", "exp2"):
             state = "0" if state == "-inf" else None
         elif name == "_log_softmax":
             state = "-inf" if state == "-inf" else None
         elif name == "neg":
-            if state != "0":  # -inf becomes +inf: masked no more
+            if state == "+inf":
+                state = "-inf"
+            elif state != "0":  # -inf becomes +inf, which an exponential does not zero
                 return
+        elif name in ("mul", "div") and state in ("-inf", "+inf"):
+            # Times or over a factor of known sign: +inf times a negative decay is -inf, which `exp` makes
+            # zero (RetNet's mask filled with +inf, then `exp(mask * log_decay)`).
+            if name == "div" and args[0] is not scores:
+                return
+            sign = self._sign(args[1] if args[0] is scores else args[0])
+            if sign is not None and sign < 0:
+                state = "+inf" if state == "-inf" else "-inf"
+            elif sign is None and state == "+inf":
+                return
+        elif name == "nan_to_num" and state in ("-inf", "+inf"):
+            # The infinities become numbers: zero, or by default the dtype's extremes (still masked by an
+            # exponential or a softmax).
+            replaced = (
+                args[3 if state == "-inf" else 2] if len(args) > (3 if state == "-inf" else 2) else None
+            )
+            if replaced is not None and replaced == 0:
+                state = "0"
+            elif replaced is not None and not (
+                replaced <= _MASKED if state == "-inf" else replaced >= -_MASKED
+            ):
+                return
+        elif name == "nan_to_num" and state == "0":
+            pass
         elif name in _SHIFTS and state == "0":
             # A sum of terms all zero outside one region (`a.tril(-1) + b.tril(-1)`) is zero there too.
             rows, cols = _matrix_shape(scores)
@@ -1489,7 +1581,7 @@ class _Recorder(TorchDispatchMode):
                     continue
                 if not isinstance(t, torch.Tensor):
                     return  # a number other than zero: nonzero everywhere
-                _, other, where = self.masked.get(_key(t), (0.0, None, None))
+                _, other, where = self._masked_of(t) or (0.0, None, None)
                 if t.shape[-2:] != scores.shape[-2:] or other != "0" or where is None or region is None:
                     return
                 if (where & ~region).positions(rows, cols) or (region & ~where).positions(rows, cols):
@@ -1528,14 +1620,14 @@ class _Recorder(TorchDispatchMode):
                 if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
             }
             if t.shape[-2:] == shape[-2:]:  # zero in every matrix it broadcasts to (a decay over the batch)
-                covering = _coverage(region, outs[0])
+                covering = _coverage(region, outs[0]) if region is not None else self._permuted_coverage(t)
                 for read in op.reads:
                     if read.key in others and read.rows is None:
                         read.nbytes *= kept
                         read.covering = covering
             state = "0"
         if state is not None:
-            self.masked.update(dict.fromkeys(key_outs, (kept, state, region)))
+            self._set_masked(outs, (kept, state, region))
 
     def _skipped_rows(self, op: _Op, name: str, args: tuple, zeros: torch.Tensor, region: Any) -> None:
         """A matrix product whose first operand is zero outside a region in whole columns (P of a decode
@@ -1568,7 +1660,7 @@ class _Recorder(TorchDispatchMode):
             return False
         kept, _, region = made
         op.macs *= kept
-        self.masked.update(dict.fromkeys(key_outs, (kept, "-inf", ~region)))
+        self._set_masked(outs, (kept, "-inf", ~region))
         return True
 
     def _shifted_only(self, name: str, args: tuple, scores: torch.Tensor, region: band.Region | None) -> bool:
@@ -1945,16 +2037,31 @@ class _Recorder(TorchDispatchMode):
     def _repeats(self, aligned: bool, name: str, ins: list, outs: list) -> None:
         """Track the axes along which a result repeats its values: an elementwise op, copy or pad whose
         every operand repeats along an axis (expanded there, stride 0, or itself a repeating result) or
-        does not vary along it, repeats along it too."""
+        does not vary along it, repeats along it too; so does a tiling (`repeat`) of a unit axis."""
         if name == "_unsafe_view":
             return  # the same storage, reshaped (`reshape` of a copy): it repeats as it did
         for t in outs:
             self.repeated.pop(_key(t), None)
-        if len(outs) != 1 or not aligned:
+        if len(outs) != 1 or not (aligned or name == "repeat" and len(ins) == 1):
             return
         out = outs[0]
         if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
             return  # a write into part of a storage
+        if name == "repeat":
+            # A tiling repeats its values along the axes where it tiles one element (a unit axis, or one it
+            # adds in front), and along those where it tiles once an operand that repeats there.
+            src, axes = ins[0], set()
+            for d in range(out.dim()):
+                shift = out.dim() - d
+                if out.shape[d] == 1 or out.stride(d) == 0:
+                    continue
+                if src.dim() < shift or src.shape[-shift] == 1:
+                    axes.add((out.stride(d), out.shape[d]))
+                elif src.shape[-shift] == out.shape[d] and self.repeats(src, src.dim() - shift):
+                    axes.add((out.stride(d), out.shape[d]))
+            if axes:
+                self.repeated[_key(out)] = frozenset(axes)
+            return
         if name == "copy_":
             ins = ins[1:2]
         axes = set()
@@ -2845,6 +2952,8 @@ class _TorchFunctions(TorchFunctionMode):
         if func in _VALUE_READERS and self.recorder.stale and _key(args[0]) in self.recorder.stale:
             # These read memory without an ATen op the recorder would see.
             raise DataDependent(f"{func.__name__} reads values that were counted without data")
+        if func in _VALUE_READERS and not self.recorder.suspended and args[0].device.type == "meta":
+            raise DataDependent(f"the reference reads tensor values (Tensor.{func.__name__})")
         if func in _VALUE_READERS and not self.recorder.suspended and args[0].device.type != "meta":
             out = func(*args, **kwargs)
             # What it reads feeds control flow (`split(x, counts.tolist())`), as `.item()`: all of it needed.
@@ -2928,16 +3037,23 @@ class _TorchFunctions(TorchFunctionMode):
         return out
 
     def _einsum(self, args: tuple, kwargs: dict) -> Any:
-        """An einsum whose operands all repeat their values along one index (expanded, stride 0: `B` of
-        one group broadcast to every head) makes the same products for each value of that index: they are
-        counted once, as a kernel that computes them once and broadcasts the result does."""
+        """A contraction of an einsum whose operands repeat their values along an index (expanded, stride 0:
+        `B` of one group broadcast to every head) makes the same products for each value of that index: they
+        are counted once, as a kernel that computes them once and broadcasts the result does. An einsum of
+        more than two operands is taken step by step, as torch contracts it (`_einsum_steps`)."""
         ops = self.recorder.ops
         start = len(ops)
         out = torch.einsum(*args, **kwargs)
         self._summed_over_unit_axes(args, out, ops[start:])
-        repeats = _einsum_repeats(args, self.recorder.repeats)
-        if repeats > 1:
-            for op in ops[start:]:
+        steps = _einsum_steps(args, self.recorder.repeats)
+        made = [op for op in ops[start:] if op.macs]
+        # Each contracting step reaches ATen as one product, in the order of the steps (a mask may already
+        # have cut its count); where the products recorded are not those steps, nothing is divided.
+        fits = len(made) == len(steps) and all(
+            op.macs <= m * (1 + 1e-9) for op, (m, _) in zip(made, steps, strict=True)
+        )
+        if fits:
+            for op, (_, repeats) in zip(made, steps, strict=True):
                 op.macs /= repeats
         return out
 
@@ -2995,32 +3111,56 @@ def _einsum_form(args: tuple) -> tuple[list[torch.Tensor], dict[str, int]] | Non
     return operands, summed
 
 
-def _einsum_repeats(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -> int:
-    """How many times each product of an einsum is repeated: the product of the sizes of the indices that
-    every operand has, and along which each repeats its values (1 for an equation with an ellipsis or a
-    repeated index)."""
-    if not args or not isinstance(args[0], str):
-        return 1
-    operands = args[1] if len(args) == 2 and isinstance(args[1], list | tuple) else args[1:]
-    subscripts = args[0].replace(" ", "").split("->")[0].split(",")
-    if (
-        "." in args[0]
-        or len(subscripts) != len(operands)
-        or len(operands) < 2
-        or not all(
-            isinstance(t, torch.Tensor) and t.dim() == len(s)
-            for t, s in zip(operands, subscripts, strict=True)
-        )
-        or any(len(set(s)) != len(s) for s in subscripts)
-    ):
-        return 1
-    product = 1
-    for letter in set(subscripts[0]).intersection(*subscripts[1:]):
-        dims = [(t, s.index(letter)) for t, s in zip(operands, subscripts, strict=True)]
-        size = dims[0][0].shape[dims[0][1]]
-        if size > 1 and all(repeats(t, d) for t, d in dims):
-            product *= size
-    return product
+def _einsum_steps(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -> list[tuple[float, int]]:
+    """(MACs, repeats) of each contracting step of an einsum, in the order torch runs them: pairs left to
+    right, or opt_einsum's path where torch uses it. A step's MACs are the product of the sizes of every
+    index of its two operands; its products repeat along each index (of size > 1) along which every one of
+    them that has it repeats its values (a step's result repeats where its operands do). Indices of one
+    operand that nothing else needs are summed before, as torch does. Empty for an equation with an
+    ellipsis or a repeated index."""
+    form = _einsum_form(args)
+    if form is None:
+        return []
+    operands, _ = form
+    inputs, output = args[0].replace(" ", "").split("->")
+    sizes: dict[str, int] = {}
+    terms = []  # (indices, those along which its values repeat)
+    for t, s in zip(operands, inputs.split(","), strict=True):
+        for letter, size in zip(s, t.shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), int(size))
+        terms.append((s, {letter for d, letter in enumerate(s) if t.shape[d] == 1 or repeats(t, d)}))
+    pairs = [(0, 1)] * (len(terms) - 1)
+    if len(terms) > 2 and torch.backends.opt_einsum.enabled and torch.backends.opt_einsum.is_available():
+        path = torch.backends.opt_einsum.get_opt_einsum().contract_path(
+            args[0], *operands, optimize=torch.backends.opt_einsum.strategy
+        )[0]
+        pairs = [tuple(pair) for pair in path]
+        appended = True
+    else:
+        appended = False  # left to right: the result takes the first operand's place
+    steps = []
+
+    def needed(letter: str, rest: list) -> bool:
+        return letter in output or any(letter in s for s, _ in rest)
+
+    for i, (s, rep) in enumerate(terms):
+        kept = "".join(c for c in s if needed(c, terms[:i] + terms[i + 1 :]))
+        terms[i] = (kept, rep & set(kept))
+    for pair in pairs:
+        if len(pair) != 2:
+            return []
+        a, b = terms[pair[0]], terms[pair[1]]
+        rest = [t for k, t in enumerate(terms) if k not in pair]
+        union = a[0] + "".join(c for c in b[0] if c not in a[0])
+        summed = [c for c in union if not needed(c, rest)]
+        repeated = {c for c in union if all(c in rep for s, rep in (a, b) if c in s)}
+        if summed:
+            macs = float(math.prod(sizes[c] for c in union))
+            steps.append((macs, math.prod(sizes[c] for c in repeated if sizes[c] > 1)))
+        kept = "".join(c for c in union if c not in summed)
+        result = (kept, repeated & set(kept))
+        terms = [*rest, result] if appended else [result, *rest]
+    return steps
 
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
@@ -3469,8 +3609,17 @@ def _demand(
             ]
             found = [f for f in found if f is not None]
             cover = tuple(map(max, *found)) if len(found) > 1 else found[0] if found else None
-        block = None  # the one block of whole rows demanded of a matrix product's result, if it is one
-        if op.name in ("mm", "addmm") and op.matrix is not None and len(op.writes) == 1:
+        # The one block of whole rows demanded of a matrix product's result, or of a row-wise op's (a row
+        # maximum cut back to the rows before a pad), if it is one.
+        block = None
+        row_wise = (
+            op.inner == 1
+            and bool(op.reads)
+            and op.reads[0].side == "rows"
+            and op.name not in _MATRIX_PRODUCTS
+        )
+        products = ("mm", "addmm", "_scaled_mm", "_int_mm")
+        if (op.name in products or row_wise or op.aligned) and op.matrix is not None and len(op.writes) == 1:
             key = op.writes[0][0]
             if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]) and not any(
                 key in found for found in (gathered, picks, columns, lines, row_views, covered)
@@ -3506,6 +3655,7 @@ def _demand(
                     part = 1.0
                 else:
                     part = fraction
+                viewed = False
                 if (
                     in_place is not None
                     and (read.key, read.sig) == in_place[:2]
@@ -3516,10 +3666,13 @@ def _demand(
                         add_plain(read.key, view, nbytes)
                 elif (
                     block is not None
-                    and read.side == "rows"
+                    and (read.side == "rows" or op.aligned and read.spread in (None, "columns"))
                     and (rows_read := _rows_of(read.sig, read.nbytes, op.matrix[0], block))
                 ):
-                    add_plain(read.key, *rows_read)  # those rows of a row-major operand, for the ops before
+                    # Those rows of a row-major operand, for the ops before (of an elementwise op, of an
+                    # operand as large as its result or of one value per row): the view says all.
+                    add_plain(read.key, *rows_read)
+                    viewed = True
                 else:
                     add_plain(read.key, read.sig, read.nbytes * part)
                 # (passed on to a read of its whole storage only: the shares are of the storage's lines)
@@ -3542,7 +3695,7 @@ def _demand(
                     passed = (cover[0], 1.0) if same_layout else None  # whole rows of a row-wise op
                 else:
                     passed = read.covering
-                if passed is not None:
+                if passed is not None and not viewed:
                     old = covered.get(read.key, (0.0, 0.0))
                     covered[read.key] = (max(old[0], passed[0]), max(old[1], passed[1]))
             else:
@@ -3869,6 +4022,18 @@ def _line_axis(name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> tuple
         return None
     d = dim % x.dim()
     return math.prod(out.shape[:d]), out.shape[d], math.prod(out.shape[d + 1 :])
+
+
+def _last_axis_reduction(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether an op reduces its first operand (of two axes or more) over its last axis alone: amax, amin,
+    sum or mean with `dim=[-1]`, max or min with `dim=-1`."""
+    x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+    if x is None or x.dim() < 2 or name not in ("amax", "amin", "sum", "mean", "max", "min"):
+        return False
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    if name in ("max", "min"):
+        return isinstance(dim, int) and dim % x.dim() == x.dim() - 1
+    return isinstance(dim, list | tuple) and len(dim) == 1 and dim[0] % x.dim() == x.dim() - 1
 
 
 def _trailing_axes(name: str, args: tuple, kwargs: dict) -> int:
@@ -4266,7 +4431,7 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
         counts = count_on_meta(problem, workload)
         return _on_blob_data(problem, workload, counts, max_bytes) if workload.blobs else counts
     except DataDependent as e:
-        reason = str(e).splitlines()[0][:200]
+        reason = _first_line(str(e))
         _MADE_ON_META[_reference_key(problem)] = getattr(e, "made_bytes", 0)
         if not isinstance(e, _TooLong):
             _NEEDS_VALUES.add(_reference_key(problem))
@@ -4281,8 +4446,20 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
             f"cannot be counted for workload {workload.uuid}: on meta tensors, {reason}; on CPU data, "
             f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
         ) from e
-    counts.notes.insert(0, f"meta tracing failed ({reason}); traced on data")
+    read = reason.startswith("the reference reads")  # a value read, as expected of it: no failure
+    counts.notes.insert(
+        0, f"{reason}; traced on data" if read else f"meta tracing failed ({reason}); traced on data"
+    )
     return counts
+
+
+def _first_line(message: str, limit: int = 200) -> str:
+    """The first line of a message, cut at a word boundary and marked where it is longer than `limit`."""
+    line = message.splitlines()[0] if message else ""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + " ..."
 
 
 def _on_blob_data(problem: Problem, workload: Workload, on_meta: OpCounts, max_bytes: int) -> OpCounts:
@@ -4746,6 +4923,37 @@ def mixed_inputs(problem: Problem, workload: Workload) -> tuple[dict[str, Any], 
     return inputs, stale, continuous
 
 
+def _shared_key(problem: Problem, workload: Workload) -> tuple:
+    """What lets traces of one workload's shrunk sizes stand for another's: its input sources, and its own
+    seed where a random integer or bool input keeps its shape as the var axes shrink (the tokens routed to
+    each expert, `masked_m[E]`): its values are the workload's own at any size, and another seed's would
+    count other work (0.41x the MACs of the workload's own where they were shared)."""
+    sources = source_key(workload)
+    return (*sources, workload.uuid) if _seed_decided(problem, workload) else sources
+
+
+def _seed_decided(problem: Problem, workload: Workload) -> bool:
+    from solgym.problem import _names
+
+    definition = problem.definition
+
+    def varies(dim: Any, seen: frozenset = frozenset()) -> bool:
+        axis = definition.axes.get(dim) if isinstance(dim, str) else None
+        if axis is None or dim in seen:
+            return False
+        if axis.kind == "var":
+            return True
+        return axis.kind == "expr" and any(varies(n, seen | {dim}) for n in _names(axis.expression or ""))
+
+    for name, spec in definition.inputs.items():
+        source = workload.inputs.get(name)
+        if source is None or source.kind != "random" or spec.shape is None:
+            continue
+        if DTYPES[spec.dtype].kind in ("int", "bool") and not any(varies(d) for d in spec.shape):
+            return True
+    return False
+
+
 def source_key(workload: Workload) -> tuple:
     """Where each input of a workload comes from (kind, scalar value, data file): what changes what a
     reference does, unlike the seed of random data."""
@@ -4765,7 +4973,7 @@ def _line(problem: Problem, workload: Workload, small: Workload) -> tuple | None
         return None
     if len(_LINES) >= _LINES_MAX:
         _LINES.pop(next(iter(_LINES)))
-    sources = source_key(workload)
+    sources = _shared_key(problem, workload)
     others = tuple(sorted((k, v) for k, v in workload.axes.items() if k != moved[0]))
     return (problem.name, hash(problem.definition.reference), moved[0], others, sources)
 
@@ -4822,7 +5030,7 @@ _SPLITS_MAX = 64
 def _product_key(problem: Problem, workload: Workload) -> tuple | None:
     if len(workload.axes) < 2:
         return None
-    sources = source_key(workload)
+    sources = _shared_key(problem, workload)
     return (problem.name, hash(problem.definition.reference), tuple(sorted(workload.axes)), sources)
 
 
@@ -4940,7 +5148,7 @@ def _trace_on_data(
     # Scalar values and data files change what the reference does; the seed of random data does not.
     from solgym.inputs import blob_identity
 
-    sources = source_key(workload)
+    sources = _shared_key(problem, workload)
     files = blob_identity(problem, workload) if workload.blobs else ()
     key = (
         problem.name,

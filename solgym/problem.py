@@ -625,8 +625,14 @@ def _parse_tensors(
                 elif isinstance(dim, str) and dim in axes:
                     dims.append(dim)
                 else:
+                    hint = (
+                        f' (a size computed from others is an axis of its own: {{"type": "expr", '
+                        f'"expression": "{dim}"}})'
+                        if isinstance(dim, str) and not dim.isidentifier()
+                        else ""
+                    )
                     raise ProblemError(
-                        file, f"{where}.shape", f"unknown axis {dim!r}; axes are {', '.join(axes)}"
+                        file, f"{where}.shape", f"unknown axis {dim!r}; axes are {', '.join(axes)}{hint}"
                     )
             shape = tuple(dims)
         specs[name] = TensorSpec(name, shape, dtype, str(spec.get("description") or ""))

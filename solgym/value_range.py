@@ -430,6 +430,59 @@ def _sqrt(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range
     return (math.sqrt(max(r[0], 0.0)), math.sqrt(r[1]) if r[1] >= 0 else 0.0, r[2] or r[0] < 0)
 
 
+def _rsub(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """`other - alpha * self` (`1 - x` in Python)."""
+    a, b = lookup(args[1]), lookup(args[0])
+    alpha = of_number(kwargs.get("alpha", args[2] if len(args) > 2 else 1))
+    if a is None or b is None or alpha is None:
+        return None
+    scaled = _corners(b, alpha, _times)
+    return None if scaled is None else _corners(a, scaled, lambda x, y: x - y)
+
+
+def _power(base: float, exponent: float) -> float:
+    try:
+        return math.pow(base, exponent)
+    except OverflowError:
+        return INF
+
+
+def _exp(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    if r is None or r[0] > r[1]:
+        return r
+    return (_power(math.e, r[0]), _power(math.e, r[1]), r[2])
+
+
+def _log(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    r = lookup(args[0])
+    if r is None or r[0] > r[1]:
+        return r
+    lo, hi, nan = r
+    if hi < 0:
+        return (INF, -INF, True)  # only NaN
+    low = -INF if lo <= 0 else (INF if math.isinf(lo) else math.log(lo))
+    return (low, INF if math.isinf(hi) else -INF if hi == 0 else math.log(hi), nan or lo < 0)
+
+
+def _pow(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """A positive number to a tensor's power (`2 ** -x`), or a tensor of no negative value to a positive
+    number's (`x ** 0.5`): monotone, so the ends map to the ends."""
+    base, exponent = of_number(args[0]), of_number(args[1])
+    if base is not None and exponent is None:
+        r = lookup(args[1])
+        if r is None or r[0] > r[1] or not base[0] > 0:
+            return None
+        ends = (_power(base[0], r[0]), _power(base[0], r[1]))
+        return (min(ends), max(ends), r[2])
+    if base is None and exponent is not None:
+        r = lookup(args[0])
+        if r is None or r[0] > r[1] or r[0] < 0 or not exponent[0] > 0:
+            return None
+        return (_power(r[0], exponent[0]), _power(r[1], exponent[0]), r[2])
+    return None
+
+
 def _compare(decide: Callable[[Range, Range], bool | None], itself: str) -> Callable:
     """A comparison rule. `itself` is what comparing a tensor with itself gives, element by element:
     "equal" (True but for NaN: `x == x`, `x <= x`), "unequal" (False but for NaN: `x != x`, which is how
@@ -694,6 +747,10 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     "div": _div,
     "reciprocal": _reciprocal,
     "sqrt": _sqrt,
+    "rsub": _rsub,
+    "exp": _exp,
+    "log": _log,
+    "pow": _pow,
     "clamp": _clamp_both,
     "clamp_min": _clamp_min,
     "clamp_max": _clamp_max,

@@ -601,8 +601,9 @@ CATALOGUE = {
         {"y": (["V", 576], BF)},
         {"V": 64},
         {"fp8": 64 * 576 * 512},
-        # The scale at the share of its repeated rows kept, 576 of 640: 72 of its 80 bytes (errs low).
-        64 * 512 * 2 + 576 * 512 + 72 + 64 * 576 * 2,
+        # All of the scale: its fifth row of blocks covers rows 512 to 575 (before 2026-11-29, the share of its
+        # repeated rows kept, 576 of 640: 72 of its 80 bytes).
+        64 * 512 * 2 + 576 * 512 + 80 + 64 * 576 * 2,
     ),
     "fp8_block_dequantized_by_expand_reshape": case(
         "def run(x, w, s):\n"
@@ -852,6 +853,20 @@ CATALOGUE = {
         {"bf16": 200 * 512 * 256},
         (200 * 256 + 512 * 256 + 200 * 512) * 2,
     ),
+    # The same for an FP8 product: each row scaled by its maximum, quantized and multiplied by
+    # `torch._scaled_mm` with row-wise scales. All 200 rows of x are read (before 2026-11-29: the kept share
+    # of the padded rows, 200/256 of x).
+    "rows_padded_for_a_rowwise_scaled_mm_and_cut_back": case(
+        "def run(x, w, sw):\n    M = x.shape[0]\n    xp = F.pad(x.float(), (0, 0, 0, (M + 127) // 128 * 128 - M))\n"
+        "    sx = xp.abs().amax(dim=-1, keepdim=True) / 448.0 + 1e-6\n"
+        "    xq = (xp / sx).to(torch.float8_e4m3fn)\n"
+        "    return torch._scaled_mm(xq, w.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16)[:M]\n",
+        {"x": (["V", 256], BF), "w": ([512, 256], "float8_e4m3fn"), "sw": ([1, 512], F32)},
+        {"y": (["V", 512], BF)},
+        {"V": 200},
+        {"fp8": 200 * 512 * 256},
+        200 * 256 * 2 + 512 * 256 + 512 * 4 + 200 * 512 * 2,
+    ),
     "padded_tail_chunk": case(
         "def run(x):\n    xp = F.pad(x, (0, 64 - x.shape[-1] % 64))\n"
         "    return xp.view(x.shape[0], -1, 64)[:, -1].sum(-1)\n",
@@ -877,6 +892,54 @@ CATALOGUE = {
         {"V": B},
         {},
         (B * 256 + 2 * 256 + B * 256) * 4,
+    ),
+    # Mamba-2's chunked scan (`ssd_minimal`, its plain segsum): one group of B and C broadcast to 4 heads,
+    # contracted with the decay and x in one four-operand einsum: C·Bᵀ once for the group over each chunk's triangle, then the
+    # triangle of every head times x. Written with `.repeat` of the unit group axis, the same.
+    **{
+        f"ssd_chunk_einsum_{how}": case(
+            "def segsum(x):\n"
+            "    T = x.size(-1)\n"
+            "    x_cumsum = torch.cumsum(x, dim=-1)\n"
+            "    x_segsum = x_cumsum[..., :, None] - x_cumsum[..., None, :]\n"
+            "    return x_segsum.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), -torch.inf)\n"
+            "def run(x, a, b, c):\n"
+            f"    C, B = {spread}\n"
+            "    return torch.einsum('bclhn,bcshn,bhcls,bcshp->bclhp', C, B, torch.exp(segsum(a)), x)\n",
+            {
+                "x": (["V", 2, 64, 4, 16], F32),
+                "a": (["V", 4, 2, 64], F32),
+                "b": (["V", 2, 64, 1, 32], F32),
+                "c": (["V", 2, 64, 1, 32], F32),
+            },
+            {"y": (["V", 2, 64, 4, 16], F32)},
+            {"V": 1},
+            {"fp32": 2 * (64 * 65 // 2) * (32 + 4 * 16)},
+            (2 * 64 * 4 * 16 * 2 + 4 * 2 * 64 + 2 * 2 * 64 * 32) * 4,
+        )
+        for how, spread in (
+            ("expanded", "c.expand(-1, -1, -1, 4, -1), b.expand(-1, -1, -1, 4, -1)"),
+            ("repeated", "c.repeat(1, 1, 1, 4, 1), b.repeat(1, 1, 1, 4, 1)"),
+        )
+    },
+    # torchscale's retention: the decay mask filled with +inf above the diagonal, times a negative decay per
+    # head (log(1 - 2^(-5 - h))), through `exp` and `nan_to_num`: zero there, so both products count their
+    # triangle.
+    "retention_with_an_inf_fill_and_a_negative_decay": case(
+        "def run(q, k, v):\n"
+        "    L = q.shape[-2]\n"
+        "    decay = torch.log(1 - 2 ** (-5 - torch.arange(4, dtype=torch.float, device=q.device)))\n"
+        "    i = torch.arange(L, device=q.device).to(decay)\n"
+        "    causal = torch.tril(torch.ones(L, L, device=q.device)).bool()\n"
+        "    m = torch.masked_fill(i[:, None] - i[None, :], ~causal, float('inf'))\n"
+        "    m = torch.nan_to_num(torch.exp(m * decay[:, None, None]))\n"
+        "    m = m / m.sum(dim=-1, keepdim=True).sqrt()\n"
+        "    return ((q @ k.transpose(-1, -2)) * m) @ v\n",
+        {n: (["V", 4, 64, 32], F32) for n in "qkv"},
+        {"o": (["V", 4, 64, 32], F32)},
+        {"V": 1},
+        {"fp32": 2 * 4 * (64 * 65 // 2) * 32},
+        4 * 4 * 64 * 32 * 4,
     ),
 }
 

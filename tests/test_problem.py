@@ -80,6 +80,11 @@ def test_an_output_may_have_its_own_tolerance_inheriting_the_rest(tmp_path):
     [
         (lambda d: d["inputs"]["x"].update(dtype="float33"), "inputs.x.dtype", "unsupported dtype 'float33'"),
         (lambda d: d["inputs"]["x"].update(shape=["rows", "colz"]), "inputs.x.shape", "unknown axis 'colz'"),
+        (
+            lambda d: d["inputs"]["x"].update(shape=["rows", "cols * 2"]),
+            "inputs.x.shape",
+            """unknown axis 'cols * 2'; axes are rows, cols (a size computed from others is an axis of its own: {"type": "expr", "expression": "cols * 2"})""",
+        ),
         (lambda d: d.pop("reference"), "reference", "required field is missing"),
         (
             lambda d: d.update(reference="def forward(x, y, alpha):\n    return x"),

@@ -159,8 +159,26 @@ def test_logic_and_reductions_of_masks():
 
 
 def test_unmodelled_ops_make_no_claim():
-    assert through("exp", (0.0, 1.0, False)) is None
-    assert not vr.covers("exp") and vr.covers("mul_") and vr.covers("clamp_min")
+    assert through("sin", (0.0, 1.0, False)) is None
+    assert not vr.covers("sin") and vr.covers("mul_") and vr.covers("clamp_min")
+
+
+def test_monotone_functions_map_their_ends():
+    # RetNet's decay, log(1 - 2 ** (-5 - arange(h))): negative, which turns a +inf fill into -inf.
+    heads = (0.0, 7.0, False)
+    exponent = through("rsub", heads, -5)
+    assert exponent == (-12.0, -5.0, False)
+    powered = through("pow", 2, exponent)
+    assert powered == (2.0**-12, 2.0**-5, False)
+    decay = through("log", through("rsub", powered, 1))
+    assert decay[1] < 0 and decay[0] == pytest.approx(math.log(1 - 2.0**-5), rel=1e-6)
+    assert through("exp", (-INF, 0.0, False)) == (0.0, 1.0, False)
+    assert through("exp", (0.0, 1.0, True))[2] is True  # NaN stays possible
+    assert through("log", (-1.0, 1.0, False))[2] is True  # a log of a negative is NaN
+    assert through("log", (-2.0, -1.0, False)) == (INF, -INF, True)  # only NaN
+    assert through("pow", (0.0, 4.0, False), 0.5) == (0.0, 2.0, False)
+    assert through("pow", (-1.0, 4.0, False), 0.5) is None  # a root of a negative
+    assert through("pow", -2, (0.0, 1.0, False)) is None  # a negative base
 
 
 def test_nan_and_infinity_checks():
