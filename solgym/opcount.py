@@ -1559,20 +1559,17 @@ class _Recorder(TorchDispatchMode):
                 state = "+inf" if state == "-inf" else "-inf"
             elif sign is None and state == "+inf":
                 return
-        elif name == "nan_to_num" and state in ("-inf", "+inf"):
+        elif name == "nan_to_num":
             # The infinities become numbers: zero, or by default the dtype's extremes (still masked by an
-            # exponential or a softmax).
-            replaced = (
-                args[3 if state == "-inf" else 2] if len(args) > (3 if state == "-inf" else 2) else None
-            )
+            # exponential or a softmax); zeros stay zeros.
+            at = {"-inf": 3, "+inf": 2}.get(state)
+            replaced = args[at] if at is not None and len(args) > at else None
             if replaced is not None and replaced == 0:
                 state = "0"
             elif replaced is not None and not (
                 replaced <= _MASKED if state == "-inf" else replaced >= -_MASKED
             ):
                 return
-        elif name == "nan_to_num" and state == "0":
-            pass
         elif name in _SHIFTS and state == "0":
             # A sum of terms all zero outside one region (`a.tril(-1) + b.tril(-1)`) is zero there too.
             rows, cols = _matrix_shape(scores)
