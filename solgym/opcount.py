@@ -577,6 +577,10 @@ class _Read:
     # statistic broadcast along the columns is needed in every row demanded, a norm's weight broadcast
     # along the rows in every column demanded.
     spread: str | None = None
+    # Of a read spread along the rows that has the result's leading axes (`r[:, :, None, :]` added to scores
+    # of [.., s, n]): the result rows each of its rows feeds (s), so a block of the result's rows needs
+    # the block of its rows they come from.
+    group: int = 0
     # Of a gather source: the axes along which its indices keep part (an arange over all of an axis keeps
     # it whole), or None where they address elements (`take`, a bool mask).
     axes: frozenset | None = None
@@ -610,6 +614,9 @@ class _Op:
     # Of a convolution: its geometry (`_ConvGeometry`), by which what its result's demanded views keep
     # maps to the input positions and the weight rows they need.
     conv: Any = None
+    # Of a write at indexed positions that are no block (`cache.index_copy_(0, slots, k)`): (the index in
+    # `writes` of its destination, the most bytes of it the write can replace: its distinct positions' rows).
+    thinned: tuple[int, float] | None = None
 
 
 class _Recorder(TorchDispatchMode):
@@ -707,7 +714,7 @@ class _Recorder(TorchDispatchMode):
             if name == "_scaled_mm":
                 out = _stand_in(func, name, args, kwargs)
             elif not self.with_data:
-                raise DataDependent(f"{func} cannot run without data: {e}") from None
+                raise DataDependent(_without_data(func, name, e)) from None
             else:
                 raise
         if self.stale and any(_key(t) in self.stale for t in _tensor_args(args, kwargs)):
@@ -868,6 +875,8 @@ class _Recorder(TorchDispatchMode):
             unique = _unique_elements(t)
             read = _Read(_key(t), _signature(t), unique * t.element_size())
             read.spread = _spread(t, unique, wide) if wide is not None else None
+            if read.spread == "rows" and t.dim() == wide.dim() and unique * wide.shape[-2] == wide.numel():
+                read.group = wide.shape[-2]  # broadcast along that axis alone
             reads.append(read)
         if name in _MATRIX_PRODUCTS:
             added = name.startswith(("add", "baddbmm"))
@@ -950,11 +959,15 @@ class _Recorder(TorchDispatchMode):
             # Rows written at positions an arange gives (HF's StaticCache: `k_cache.index_copy_(2,
             # cache_position, k)`): a block of the destination, written whole, as a slice assignment is.
             block = self._placed_block(name, args, kwargs, written[0])
+            i = next(i for i, t in enumerate(made) if t is written[0])
             if block is not None:
-                i = next(i for i, t in enumerate(made) if t is written[0])
                 op.writes[i] = (op.writes[i][0], _unique_elements(block) * block.element_size())
                 op.write_sigs[i] = _signature(block)
                 renewed.append(written[0])
+            else:
+                replaced = self._placed_rows(name, args, written[0])
+                if replaced:
+                    op.thinned = (i, replaced)
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
         op.aligned = aligned
         op.whole = factored is not None and name not in _SOLVES and args[0].dim() == 2
@@ -1017,6 +1030,31 @@ class _Recorder(TorchDispatchMode):
         if start < 0 or start + n > dest.shape[dim]:
             return None
         return dest.narrow(dim, start, n)
+
+    def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> float:
+        """The most bytes of `dest` an indexed write along one axis can replace (`index_copy_`,
+        `index_fill_`, `index_put_` with one index tensor): its distinct positions' slices of the axis, taken
+        from the index's values on data and, on meta, as many as the index holds (fewer where its values
+        are drawn at random and so repeat: `value_range.distinct_drawn` at its upper side); 0 where the write
+        is of another kind."""
+        indexed = (args[1], args[2]) if name == "index_fill_" and len(args) > 2 else _one_index(name, args)
+        if indexed is None or not isinstance(indexed[0], int) or not isinstance(indexed[1], torch.Tensor):
+            return 0.0
+        dim, index = indexed[0] % max(dest.dim(), 1), indexed[1]
+        if index.dtype == torch.bool or not dest.dim() or not dest.shape[dim] or 0 in dest.stride():
+            return 0.0
+        size = dest.shape[dim]
+        if index.device.type != "meta" and _key(index) not in self.stale:
+            positions = float(torch.unique(index.reshape(-1) % size).numel())
+        else:
+            positions = float(min(index.numel(), size))
+            r = self.ranges.get(_key(index))
+            drawn = r[1] if r is not None and r[0] == index.dtype else None
+            if isinstance(drawn, value_range.Drawn):
+                values = min(size, drawn.values)
+                most = value_range.distinct_drawn(index.numel(), drawn.per_row, values, most=True)
+                positions = min(positions, most + drawn.extra)
+        return positions * (dest.numel() // size) * dest.element_size()
 
     def _arange_start(self, index: Any) -> int | None:
         """The first value of an index tensor that is an arange of step 1, as made (one axis, contiguous
@@ -1147,6 +1185,21 @@ class _Recorder(TorchDispatchMode):
             and outs[0].dim() == 2
             and self._diagonal_blocks(args, key_outs, outs[0])
         ):
+            return
+        if (
+            name == "_to_copy"
+            and len(ins) == 1
+            and _key(ins[0]) in self.constant
+            and len(outs) == 1
+            and _unique_elements(outs[0]) * outs[0].element_size() == self.storage_bytes.get(key_outs[0])
+        ):
+            # A constant cast whole (`full(-inf).type_as(w)` before `triu`, as Diff Transformer writes its
+            # mask): the same constant, rounded to the new dtype.
+            value = self.constant[_key(ins[0])]
+            if _number(value) and not outs[0].is_complex():
+                value = torch.tensor(value, dtype=torch.float64).to(outs[0].dtype).item()
+            self.constant[key_outs[0]], self.made_as[key_outs[0]] = value, outs[0]
+            self.mask_of.pop(key_outs[0], None)
             return
         first = _key(args[0]) if ins and args[0] is ins[0] else None
         constant, filled = first in self.constant, self.constant.get(first)
@@ -1675,7 +1728,12 @@ class _Recorder(TorchDispatchMode):
         if _key(other) not in self.infinite:
             return True
         rows, cols = _matrix_shape(scores)
-        return other.dim() >= 1 and other.shape[-1] == 1 and region is not None and region.covers(rows, cols)
+        return (
+            other.dim() >= 1
+            and other.shape[-1] == 1
+            and region is not None
+            and region.rows_kept(rows, cols) == rows
+        )
 
     def _arange(self, name: str, args: tuple, ins: list, key_outs: list) -> bool:
         """Track the values of an `arange` (start + step * i) and of it plus or minus a number, and of the
@@ -2394,6 +2452,22 @@ class _Recorder(TorchDispatchMode):
             op.macs = float(math.prod(matrix.shape[:-2])) * per_matrix
             op.precision = self._operand_precision(matrix, matrix)
             return
+        if name == "_trilinear" and len(args) > 6:
+            # `F.bilinear`: (i1, i2, i3, expand1, expand2, expand3, sumdim, ...), each operand unsqueezed at
+            # its expand axes; i1 x i2 summed over the axes i3 lacks, then x i3 over the rest, as an einsum
+            # of the three taken left to right.
+            shapes = []
+            for t, expand in zip(args[:3], args[3:6], strict=True):
+                shape = list(t.shape)
+                for d in sorted(expand):
+                    shape.insert(d, 1)
+                shapes.append(shape)
+            summed = set(args[6])
+            first = [max(a, b) for a, b in zip(shapes[0], shapes[1], strict=True)]
+            kept = [d for d in range(len(first)) if not (d in summed and shapes[2][d] == 1)]
+            op.macs = float(math.prod(first)) + float(math.prod(max(first[d], shapes[2][d]) for d in kept))
+            op.precision = self._operand_precision(args[0], args[1])
+            return
         if name in ("_cdist_forward", "_euclidean_dist"):
             # One product per coordinate of each pair: a p = 2 kernel computes them as a matrix product.
             op.macs = float(outs[0].numel()) * args[0].shape[-1]
@@ -2958,6 +3032,10 @@ class _TorchFunctions(TorchFunctionMode):
             return out
         if func is torch.einsum and not self.recorder.suspended:
             return self._einsum(args, kwargs)
+        if func in (torch.trace, torch.Tensor.trace) and not self.recorder.suspended and args:
+            # One ATen op that reads its whole matrix; its result is the diagonal's sum, which is all a
+            # kernel reads (and, of a product, all it computes).
+            return torch.diagonal(args[0]).sum()
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
             return func(*args, **kwargs)
         self.recorder.suspended += 1
@@ -3574,6 +3652,17 @@ def _demand(
             # Demanded after this write is what it wrote: earlier ops (and an input) owe none of it.
             if op.writes[i][0] in plain:
                 _replaced(plain[op.writes[i][0]], op.write_sigs[i])
+        if op.thinned is not None:
+            # Written at positions no block gives: of its destination demanded whole (a cache returned
+            # after its new rows are put in), earlier ops owe all but the rows it can replace.
+            i, replaced = op.thinned
+            key, sig = op.writes[i][0], op.write_sigs[i]
+            views = plain.get(key)
+            whole = next(iter(views)) if views is not None and len(views) == 1 else None
+            block = _contiguous(whole) if whole is not None else None
+            span = _span(sig)
+            if block is not None and block[0] <= span[0] and span[1] <= block[1] and not gathered.get(key):
+                views[whole] = max(0.0, views[whole] - replaced)
         if fraction <= 0.0:
             continue
         if op.whole:
@@ -3661,6 +3750,19 @@ def _demand(
                 ):
                     for view, nbytes in in_place[2].items():
                         add_plain(read.key, view, nbytes)
+                elif (
+                    block is not None
+                    and read.group
+                    and (
+                        rows_read := _rows_of(
+                            read.sig, read.nbytes, op.matrix[0] // read.group, _grouped(block, read.group)
+                        )
+                    )
+                ):
+                    # Of an operand broadcast along the result's rows within each group of them: the groups
+                    # the block of rows meets.
+                    add_plain(read.key, *rows_read)
+                    viewed = True
                 elif (
                     block is not None
                     and (read.side == "rows" or op.aligned and read.spread in (None, "columns"))
@@ -3907,6 +4009,11 @@ def _row_block(views: Mapping[tuple, float], rows: int, cols: int, itemsize: int
     return (r0, r1) if 0 <= r0 < r1 <= rows else None
 
 
+def _grouped(block: tuple[int, int], group: int) -> tuple[int, int]:
+    """The groups of `group` rows that rows [r0, r1) meet."""
+    return block[0] // group, -(-block[1] // group)
+
+
 def _rows_of(sig: tuple, nbytes: float, rows: int, block: tuple[int, int]) -> tuple[tuple, float] | None:
     """The signature and bytes of rows [r0, r1) of a view that is a row-major rows x K matrix; else None."""
     offset, size, _ = sig
@@ -3980,8 +4087,12 @@ def _demanded_lines(
                 elif n > 1 and step % (inner * itemsize):
                     known = False  # across lines and positions at once
             elif reach == 0:
-                # More than a row per step, not whole rows: one element in each of n rows (a diagonal).
+                # More than a row per step, not whole rows: one element in each of n rows (a diagonal), in
+                # as many columns as its shift along a row reaches before it comes round again.
                 in_rows *= n
+                shift = step % line
+                if in_cols == 1 and n > 1 and shift and shift % itemsize == 0:
+                    in_cols = min(n, cols // math.gcd(shift // itemsize, cols))
             else:
                 break
         else:
@@ -4448,6 +4559,18 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
         0, f"{reason}; traced on data" if read else f"meta tracing failed ({reason}); traced on data"
     )
     return counts
+
+
+def _without_data(func: Any, name: str, error: Exception) -> str:
+    """Why an op failed on meta tensors, in the reference's terms where torch's message would not say."""
+    if name in _VALUE_SHAPED or name.startswith(("nonzero", "masked_select")):
+        return f"the reference reads tensor values ({func}: the size of its result depends on them)"
+    if "device" in str(error) and "meta" in str(error):
+        return (
+            f"{func} meets a tensor made on the CPU (a factory without `device=`, or `.cpu()`) beside the "
+            "inputs on meta"
+        )
+    return f"{func} cannot run without data: {error}"
 
 
 def _first_line(message: str, limit: int = 200) -> str:

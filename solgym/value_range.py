@@ -75,12 +75,14 @@ class Drawn(tuple):
         return Drawn(lo, hi, self.per_row, draws=draws, extra=self.extra)
 
 
-def distinct_drawn(n: int, per_row: int, values: float) -> float:
+def distinct_drawn(n: int, per_row: int, values: float, *, most: bool = False) -> float:
     """Distinct values among n drawn uniformly from `values` values, `per_row` distinct at a time: the
     expected count less three standard deviations of it (the occupancy distribution), so that a draw holds
     fewer only rarely; at least one row's. A gather through such indices reads no fewer rows than this
     but, where values repeat, fewer than its n lookups (an embedding of 40 960 random ids into 50 000 rows
-    names about 28 000 of them)."""
+    names about 28 000 of them). With `most`, the other side: the expected count plus three standard
+    deviations, at most n and `values`, which a draw exceeds only rarely (the rows a write at drawn
+    positions can replace)."""
     if not n or not values or math.isinf(values):
         return float(n)
     per_row = max(1, min(per_row, int(values)))
@@ -91,6 +93,8 @@ def distinct_drawn(n: int, per_row: int, values: float) -> float:
     )
     mean = values * (1 - missed)
     variance = values * missed * (1 - missed) + values * (values - 1) * (both - missed * missed)
+    if most:
+        return min(float(n), float(values), mean + 3 * math.sqrt(max(variance, 0.0)))
     return min(float(n), max(float(per_row), mean - 3 * math.sqrt(max(variance, 0.0))))
 
 

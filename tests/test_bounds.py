@@ -736,6 +736,33 @@ def test_a_data_dependent_reference_is_traced_on_data(tmp_path):
     assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
 
 
+@pytest.mark.parametrize(
+    "body, note",
+    [
+        (
+            "    return x[(x > 0).nonzero()[:, 0]].sum(0)\n",
+            "the reference reads tensor values (aten.nonzero.default: the size of its result depends on them)"
+            "; traced on data",
+        ),
+        (
+            "    return (x + torch.ones(x.shape[1])).sum(0)\n",
+            "meta tracing failed (aten.add.Tensor meets a tensor made on the CPU (a factory without `device=`, "
+            "or `.cpu()`) beside the inputs on meta); traced on data",
+        ),
+    ],
+)
+def test_why_a_reference_is_traced_on_data_is_said_in_its_terms(tmp_path, body, note):
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n" + body,
+        {"x": (["n", 4], "float32")},
+        {"y": ([4], "float32")},
+        {"n": None},
+        [{"axes": {"n": 16}}],
+    )
+    assert one(p).notes[0] == note
+
+
 def test_values_read_through_tolist_are_read(tmp_path):
     # `.tolist()` reads memory without an ATen op; what it reads feeds control flow, as `.item()` does, so
     # the offsets are read whole (before 2026-11-28: not at all).
@@ -2693,6 +2720,68 @@ def test_an_in_place_write_at_some_rows_reads_nothing_of_its_destination(tmp_pat
     # A slice written whole replaces row 20 before the prefix is read: rows 0..19 of the input are read.
     assert c.read_bytes["kc"] == (20 if ":" in write else 21) * 32 * 2
     assert 0 < c.read_bytes["new"] <= 32 * 2
+
+
+CACHE_APPEND = (
+    "import torch\n"
+    "def get_inputs(axes, device):\n"
+    "    n = axes['N']\n"
+    "    return {'cache': torch.randn(1024, 64, device=device).to(torch.bfloat16),\n"
+    "            'slots': torch.randperm(1024, device=device)[:n],\n"
+    "            'k': torch.randn(n, 64, device=device).to(torch.bfloat16)}\n"
+    "def run(cache, slots, k):\n"
+    "    c = cache.clone()\n"
+    "    WRITE\n"
+    "    return c\n"
+)
+
+
+@pytest.mark.parametrize(
+    "write, accumulates",
+    [
+        ("c.index_copy_(0, slots, k)", False),  # vLLM's slot mapping, HF's cache update
+        ("c[slots] = k", False),
+        ("c.index_put_((slots,), k)", False),
+        ("c.index_put_((slots,), k, accumulate=True)", True),
+        ("c.index_add_(0, slots, k)", True),
+    ],
+)
+def test_a_cache_returned_after_rows_written_at_given_slots_reads_only_the_rows_kept(
+    tmp_path, write, accumulates
+):
+    # 256 new rows put at distinct slots of a 1024-row cache that is returned whole: a kernel reads the
+    # 768 rows it keeps (before, the whole cache was read: +33% of it here). An accumulating write reads
+    # what it adds to.
+    p = make_problem(
+        tmp_path,
+        CACHE_APPEND.replace("WRITE", write),
+        {"cache": ([1024, 64], "bfloat16"), "slots": (["N"], "int64"), "k": (["N", 64], "bfloat16")},
+        {"c": ([1024, 64], "bfloat16")},
+        {"N": None},
+        [{"axes": {"N": 256}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    c = count(p, p.workloads[0])
+    assert c.read_bytes["cache"] == (1024 if accumulates else 768) * 64 * 2
+    assert c.read_bytes["k"] == 256 * 64 * 2
+    assert c.read_bytes["slots"] == 256 * 8
+
+
+def test_rows_written_at_drawn_slots_replace_at_most_the_values_drawn(tmp_path):
+    # Random integer slots are drawn from INT_HIGH values: 4096 draws put rows in at most INT_HIGH of the
+    # cache's rows, so the rest of the cache is read; in place on a layer of the returned input as well.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(cache, slots, k):\n    cache[1].index_copy_(0, slots, k)\n    return cache\n",
+        {"cache": ([2, 1024, 64], "bfloat16"), "slots": (["N"], "int64"), "k": (["N", 64], "bfloat16")},
+        {"c": ([2, 1024, 64], "bfloat16")},
+        {"N": None},
+        [{"axes": {"N": 4096}}],
+    )
+    b = one(p)
+    replaced = distinct_drawn(4096, 1, INT_HIGH, most=True)
+    assert replaced == INT_HIGH
+    assert b.bytes_read == pytest.approx((2 * 1024 - replaced) * 64 * 2 + 4096 * 8 + 4096 * 64 * 2)
 
 
 def test_a_block_of_a_buffer_that_is_never_returned_counts_nothing(tmp_path):

@@ -941,6 +941,82 @@ CATALOGUE = {
         {"fp32": 2 * 4 * (64 * 65 // 2) * 32},
         4 * 4 * 64 * 32 * 4,
     ),
+    # `F.bilinear` reaches ATen as `_trilinear`: x1 x W summed over i, then x x2 over j, as the einsum
+    # `ni,oij,nj->no` taken left to right; and its bias.
+    "bilinear_layer": case(
+        "def run(x1, x2, w, b):\n    return F.bilinear(x1, x2, w, b)\n",
+        {"x1": (["V", 64], BF), "x2": (["V", 48], BF), "w": ([32, 64, 48], BF), "b": ([32], BF)},
+        {"y": (["V", 32], BF)},
+        {"V": M},
+        {"bf16": M * 32 * 64 * 48 + M * 32 * 48},
+        (M * 64 + M * 48 + 32 * 64 * 48 + 32 + M * 32) * 2,
+    ),
+    # The trace of a matrix reads its diagonal; of a product, it needs the diagonal's dot products, which
+    # read every row of the first operand and every column of the second.
+    "trace_of_a_matrix": case(
+        "def run(m):\n    return torch.trace(m)\n",
+        {"m": (["V", "V"], F32)},
+        {"t": ([], F32)},
+        {"V": 256},
+        {},
+        256 * 4 + 4,
+    ),
+    "trace_of_a_product": case(
+        "def run(a, b):\n    return (a @ b).trace()\n",
+        {"a": (["V", 64], F32), "b": ([64, "V"], F32)},
+        {"t": ([], F32)},
+        {"V": 256},
+        {"fp32": 256 * 64},
+        2 * 256 * 64 * 4 + 4,
+    ),
+    # SAM's decomposed relative positions: `rel_w[:, :, :, None, :]` added to scores over padded rows that are
+    # cut off afterwards: only the rows of rel_w that feed kept rows are made.
+    "row_broadcast_along_the_second_last_axis_of_padded_rows_cut_back": case(
+        "def run(x, w):\n    n = x.shape[0]\n    r = F.pad(x, (0, 0, 0, 0, 0, n)) @ w\n"
+        "    s = torch.zeros(2 * n, 8, 8, 8, dtype=x.dtype, device=x.device) + r[:, :, None, :]\n"
+        "    return s[:n]\n",
+        {"x": (["V", 8, 16], BF), "w": ([16, 8], BF)},
+        {"s": (["V", 8, 8, 8], BF)},
+        {"V": B},
+        {"bf16": B * 8 * 8 * 16},
+        (B * 8 * 16 + 16 * 8 + B * 8 * 8 * 8) * 2,
+    ),
+    # gpt-oss's eager attention (transformers): the sink logit put beside the causal scores, the row maximum
+    # of both taken off (finite in every row), softmax, the sink column sliced off: the triangle only.
+    "attention_sink_with_the_row_maximum_taken_off": case(
+        "def run(q, k, v, sinks):\n    S = q.shape[2]\n"
+        "    mask = torch.full((S, S), float('-inf'), device=q.device, dtype=q.dtype).triu(1)\n"
+        "    w = q @ k.transpose(2, 3) + mask\n"
+        "    w = torch.cat([w, sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, S, -1)], dim=-1)\n"
+        "    w = w - w.max(dim=-1, keepdim=True).values\n"
+        "    p = F.softmax(w, dim=-1, dtype=w.dtype)[..., :-1]\n"
+        "    return p @ v\n",
+        {**{n: ([1, 4, "V", 32], BF) for n in "qkv"}, "sinks": ([4], BF)},
+        {"o": ([1, 4, "V", 32], BF)},
+        {"V": 64},
+        {"bf16": 2 * 4 * (64 * 65 // 2) * 32},
+        4 * 4 * 64 * 32 * 2 + 4 * 2,
+    ),
+    # Diff Transformer's mask: a -inf constant cast to the scores' dtype before `triu`.
+    "mask_constant_cast_before_triu": case(
+        "def run(q, k, v):\n    S = q.shape[-2]\n"
+        "    mask = torch.triu(torch.zeros([S, S]).float().fill_(float('-inf')).type_as(q), 1)\n"
+        "    return torch.softmax(q @ k.transpose(-1, -2) + mask, -1) @ v\n",
+        {n: ([2, "V", 32], BF) for n in "qkv"},
+        {"o": ([2, "V", 32], BF)},
+        {"V": 64},
+        {"bf16": 2 * 2 * (64 * 65 // 2) * 32},
+        4 * 2 * 64 * 32 * 2,
+    ),
+    # GP predictive variances, `(k.T @ kinv_k).diagonal()` per batch: all of both operands.
+    "diagonal_of_a_batched_product": case(
+        "def run(a, b):\n    return torch.bmm(a, b).diagonal(dim1=-2, dim2=-1)\n",
+        {"a": ([4, "V", 32], F32), "b": ([4, 32, "V"], F32)},
+        {"d": ([4, "V"], F32)},
+        {"V": 128},
+        {"fp32": 4 * 128 * 32},
+        2 * 4 * 128 * 32 * 4 + 4 * 128 * 4,
+    ),
 }
 
 
