@@ -1034,9 +1034,8 @@ class _Recorder(TorchDispatchMode):
     def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> float:
         """The most bytes of `dest` an indexed write along one axis can replace (`index_copy_`,
         `index_fill_`, `index_put_` with one index tensor): its distinct positions' slices of the axis, taken
-        from the index's values on data and, on meta, as many as the index holds (fewer where its values
-        are drawn at random and so repeat: `value_range.distinct_drawn` at its upper side); 0 where the write
-        is of another kind."""
+        from the index's values on data and, on meta, as many as it can name (`_named` at its upper side:
+        fewer where its values are drawn at random and so repeat); 0 where the write is of another kind."""
         indexed = (args[1], args[2]) if name == "index_fill_" and len(args) > 2 else _one_index(name, args)
         if indexed is None or not isinstance(indexed[0], int) or not isinstance(indexed[1], torch.Tensor):
             return 0.0
@@ -1044,16 +1043,10 @@ class _Recorder(TorchDispatchMode):
         if index.dtype == torch.bool or not dest.dim() or not dest.shape[dim] or 0 in dest.stride():
             return 0.0
         size = dest.shape[dim]
-        if index.device.type != "meta" and _key(index) not in self.stale:
+        if self._valued(index):
             positions = float(torch.unique(index.reshape(-1) % size).numel())
         else:
-            positions = float(min(index.numel(), size))
-            r = self.ranges.get(_key(index))
-            drawn = r[1] if r is not None and r[0] == index.dtype else None
-            if isinstance(drawn, value_range.Drawn):
-                values = min(size, drawn.values)
-                most = value_range.distinct_drawn(index.numel(), drawn.per_row, values, most=True)
-                positions = min(positions, most + drawn.extra)
+            positions = float(self._named(index, index.numel(), size, most=True))
         return positions * (dest.numel() // size) * dest.element_size()
 
     def _arange_start(self, index: Any) -> int | None:
@@ -2311,14 +2304,15 @@ class _Recorder(TorchDispatchMode):
         read.lines = "all" if source.dim() == 2 else None
         return read
 
-    def _named(self, index: torch.Tensor, n: int, size: int) -> float:
+    def _named(self, index: torch.Tensor, n: int, size: int, *, most: bool = False) -> float:
         """How many distinct positions n lookups through `index` name along an axis of `size`: no more than
         the lookups, the axis, or the values its range holds; for uniform random draws, as many as draws
-        repeat to (`value_range.distinct_drawn`)."""
+        repeat to (`value_range.distinct_drawn`: with `most`, at its upper side)."""
         estimate = min(n, size, self._index_values(index))
         r = self.range_of(index)
         if isinstance(r, value_range.Drawn):
-            estimate = min(estimate, value_range.distinct_drawn(n, r.per_row, min(size, r.values)) + r.extra)
+            drawn = value_range.distinct_drawn(n, r.per_row, min(size, r.values), most=most)
+            estimate = min(estimate, drawn + r.extra)
         return estimate
 
     def _gathered_elements(self, source: torch.Tensor, dim: int, index: torch.Tensor) -> float:
