@@ -8,15 +8,22 @@ line naming what is wrong and exit with 2; `--json` output is one JSON document 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from typing import TextIO
 
 from solgym.problem import ProblemError, Workload
 
+# Where `--json` output goes: the stdout `main` was called with, while everything else printed during the
+# command (a reference's own `print`) goes to stderr, so that stdout stays one JSON document.
+_json_out: TextIO | None = None
+
 
 def _print_json(obj: object) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    out = _json_out or sys.stdout
+    json.dump(obj, out, indent=2, default=str)
+    out.write("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _, _, run = COMMANDS[args.command]
+    global _json_out
+    _json_out = sys.stdout if getattr(args, "json", False) else None
+    quiet = contextlib.redirect_stdout(sys.stderr) if _json_out is not None else contextlib.nullcontext()
     try:
-        return run(args)
+        with quiet:
+            return run(args)
     except (ProblemError, OSError, KeyError, ValueError, ImportError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"solgym {args.command}: error: {message}", file=sys.stderr)

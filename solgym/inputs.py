@@ -344,6 +344,87 @@ class _CudaRedirected(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+class _NoStream:
+    """A CUDA stream or event where there is no GPU: each call orders nothing, as on one stream."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: True if name == "query" else None
+
+    def __enter__(self) -> _NoStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _returning(value: Any) -> Any:
+    # A function object of its own for each name: torch's compiler keeps one rule per torch function.
+    return lambda *args, **kwargs: value
+
+
+def _asks_for_a_gpu(name: str) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"the reference calls torch.cuda.{name}(), which asks which GPU it runs on; there is none here, "
+            "so the branch it would take is unknown"
+        )
+
+    return refuse
+
+
+# torch.cuda's runtime calls, as they act without a GPU: ordering, memory and profiling calls do nothing to
+# the values a reference computes, a stream is one stream; questions about the device have no answer.
+_CUDA_RUNTIME = {
+    **{
+        name: _returning(None)
+        for name in "synchronize empty_cache set_device set_stream reset_peak_memory_stats ipc_collect".split()
+    },
+    **{
+        name: _returning(0)
+        for name in "memory_allocated max_memory_allocated memory_reserved current_device".split()
+    },
+    **{
+        name: type(name, (_NoStream,), {})
+        for name in "Stream Event current_stream default_stream stream".split()
+    },
+    **{
+        name: _asks_for_a_gpu(name)
+        for name in ("get_device_capability", "get_device_properties", "get_device_name")
+    },
+}
+_NVTX = {
+    **{name: _returning(None) for name in "range_push range_pop mark range_start range_end".split()},
+    "range": type("range", (_NoStream,), {}),
+}
+
+
+@contextlib.contextmanager
+def _without_cuda_runtime(device: torch.device) -> Iterator[None]:
+    """torch.cuda's runtime calls answered as `_CUDA_RUNTIME` says, and `torch.set_default_device("cuda")`
+    made `device`, while a reference written for a GPU runs where there is none."""
+    set_default_device = torch.set_default_device
+
+    def redirected(target: Any) -> None:
+        set_default_device(device if _is_cuda(target) else target)
+
+    saved = [(torch.cuda, name, getattr(torch.cuda, name)) for name in _CUDA_RUNTIME]
+    saved += [(torch.cuda.nvtx, name, getattr(torch.cuda.nvtx, name)) for name in _NVTX]
+    saved.append((torch, "set_default_device", set_default_device))
+    try:
+        for name, stand_in in _CUDA_RUNTIME.items():
+            setattr(torch.cuda, name, stand_in)
+        for name, stand_in in _NVTX.items():
+            setattr(torch.cuda.nvtx, name, stand_in)
+        torch.set_default_device = redirected
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
 @contextlib.contextmanager
 def on_device(device: torch.device, problem: Problem) -> Iterator[None]:
     """Run a problem's reference (or its entry point) with its CUDA requests made on `device`; on a CUDA
@@ -351,19 +432,20 @@ def on_device(device: torch.device, problem: Problem) -> Iterator[None]:
     if device.type == "cuda" or "cuda" not in (problem.definition.reference or ""):
         yield
         return
-    with _CudaRedirected(device):
+    with _CudaRedirected(device), _without_cuda_runtime(device):
         yield
 
 
 @contextlib.contextmanager
 def kept_defaults() -> Iterator[None]:
-    """torch's process-wide defaults as they were, whatever the reference sets while it runs
-    (`torch.set_default_dtype(torch.float64)` would otherwise change every later problem's tensors)."""
-    dtype = torch.get_default_dtype()
+    """torch's process-wide defaults (dtype, device) as they were, whatever the reference sets while it
+    runs (`torch.set_default_dtype(torch.float64)` would otherwise change every later problem's tensors)."""
+    dtype, device = torch.get_default_dtype(), torch.get_default_device()
     try:
         yield
     finally:
         torch.set_default_dtype(dtype)
+        torch.set_default_device(device)
 
 
 def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:

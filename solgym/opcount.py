@@ -60,7 +60,6 @@ _WRITE_ONLY = {
     "random_",
     "bernoulli_",
     "exponential_",
-    "set_",
 }
 _NO_FLOPS = {
     "copy_",
@@ -293,11 +292,14 @@ _PLACED = {"index_put_", "index_copy_", "index_fill_", "masked_scatter_", "scatt
 _CONTRACTIONS = {"mm", "bmm", "addmm", "baddbmm", "convolution", "_scaled_mm"}
 # With `add` (and `baddbmm`), (self, a, b): the product added to self, in place with `_`.
 _MATRIX_PRODUCTS = set("mm bmm addmm addmm_ baddbmm baddbmm_ addbmm addbmm_ _scaled_mm _int_mm".split())
-# Attention kernels below `scaled_dot_product_attention`'s Python entry (`_arithmetic`).
+# Attention kernels below `scaled_dot_product_attention`'s Python entry (`_arithmetic`), forward and
+# backward, in the (batch, heads, sequence, head dim) layout.
 _ATTENTION_KERNELS = set(
     """_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention
-    _scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention""".split()
+    _scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention
+    _scaled_dot_product_fused_attention_overrideable""".split()
 )
+_ATTENTION_KERNELS |= {f"{name}_backward" for name in _ATTENTION_KERNELS}
 # Ops whose MACs are those of a matrix product.
 _PRODUCT_MACS = _MATRIX_PRODUCTS | {"mv", "addmv", "addmv_", "dot", "vdot", "matmul"}
 _EMBEDDINGS = {"embedding", "_embedding_bag", "_embedding_bag_forward_only"}
@@ -391,6 +393,26 @@ _VALUE_SHAPED = set(
     """nonzero argwhere masked_select unique _unique _unique2 unique_dim unique_consecutive bincount
     repeat_interleave histc""".split()
 )
+
+
+@functools.cache
+def _composite(func: Any) -> bool:
+    """Whether an op has a decomposition into other ATen ops (CompositeImplicitAutograd)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(
+        func.name(), torch._C.DispatchKey.CompositeImplicitAutograd
+    )
+
+
+def _sizing_argument(func: Any, name: str, args: tuple) -> torch.Tensor | None:
+    """The tensor whose values decide the size of a value-shaped op's result: the condition of `nonzero`
+    and `masked_select`, the values of `unique` and `bincount`, the counts of `repeat_interleave`."""
+    if name not in _VALUE_SHAPED or name == "histc" or not args:
+        return None
+    position = 0
+    if name == "masked_select" or func._overloadname == "self_Tensor":
+        position = 1
+    found = args[position] if len(args) > position else None
+    return found if isinstance(found, torch.Tensor) else None
 
 
 def _bool_index(name: str, tensors: list[torch.Tensor]) -> bool:
@@ -688,6 +710,13 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        if _composite(func):
+            # Under `torch.inference_mode()` composite ops (`linear`, `einsum`, `cross_entropy_loss`) reach
+            # the mode whole; their decomposition is what autograd's dispatch would have shown.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         name = func.overloadpacket.__name__
         if (
             name == "_local_scalar_dense"
@@ -824,9 +853,10 @@ class _Recorder(TorchDispatchMode):
         return key
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
-        if func.is_view or name in ("detach", "alias", "lift_fresh"):
+        if func.is_view or name in ("detach", "alias", "lift_fresh", "set_"):
             # A view shares its base's storage: nothing to record but the base (kept alive, so that its key
-            # stays unique) and its quantized provenance. Most ops of a loop of small ops are views.
+            # stays unique) and its quantized provenance. Most ops of a loop of small ops are views. `set_`
+            # points a tensor at a storage (its own, as `parametrize` does): it moves no data either.
             base = args[0] if args and isinstance(args[0], torch.Tensor) else None
             if base is not None:
                 self._remember(base)
@@ -998,6 +1028,11 @@ class _Recorder(TorchDispatchMode):
         elif aligned and any(_key(t) in self.few or _key(t) in self.constant for t in tensors_in):
             self._few_values(aligned, name, args, tensors_in, [*outs, *written])
         self.ops.append(op)
+        sizing = _sizing_argument(func, name, args)
+        if sizing is not None:
+            # The size of its result is read on the host (`len(torch.where(m)[0])`, a loop skipping an
+            # expert with no token), as `.item()` reads a value: the whole of what decides it is needed.
+            self._record(_SCALAR_READ, "_local_scalar_dense", (sizing,), {}, None)
         if not self.with_data or self.mixed:
             if written or value_range.covers(name):
                 self._carry_range(name, args, kwargs, [*written, *outs], written)
@@ -2430,13 +2465,19 @@ class _Recorder(TorchDispatchMode):
             op.precision = self._operand_precision(a, b)
             return
         if name in _ATTENTION_KERNELS:
-            # SDPA reached below its Python entry (inside `F.multi_head_attention_forward`, on data): the
-            # backend kernel, (query, key, value, dropout_p, is_causal, ...). A mask it is given counts in full.
-            q, k, v = args[0], args[1], args[2]
-            causal = bool(args[4]) if len(args) > 4 else bool(kwargs.get("is_causal", False))
+            # SDPA reached below its Python entry (inside `F.multi_head_attention_forward`, on data, or called
+            # by name): the backend kernel. A mask it is given counts in full. Its backward recomputes the
+            # scores and makes dV = PᵀdO, dP = dO Vᵀ, dQ = dS K and dK = dSᵀQ: five products to the forward's two.
+            bound = _bound_arguments(name, args, kwargs)
+            q, k, v = bound["query"], bound["key"], bound["value"]
             length, source = q.shape[-2], k.shape[-2]
-            pairs = band.diagonal(hi=0).positions(length, source) if causal else length * source
-            op.macs = float(math.prod(q.shape[:-2])) * pairs * (q.shape[-1] + v.shape[-1])
+            pairs = (
+                band.diagonal(hi=0).positions(length, source) if bound.get("is_causal") else length * source
+            )
+            per_pair = q.shape[-1] + v.shape[-1]
+            if name.endswith("_backward"):
+                per_pair = 3 * q.shape[-1] + 2 * v.shape[-1]
+            op.macs = float(math.prod(q.shape[:-2])) * pairs * per_pair
             op.precision = self._operand_precision(q, k)
             return
         factored = _factored(name, args, kwargs)
@@ -2936,6 +2977,12 @@ _SOLVES = {
 }
 
 
+def _bound_arguments(name: str, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The arguments of an ATen op with one overload, by their schema's names."""
+    names = [arg.name for arg in getattr(torch.ops.aten, name).default._schema.arguments]
+    return dict(zip(names, args, strict=False)) | kwargs
+
+
 @functools.cache
 def _written_arguments(func: Any) -> tuple[tuple[int, str, bool], ...]:
     """The position, name and keyword-only flag of each argument an op's schema says it writes."""
@@ -2998,6 +3045,43 @@ def _provenance_of(dt: torch.dtype) -> str | None:
     return p if p in QUANTIZED or p == "int8" else None
 
 
+def _spelled_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """`F.scaled_dot_product_attention` as the products, mask and softmax it stands for: a causal mask
+    aligned top-left, a bool mask keeping where it is True, a float mask added, key and value heads
+    repeated for grouped queries."""
+    length, source = query.shape[-2], key.shape[-2]
+    if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        groups = query.shape[-3] // key.shape[-3]
+
+        def repeated(t: torch.Tensor) -> torch.Tensor:
+            wide = t.unsqueeze(-3).expand(*t.shape[:-2], groups, *t.shape[-2:])
+            return wide.reshape(*t.shape[:-3], t.shape[-3] * groups, *t.shape[-2:])
+
+        key, value = repeated(key), repeated(value)
+    factor = scale if scale is not None else query.shape[-1] ** -0.5
+    scores = query @ key.transpose(-2, -1) * factor
+    if is_causal:
+        kept = torch.ones(length, source, dtype=torch.bool, device=query.device).tril()
+        scores = scores.masked_fill(kept.logical_not(), float("-inf"))
+    if attn_mask is not None and attn_mask.dtype == torch.bool:
+        scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+    elif attn_mask is not None:
+        scores = scores + attn_mask
+    weights = torch.softmax(scores, dim=-1)
+    if dropout_p:
+        weights = F.dropout(weights, dropout_p)
+    return weights @ value
+
+
 class _TorchFunctions(TorchFunctionMode):
     """What only the torch function level shows. `scaled_dot_product_attention` is counted as one op: the
     backend it would lower to on meta or CPU is an implementation detail, and only here is a causal mask
@@ -3032,13 +3116,19 @@ class _TorchFunctions(TorchFunctionMode):
             return torch.diagonal(args[0]).sum()
         if func is not F.scaled_dot_product_attention or self.recorder.suspended:
             return func(*args, **kwargs)
+        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        bound = dict(zip(names, args, strict=False)) | kwargs
+        if torch.is_grad_enabled() and any(
+            isinstance(t, torch.Tensor) and t.requires_grad for t in bound.values()
+        ):
+            # Differentiated: the backward autograd runs reads what the forward saved, so the forward is
+            # spelled out as ops the recorder sees, and its backward counted as that of the spelled-out form.
+            return _spelled_attention(**bound)
         self.recorder.suspended += 1
         try:
             out = func(*args, **kwargs)
         finally:
             self.recorder.suspended -= 1
-        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
-        bound = dict(zip(names, args, strict=False)) | kwargs
         q, k, v, mask = bound["query"], bound["key"], bound["value"], bound.get("attn_mask")
         rec = self.recorder
         ins = [t for t in (q, k, v, mask) if isinstance(t, torch.Tensor)]
@@ -4073,6 +4163,12 @@ def _demanded_lines(
                 in_rows, in_cols = in_rows * (n * step // line), cols  # whole rows, merged into one run
                 in_inner = inner
                 reach = line - 1
+            elif itemsize <= step < line and reach < step and line % step == 0 and n * step % line == 0:
+                # Every k-th element across whole rows (`y[:, ::2]` of rows of an even length is one strided
+                # run): the same columns of each of those rows.
+                in_rows, in_cols = in_rows * (n * step // line), in_cols * (line // step)
+                reach += line - step
+                known = known and inner == 1
             elif step < line:
                 in_cols *= n if step >= itemsize else math.ceil(n * step / itemsize)
                 reach += (n - 1) * step
@@ -4435,10 +4531,12 @@ def _trace(
     stale: Collection[str],
     follow_masks: bool,
 ) -> OpCounts:
-    from solgym.inputs import as_outputs, kept_defaults, on_device, random_range, reference_module
+    from solgym.inputs import as_outputs, kept_defaults, on_device, random_range
 
     definition = problem.definition
-    run = reference_module(problem).run
+    # A module of its own for each trace: what the reference keeps between calls (a mask in an
+    # `lru_cache`, a module-level dict) was made by another trace, whose recorder saw it made.
+    run = definition.reference_module().run
     recorder = _Recorder(with_data)
     recorder.mixed = mixed
     recorder.held_limit = trace_budget() if with_data else None
@@ -5406,6 +5504,13 @@ class _CheapRandom(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
+        if _composite(func):
+            # Under `torch.inference_mode()` composite ops (`linear`, `einsum`, `cross_entropy_loss`) reach
+            # the mode whole; their decomposition is what autograd's dispatch would have shown.
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         name = func.overloadpacket.__name__
         device = torch.device(kwargs.get("device") or "cpu")
         if name in ("randn", "rand") and device.type == "cpu" and "generator" not in kwargs:

@@ -14,6 +14,7 @@ import json
 import linecache
 import math
 import operator
+import sys
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -229,15 +230,24 @@ class Definition:
         return broken
 
     def reference_module(self) -> types.ModuleType:
-        """The reference source executed as a fresh module (trusted code)."""
+        """The reference source executed as a fresh module (trusted code), registered under its name in
+        `sys.modules`, where `torch.compile` of its functions looks for it."""
         module = types.ModuleType(f"solgym_reference_{_slug(self.name)}")
         digest = hashlib.sha256(self.reference.encode()).hexdigest()[:12]
         filename = f"<reference {self.name} {digest}>"
         module.__dict__["__file__"] = filename
         # Its source, where `inspect` looks for it: `torch.jit.script` in a reference compiles from source.
         linecache.cache[filename] = (len(self.reference), None, self.reference.splitlines(True), filename)
-        exec(compile(self.reference, filename, "exec"), module.__dict__)  # noqa: S102
+        code = _COMPILED.get(filename)
+        if code is None:
+            code = _COMPILED[filename] = compile(self.reference, filename, "exec")
+        sys.modules[module.__name__] = module
+        exec(code, module.__dict__)  # noqa: S102
         return module
+
+
+# Reference sources compiled to code, by the file name `Definition.reference_module` gives them.
+_COMPILED: dict[str, types.CodeType] = {}
 
 
 @dataclass(frozen=True)

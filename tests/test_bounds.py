@@ -1014,6 +1014,42 @@ def test_cli_bounds_json_on_a_problem_directory(tmp_path, capsys):
     assert out["bounds"][0]["macs_by_precision"] == {"bf16": 256 * 4096 * 4096}
 
 
+def test_cli_bounds_json_stays_one_document_when_the_reference_prints(tmp_path, capsys):
+    reference = "import torch\ndef run(a, b):\n    print('multiplying', a.shape)\n    return a @ b\n"
+    inputs = {"a": (["M", 64], "bfloat16"), "b": ([64, 64], "bfloat16")}
+    p = make_problem(
+        tmp_path, reference, inputs, {"c": (["M", 64], "bfloat16")}, {"M": None}, [{"axes": {"M": 4}}]
+    )
+    assert main(["bounds", str(p.path), "--gpu", "B200", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["bounds"][0]["macs_by_precision"] == {"bf16": 4 * 64 * 64}
+    assert "multiplying" in captured.err
+
+
+def test_a_mask_the_reference_caches_between_calls_is_followed_in_every_workload(tmp_path):
+    # Each trace runs the reference's module afresh: a mask kept in an lru_cache by an earlier workload's
+    # trace would otherwise reach a later one as a tensor of unknown origin, counted in full.
+    reference = (
+        "import functools\nimport torch\nimport torch.nn.functional as F\n"
+        "@functools.lru_cache(maxsize=8)\ndef causal(n, device):\n"
+        "    return torch.ones(n, n, dtype=torch.bool, device=device).tril()\n"
+        "def run(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v, attn_mask=causal(q.shape[-2], q.device))\n"
+    )
+    shape = (["B", 2, 64, 16], "bfloat16")
+    p = make_problem(
+        tmp_path,
+        reference,
+        dict.fromkeys("qkv", shape),
+        {"o": shape},
+        {"B": None},
+        [{"axes": {"B": 1}}, {"axes": {"B": 2}}],
+    )
+    triangle = 64 * 65 // 2
+    assert [b.macs_by_precision["bf16"] for b in derive_all(p, B200)] == [
+        batch * 2 * triangle * 32 for batch in (1, 2)
+    ]
+
+
 def test_cli_bounds_table_prints_each_workload_as_it_is_derived(tmp_path, capsys, monkeypatch):
     # A long derivation shows the rows it has: each is printed (and flushed) before the next workload starts.
     p = small_gemm(tmp_path, (1, 2))

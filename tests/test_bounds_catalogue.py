@@ -569,6 +569,79 @@ CATALOGUE = {
         {"bf16": 3 * M * 64 * 32},  # the forward (gelu's derivative needs it), dx and dw
         (M * 32 + 64 * 32 + M * 64 + M * 32 + 64 * 32) * 2,
     ),
+    "causal_attention_backward_by_autograd": case(
+        "def run(q, k, v, g):\n    with torch.enable_grad():\n"
+        "        q, k, v = (t.detach().requires_grad_() for t in (q, k, v))\n"
+        "        o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)\n"
+        "        return torch.autograd.grad(o, (q, k, v), g)\n",
+        {
+            "q": ([1, 4, "V", 32], BF),
+            "k": ([1, 2, "V", 32], BF),
+            "v": ([1, 2, "V", 32], BF),
+            "g": ([1, 4, "V", 32], BF),
+        },
+        {"dq": ([1, 4, "V", 32], BF), "dk": ([1, 2, "V", 32], BF), "dv": ([1, 2, "V", 32], BF)},
+        {"V": L},
+        # QKᵀ again, dV, dP, dQ and dK, over the causal triangle, for each query head
+        {"bf16": 5 * 4 * (L * (L + 1) // 2) * 32},
+        (2 * 4 + 2 * 2 + 4 + 2 * 2) * L * 32 * 2,  # q, k, v and g read; dq, dk and dv written
+    ),
+    "attention_backward_kernel_by_name": case(
+        "def run(g, q, k, v, o, lse):\n"
+        "    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(\n"
+        "        g, q, k, v, o, lse, 0.0, True)\n",
+        {**{n: ([1, 4, "V", 32], BF) for n in ("g", "q", "k", "v", "o")}, "lse": ([1, 4, "V"], F32)},
+        {n: ([1, 4, "V", 32], BF) for n in ("dq", "dk", "dv")},
+        {"V": L},
+        {"bf16": 5 * 4 * (L * (L + 1) // 2) * 32},
+        (8 * 4 * L * 32) * 2 + 4 * L * 4,
+    ),
+    "tokens_per_expert_by_length": case(
+        "def run(x, w):\n    idx = torch.topk(F.linear(x, w), 2, -1)[1]\n"
+        "    return torch.tensor([len(torch.where(idx == e)[0]) for e in range(8)])\n",
+        {"x": (["V", 64], BF), "w": ([8, 64], BF)},
+        {"y": ([8], "int64")},
+        {"V": M},
+        {"bf16": M * 8 * 64},  # every count depends on every logit
+        (M * 64 + 8 * 64) * 2 + 8 * 8,
+    ),
+    "tokens_of_an_expert_by_nonzero_column": case(
+        "def run(x, w):\n    idx = torch.topk(F.linear(x, w), 2, -1)[1]\n"
+        "    tok = (idx == 0).nonzero()[:, 0]\n    y = torch.zeros_like(x)\n    y[tok] = x[tok]\n    return y\n",
+        {"x": (["V", 64], BF), "w": ([8, 64], BF)},
+        {"y": (["V", 64], BF)},
+        {"V": M},
+        {"bf16": M * 8 * 64},
+        (2 * M * 64 + 8 * 64) * 2,
+    ),
+    "linear_under_inference_mode": case(
+        "@torch.inference_mode()\ndef run(x, w, b):\n    return F.gelu(F.linear(x, w, b))\n",
+        {"x": (["V", 64], BF), "w": ([32, 64], BF), "b": ([32], BF)},
+        {"y": (["V", 32], BF)},
+        {"V": M},
+        {"bf16": M * 32 * 64},
+        (M * 64 + 32 * 64 + 32 + M * 32) * 2,
+    ),
+    "parametrized_weight": case(
+        "class Half(torch.nn.Module):\n    def forward(self, w):\n        return w * 0.5\n"
+        "def run(x, w):\n    lin = torch.nn.Linear(64, 32, bias=False, device=x.device, dtype=x.dtype)\n"
+        "    lin.weight.requires_grad_(False).copy_(w)\n"
+        "    torch.nn.utils.parametrize.register_parametrization(lin, 'weight', Half())\n"
+        "    return lin(x).detach()\n",
+        {"x": (["V", 64], BF), "w": ([32, 64], BF)},
+        {"y": (["V", 32], BF)},
+        {"V": M},
+        {"bf16": M * 32 * 64},
+        (M * 64 + 32 * 64 + M * 32) * 2,
+    ),
+    "every_other_column_of_a_product": case(
+        "def run(x, w):\n    return (x @ w.t())[:, ::2]\n",
+        {"x": (["V", 64], BF), "w": ([32, 64], BF)},
+        {"y": (["V", 16], BF)},
+        {"V": M},
+        {"bf16": M * 16 * 64},  # the rows of w that make the columns kept, and every row of x
+        (M * 64 + 16 * 64 + M * 16) * 2,
+    ),
     "rms_norm_fp8_quantize": case(
         "def run(x, w):\n    y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()\n"
         "    s = y.abs().amax(-1, keepdim=True).clamp(min=1e-12) / 448.0\n"

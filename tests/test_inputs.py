@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import RMSNORM, add_definition, add_workload, write_problem
 
 from solgym.bounds import derive
@@ -205,6 +206,59 @@ def test_a_reference_that_names_cuda_runs_where_its_inputs_are(tmp_path):
     counted = count(problem, problem.workloads[0])
     assert counted.traced_on == "meta"
     assert counted.write_elements == {"out": 32.0}
+
+
+GPU_RUNTIME_REFERENCE = """import torch
+
+def run(x, y, alpha):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    torch.cuda.nvtx.range_push("add")
+    with torch.cuda.stream(s):
+        out = x + alpha * y
+    torch.cuda.nvtx.range_pop()
+    torch.cuda.synchronize()
+    torch.set_default_device("cuda")
+    return out + torch.ones(8)
+"""
+
+
+def test_a_reference_that_orders_its_work_on_cuda_streams_runs_where_there_is_no_gpu(tmp_path):
+    # Streams, synchronization and profiling ranges change no value: without a GPU they do nothing, and a
+    # default device of "cuda" is the inputs' device for the run and is restored after it.
+    definition = add_definition(reference=GPU_RUNTIME_REFERENCE)
+    problem = load_problem(write_problem(tmp_path / "p", definition, [add_workload(rows=4)]))
+    inputs = make_inputs(problem, problem.workloads[0])
+    (out,) = run_reference(problem, inputs)
+    assert torch.allclose(out, inputs["x"] + inputs["alpha"] * inputs["y"] + 1)
+    assert torch.get_default_device().type == "cpu"
+
+    from solgym.opcount import count
+
+    assert count(problem, problem.workloads[0]).write_elements == {"out": 32.0}
+
+
+def test_a_reference_that_asks_which_gpu_it_runs_on_is_refused_in_its_terms(tmp_path):
+    reference = "import torch\n\ndef run(x, y, alpha):\n    assert torch.cuda.get_device_capability()[0] >= 8\n    return x + y\n"
+    problem = load_problem(
+        write_problem(tmp_path / "p", add_definition(reference=reference), [add_workload(rows=4)])
+    )
+    with pytest.raises(RuntimeError, match=r"torch\.cuda\.get_device_capability\(\), which asks which GPU"):
+        run_reference(problem, make_inputs(problem, problem.workloads[0]))
+
+
+def test_a_compiled_run_finds_its_module(tmp_path):
+    # torch.compile looks the function's module up by name: the reference's module is registered.
+    reference = (
+        "import torch\nimport torch.nn.functional as F\n\n@torch.compile(backend='eager')\n@torch.no_grad()\n"
+        "def run(x, y, alpha):\n    return F.relu(x + alpha * y)\n"
+    )
+    problem = load_problem(
+        write_problem(tmp_path / "p", add_definition(reference=reference), [add_workload(rows=4)])
+    )
+    inputs = make_inputs(problem, problem.workloads[0])
+    (out,) = run_reference(problem, inputs)
+    assert torch.allclose(out, F.relu(inputs["x"] + inputs["alpha"] * inputs["y"]))
 
 
 SAMPLING = """import torch
