@@ -637,7 +637,16 @@ def _where(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Rang
         return a
     if condition == _FALSE:
         return b
-    return None if a is None or b is None else union(a, b)
+    return None if a is None or b is None else joined(a, b)
+
+
+def _put(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """`index_put` and `masked_fill`: the destination's values and the ones put in (a pad id put in at
+    random positions among drawn ids)."""
+    if len(args) < 3 or (len(args) > 3 and args[3] is True) or kwargs.get("accumulate"):
+        return None  # accumulated: sums, not the values put
+    destination, put = lookup(args[0]), lookup(args[2])
+    return None if destination is None or put is None else joined(destination, put)
 
 
 def _full(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
@@ -732,7 +741,7 @@ def _const(value: float) -> Callable:
 # Ops whose result holds the draws of their operand as they were (`Drawn`), and the draws themselves.
 _KEEPS_DRAWS = {
     *("randint", "randint_like", "random", "_to_copy", "clone", "contiguous", "copy", "lift_fresh"),
-    *("constant_pad_nd", "cat", "stack"),
+    *("constant_pad_nd", "cat", "stack", "where", "index_put", "masked_fill"),
 }
 
 _RULES: dict[str, Callable[..., Range | None]] = {
@@ -778,6 +787,7 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     "all": _quantifier(every=True),
     "any": _quantifier(every=False),
     "where": _where,
+    **dict.fromkeys(("index_put", "masked_fill"), _put),
     **dict.fromkeys(("full", "full_like"), _full),
     "new_full": _new_full,
     "fill": _fill,

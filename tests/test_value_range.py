@@ -265,3 +265,17 @@ def test_draws_padded_or_joined_with_a_few_values_count_those_values_besides_the
     assert not isinstance(vr.joined(drawn, vr.Drawn(0, 9)), vr.Drawn)
     shifted = through("add", padded, 5, out_dtype=torch.int64)
     assert shifted.draws == (5.0, 68.0) and shifted.extra == 1
+
+
+def test_a_pad_id_put_among_draws_keeps_them():
+    # `ids[rand < 0.3] = 0`, `torch.where(mask, 0, ids)`, `ids.masked_fill(mask, 0)` of ids drawn in [1, 63]:
+    # a gather through them names the draws and one value more, not every id of the range.
+    drawn = vr.Drawn(1, 63)
+    either = vr.unknown(torch.bool, infinite=False)
+    for put in (
+        through("index_put", drawn, [either], 0, out_dtype=torch.int64),
+        through("where", either, 0, drawn, out_dtype=torch.int64),
+        through("masked_fill", drawn, either, 0, out_dtype=torch.int64),
+    ):
+        assert isinstance(put, vr.Drawn) and put == (0.0, 63.0, False) and put.extra == 1
+    assert through("index_put", drawn, [either], 0, True, out_dtype=torch.int64) is None  # accumulated
