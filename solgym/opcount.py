@@ -5504,13 +5504,6 @@ class _CheapRandom(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
-        if _composite(func):
-            # Under `torch.inference_mode()` composite ops (`linear`, `einsum`, `cross_entropy_loss`) reach
-            # the mode whole; their decomposition is what autograd's dispatch would have shown.
-            with self:
-                out = func.decompose(*args, **kwargs)
-            if out is not NotImplemented:
-                return out
         name = func.overloadpacket.__name__
         device = torch.device(kwargs.get("device") or "cpu")
         if name in ("randn", "rand") and device.type == "cpu" and "generator" not in kwargs:
