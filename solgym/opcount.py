@@ -922,6 +922,10 @@ class _Recorder(TorchDispatchMode):
                 for read in reads:
                     if isinstance(operand, torch.Tensor) and read.key == _key(operand) and read.side is None:
                         read.side = side
+                        if side == "columns" and name in ("bmm", "baddbmm") and operand.dim() == 3:
+                            # Each matrix of a batched product's second operand makes one group of rows
+                            # of the result: a block of them needs the matrices of the batches it meets.
+                            read.group = operands[0][0].shape[-2]
                         break
         if name in _GATHERS:
             reads.extend(self._gather_reads(name, args, kwargs))
@@ -980,6 +984,12 @@ class _Recorder(TorchDispatchMode):
             op.matrix = (outer, length * op.inner, made[0].element_size())
             if reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"
+        elif name == "cat" and made and (rows := _rows_joined(args, kwargs, made[0])):
+            # Joined along an axis after the first: each row of the result (the axes before it) is the same
+            # row of every part, so the rows demanded pass to each (`cat([a @ v1, a @ v2], -1)[0]`).
+            op.matrix = (rows, made[0].numel() // rows, made[0].element_size())
+            for read in reads:
+                read.side = "rows"
         elif aligned and made and made[0].dim() >= 2 and made[0].is_contiguous():
             # An elementwise result as a matrix of its last axis: the rows and columns demanded of it pass on
             # to its operands laid out as it is (`(x @ w).float()[:, -1]` reads one row of x, all of w).
@@ -2556,6 +2566,10 @@ class _Recorder(TorchDispatchMode):
         if not outs or name in _CONTRACTING:
             return
         tagged = [(self.tags.get(_key(t)) or _provenance_of(t.dtype), t) for t in ins]
+        if name == "_to_copy" and ins[0].dtype == torch.uint8:
+            # uint8 values cast to a float (not bits reinterpreted, nor codes looked up): an integer tensor
+            # core multiplies unsigned 8-bit operands as it does signed ones.
+            tagged[0] = ("int8", ins[0])
         tagged = [(tag, t) for tag, t in tagged if tag]
         if not tagged:
             return
@@ -3189,6 +3203,11 @@ class _TorchFunctions(TorchFunctionMode):
             precision=rec._operand_precision(q, k),
             flops=batch * pairs * 5.0,
         )
+        # The result as rows of queries: a query demanded needs its row of q, all of k (within its batch
+        # and head) and the columns of v demanded (`sdpa(q, k, v)[:, :, -1]`, the last token of a prefill).
+        op.matrix = (out.numel() // max(out.shape[-1], 1), out.shape[-1], out.element_size())
+        for read, side in zip(op.reads, ("rows", "all", "columns"), strict=False):
+            read.side = side
         if not dense:
             for tainted in (rec.zeros, rec.blocks, rec.infinite):
                 tainted.add(_key(out))
@@ -3788,7 +3807,7 @@ def _demand(
             and op.reads[0].side == "rows"
             and op.name not in _MATRIX_PRODUCTS
         )
-        products = ("mm", "addmm", "_scaled_mm", "_int_mm")
+        products = ("mm", "addmm", "bmm", "_scaled_mm", "_int_mm", "cat")
         if (op.name in products or row_wise or op.aligned) and op.matrix is not None and len(op.writes) == 1:
             key = op.writes[0][0]
             if op.write_sigs[0] == _whole(rec, key, op.write_sigs[0]) and not any(
@@ -4220,6 +4239,16 @@ def _line_axis(name: str, args: tuple, kwargs: dict, out: torch.Tensor) -> tuple
         return None
     d = dim % x.dim()
     return math.prod(out.shape[:d]), out.shape[d], math.prod(out.shape[d + 1 :])
+
+
+def _rows_joined(args: tuple, kwargs: dict, out: torch.Tensor) -> int:
+    """Of `cat` along an axis after the first, of a contiguous result: its rows (the product of the axes
+    before that axis); else 0."""
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not isinstance(dim, int) or out.dim() < 2 or not out.is_contiguous():
+        return 0
+    d = dim % out.dim()
+    return math.prod(out.shape[:d]) if d > 0 else 0
 
 
 def _last_axis_reduction(name: str, args: tuple, kwargs: dict) -> bool:

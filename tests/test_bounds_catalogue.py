@@ -642,6 +642,38 @@ CATALOGUE = {
         {"bf16": M * 16 * 64},  # the rows of w that make the columns kept, and every row of x
         (M * 64 + 16 * 64 + M * 16) * 2,
     ),
+    "unsigned_8_bit_codes_multiplied_in_float": case(
+        "def run(a, b, zero):\n    return (a.float() - zero) @ b.float().T\n",
+        {"a": (["V", 64], "uint8"), "b": ([32, 64], "int8"), "zero": ([], F32)},
+        {"y": (["V", 32], F32)},
+        {"V": M},
+        {"int8": M * 32 * 64},  # an integer tensor core takes unsigned and signed 8-bit operands
+        M * 64 + 32 * 64 + 4 + M * 32 * 4,
+    ),
+    "last_query_of_attention": case(
+        "def run(q, k, v):\n    return F.scaled_dot_product_attention(q, k, v)[:, :, -1]\n",
+        dict.fromkeys("qkv", ([2, 4, "V", 32], BF)),
+        {"o": ([2, 4, 32], BF)},
+        {"V": L},
+        {"bf16": 2 * 4 * L * (32 + 32)},  # one query a head, against every key
+        (2 * 4 * 32 + 2 * 2 * 4 * L * 32 + 2 * 4 * 32) * 2,
+    ),
+    "a_row_of_products_joined": case(
+        "def run(a, v1, v2):\n    return torch.cat([a @ v1, a @ v2], -1)[:1]\n",
+        {"a": (["V", 64], BF), "v1": ([64, 32], BF), "v2": ([64, 32], BF)},
+        {"y": ([1, 64], BF)},
+        {"V": M},
+        {"bf16": 64 * 64},
+        (64 + 2 * 64 * 32 + 64) * 2,
+    ),
+    "batches_of_a_batched_product": case(
+        "def run(a, b):\n    return torch.bmm(a, b)[:2]\n",
+        {"a": ([8, "V", 32], BF), "b": ([8, 32, 16], BF)},
+        {"y": ([2, "V", 16], BF)},
+        {"V": M},
+        {"bf16": 2 * M * 32 * 16},
+        (2 * M * 32 + 2 * 32 * 16 + 2 * M * 16) * 2,
+    ),
     "rms_norm_fp8_quantize": case(
         "def run(x, w):\n    y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6) * w.float()\n"
         "    s = y.abs().amax(-1, keepdim=True).clamp(min=1e-12) / 448.0\n"
