@@ -3895,8 +3895,24 @@ def _demand(
                     and op.inner == 1
                 ):
                     passed = (cover[0], 1.0) if same_layout else None  # whole rows of a row-wise op
+                elif (
+                    read.covering is None
+                    and cover is not None
+                    and read.side == "rows"
+                    and op.name in _MATRIX_PRODUCTS
+                    and op.matrix is not None
+                    and read.sig == _whole(rec, read.key, read.sig)
+                    and read.nbytes % (op.matrix[0] * read.sig[1]) == 0
+                ):
+                    # The first operand of a product, a matrix of as many rows as its result: the rows the
+                    # demand meets, each whole (of causal scores, the query rows demanded).
+                    passed = (cover[0], 1.0)
                 else:
                     passed = read.covering
+                    if passed is not None and cover is not None and op.aligned and same_layout:
+                        # A masked matrix demanded in part (the last query's row of causal scores): no more
+                        # of its rows and columns than the demand meets.
+                        passed = (min(passed[0], cover[0]), min(passed[1], cover[1]))
                 if passed is not None and not viewed:
                     old = covered.get(read.key, (0.0, 0.0))
                     covered[read.key] = (max(old[0], passed[0]), max(old[1], passed[1]))

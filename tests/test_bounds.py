@@ -1026,6 +1026,30 @@ def test_cli_bounds_json_stays_one_document_when_the_reference_prints(tmp_path, 
     assert "multiplying" in captured.err
 
 
+def test_causal_scores_cut_to_the_last_query_need_its_query_row_and_every_key(tmp_path):
+    # Before, the causal mask passed "every row and column kept" to the product behind the scores whatever
+    # was demanded of them: a prefill's last token counted every query's projection.
+    reference = (
+        "import torch\ndef run(x, wq, k, v):\n    S = x.shape[0]\n    q = x @ wq.T\n"
+        "    s = (q @ k.T).float() + torch.triu(torch.full((S, S), float('-inf'), device=x.device), 1)\n"
+        "    return (torch.softmax(s, -1).to(v.dtype) @ v)[-1:]\n"
+    )
+    n, d = 128, 64
+    inputs = {
+        "x": ([n, d], "bfloat16"),
+        "wq": ([d, d], "bfloat16"),
+        "k": ([n, d], "bfloat16"),
+        "v": ([n, d], "bfloat16"),
+    }
+    p = make_problem(tmp_path, reference, inputs, {"o": ([1, d], "bfloat16")}, {}, [{"axes": {}}])
+    c = count_on_meta(p, p.workloads[0])
+    assert c.read_elements == {"x": d, "wq": d * d, "k": n * d, "v": n * d}
+    projection, row = d * d, n * d  # the last query's, and each product over its row of n keys
+    assert (
+        projection + row <= c.macs["bf16"] <= projection + 2 * row
+    )  # the row's share of the triangle, at least
+
+
 def test_a_mask_the_reference_caches_between_calls_is_followed_in_every_workload(tmp_path):
     # Each trace runs the reference's module afresh: a mask kept in an lru_cache by an earlier workload's
     # trace would otherwise reach a later one as a tensor of unknown origin, counted in full.
