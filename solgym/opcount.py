@@ -3891,22 +3891,21 @@ def _demand(
                     read.covering is None
                     and cover is not None
                     and read.side == "rows"
-                    and op.name not in _MATRIX_PRODUCTS | _CUMULATIVE
+                    and op.name not in _CUMULATIVE
                     and op.inner == 1
                 ):
-                    passed = (cover[0], 1.0) if same_layout else None  # whole rows of a row-wise op
-                elif (
-                    read.covering is None
-                    and cover is not None
-                    and read.side == "rows"
-                    and op.name in _MATRIX_PRODUCTS
-                    and op.matrix is not None
-                    and read.sig == _whole(rec, read.key, read.sig)
-                    and read.nbytes % (op.matrix[0] * read.sig[1]) == 0
-                ):
-                    # The first operand of a product, a matrix of as many rows as its result: the rows the
-                    # demand meets, each whole (of causal scores, the query rows demanded).
-                    passed = (cover[0], 1.0)
+                    # The rows the demand meets, each whole: of a row-wise op's operand laid out as its
+                    # result, and of a product's first operand, a matrix of as many rows as its result (of
+                    # causal scores, the query rows demanded).
+                    if op.name in _MATRIX_PRODUCTS:
+                        whole_rows = (
+                            op.matrix is not None
+                            and read.sig == _whole(rec, read.key, read.sig)
+                            and read.nbytes % (op.matrix[0] * read.sig[1]) == 0
+                        )
+                    else:
+                        whole_rows = same_layout
+                    passed = (cover[0], 1.0) if whole_rows else None
                 else:
                     passed = read.covering
                     if passed is not None and cover is not None and op.aligned and same_layout:
