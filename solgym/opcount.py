@@ -4182,6 +4182,9 @@ def _demanded_lines(
     found = gathered_rows is not None or bool(picked_rows) or bool(picked_cols)
     line = cols * itemsize  # bytes of a row
     lines_share, line_prefix_share, positional = 0.0, 0.0, not (found or row_views)
+    # The rows met by the views that each lie within one row and are demanded whole, together: their union
+    # (elements read one by one, `vals[b, j].item()` in a loop over rows, meet every row they are in).
+    one_row: set[int] = set()
     for view in (*views, *row_views):
         offset, size, dims = view
         # A view demanded in part (a share passed on through an elementwise op) may meet that share of its
@@ -4224,6 +4227,9 @@ def _demanded_lines(
                 if view not in views:  # a gather's columns: one (or a few) of each row, somewhere in it
                     in_cols, reach = 0, 0
                 row_share = max(row_share, part * in_rows / rows)
+                if in_rows == 1 and part == 1.0 and view in views and len(one_row) < rows:
+                    one_row.add(offset * size // line)
+                    row_share = max(row_share, len(one_row) / rows)
                 col_share, found = max(col_share, part * in_cols / cols), True
                 if positional and known:
                     lines = part * in_rows / rows * min(1.0, in_inner / inner)
@@ -5048,7 +5054,13 @@ def _count_on_data(
     if a is None or b is None:
         counts = _mixed_note(trace_on_data(problem, workload, meta=False), mixed_reason)
         counts.traced_on = "cpu data, scaled x1"
-        counts.notes.append("no smaller workload that the reference accepts; traced on full-size data")
+        if pairs:
+            why = "no smaller workload that the reference accepts"
+        elif workload.blobs:
+            why = "its blobs fix the sizes of the axes they index"
+        else:
+            why = "no smaller sizes keep their shrunk axes within 1% of one ratio (a small odd size does not halve)"
+        counts.notes.append(f"{why}; traced on full-size data")
         return counts
     values_b = _flatten(b)
     # Counts the two fits disagree on (not a monomial of the axis) get a third point, where one is to be had.
@@ -5060,9 +5072,10 @@ def _count_on_data(
     third = _third_point(problem, workload, small, smaller, trace_on_data) if bent else None
     values_c = _flatten(third[1]) if third is not None else {}
     fourth: tuple | None = None  # traced when a quadratic bends below the affine fit
+    missed = False  # whether a quadratic missed the fourth size, so that the two fits stood
 
     def extrapolate(key: tuple, value: float) -> float:
-        nonlocal fourth
+        nonlocal fourth, missed
         other = values_b.get(key, 0.0)
         fitted = _extrapolate(t_smaller, other, t_small, value)
         if key not in bent or key not in values_c:
@@ -5079,6 +5092,7 @@ def _count_on_data(
                 fourth = (found[0], _flatten(found[1]), found[2]) if found else ()
             at = fourth[1].get(key, 0.0) if fourth else None
             if at is None or abs(_quadratic_at(points, fourth[0]) - at) > 1e-6 * max(abs(at), 1.0):
+                missed = True
                 return fitted  # no quadratic: the two fits, as where no third size is to be had
         return max(value, min(fitted, quadratic))
 
@@ -5096,6 +5110,12 @@ def _count_on_data(
     if fourth:
         counts.notes.append(
             f"where the quadratic bends below the affine fit, taken only if it passes through {dict(fourth[2].axes)}"
+            + (
+                "; for some counts it does not: the larger of the two fits taken for them (errs high where the "
+                "count is concave)"
+                if missed
+                else ""
+            )
         )
     if by_product:
         counts.notes.append(

@@ -1161,6 +1161,26 @@ def test_the_fidelity_benchmark_sets_torchs_intra_op_threads(tmp_path):
         fidelity(["--threads", "0"])
 
 
+def test_the_paged_loop_floor_counts_every_workloads_steps(capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from paged_loop_floor import main as loop_floor
+
+    assert loop_floor(["--data", "/nonexistent"]) == 2
+    if not DEV.is_dir():
+        pytest.skip("SOL-ExecBench dev problems not present")
+    assert loop_floor(["--data", str(DEV), "--steps", "64", "--json"]) == 0
+    rows = {row["problem"][:3]: row for row in json.loads(capsys.readouterr().out)}
+    # The prefill steps once per query token of its 38 workloads, the decode once per head (32) of each of
+    # the requests of its 48.
+    assert (rows["019"]["workloads"], rows["019"]["loop_steps"]) == (38, 87217)
+    assert (rows["013"]["workloads"], rows["013"]["loop_steps"]) == (48, 41472)
+    for row in rows.values():
+        assert row["seconds_per_step"] > 0
+        assert math.isclose(row["loop_seconds"], row["seconds_per_step"] * row["loop_steps"])
+
+
 # The figures docs/bounds.md reports for the meta-traceable problems, less a margin (measured: 487
 # workloads without known defects, 88.9% within 10%, 92.6% within 25%).
 FIDELITY_WITHIN_10 = 0.86
@@ -3385,3 +3405,22 @@ def test_a_class_the_profile_lacks_is_priced_at_the_next_and_says_so(tmp_path):
     assert b.priced_as == {"bf16": "fp8"}
     assert f"fp4 contractions priced at the fp8 peak: profile {h100.name} has no fp4 rate" in b.notes
     assert not any("peak: profile" in n for n in derive(p, p.workloads[0], B200).notes)
+
+
+def test_a_data_trace_at_full_size_says_why_it_was_not_shrunk(tmp_path):
+    # 37 rows of 512 KiB: over the bytes a data trace takes whole, and 37 does not halve to within 1%.
+    reference = (
+        "import torch\ndef run(x):\n    kept = int((x[:, 0] > 0).sum().item())\n    return x[:, :4] * kept\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["V", 131072], "float32")},
+        {"y": (["V", 4], "float32")},
+        {"V": None},
+        [{"axes": {"V": 37}}],
+    )
+    b = one(p)
+    assert b.traced_on == "cpu data, scaled x1"
+    assert any("a small odd size does not halve" in n and "full-size data" in n for n in b.notes), b.notes
+    assert not any("reference accepts" in n for n in b.notes)

@@ -1122,6 +1122,20 @@ CATALOGUE = {
         {"fp32": 4 * 128 * 32},
         2 * 4 * 128 * 32 * 4 + 4 * 128 * 4,
     ),
+    # A beam search's candidates read one by one, stopping at the second of each row: every row of the
+    # scores is read whole, as the top-k that ranks them needs it.
+    "top_k_candidates_read_one_by_one": case(
+        "def run(x):\n    vals, idx = torch.topk(x, 4, dim=1)\n    out = torch.zeros(x.shape[0], 4)\n"
+        "    for b in range(x.shape[0]):\n        for j in range(4):\n"
+        "            if idx[b, j].item() < 0:\n                continue\n"
+        "            out[b, j] = vals[b, j]\n            if j == 1:\n                break\n"
+        "    return out\n",
+        {"x": (["V", 64], F32)},
+        {"out": (["V", 4], F32)},
+        {"V": 6},
+        {},
+        (6 * 64 + 6 * 4) * 4,
+    ),
 }
 
 
