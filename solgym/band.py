@@ -100,6 +100,16 @@ class Blocks(Region):
 
     rects: tuple[tuple[int, int, int, int], ...]
 
+    @functools.cached_property
+    def stacked(self) -> tuple[np.ndarray, ...] | None:
+        """Where no two rectangles share a row (blocks down the diagonal, one per image or window): their
+        first rows, last rows, first and last columns as arrays sorted by first row, so that each row finds
+        its one rectangle by a binary search; None where two share a row."""
+        if not self.rects:
+            return None
+        r0, r1, c0, c1 = np.array(sorted(self.rects), dtype=np.int64).reshape(-1, 4).T
+        return (r0, r1, c0, c1) if bool((r1[:-1] < r0[1:]).all()) else None
+
     def shifted(self, columns: int, rows: int = 0) -> Region:
         return Blocks(
             tuple((r0 + rows, r1 + rows, c0 + columns, c1 + columns) for r0, r1, c0, c1 in self.rects)
@@ -185,7 +195,8 @@ def _width(region: Region) -> tuple[int, int]:
     """(the most disjoint intervals a row of the region holds, the most a step of counting it holds per
     row before they are normalized: an intersection pairs each of one side's with each of the other's)."""
     if isinstance(region, Blocks):
-        return len(region.rects) or 1, len(region.rects) or 1
+        width = 1 if region.stacked is not None else len(region.rects) or 1
+        return width, width
     if isinstance(region, _Not):
         inner, peak = _width(region.operand)
         return inner + 1, max(peak, inner + 1)
@@ -201,6 +212,13 @@ def _intervals(region: Region, i: np.ndarray, cols: int) -> tuple[np.ndarray, np
     if isinstance(region, Atom):
         start, end = _atom(region, i, cols)
         return _normal(start[:, None], end[:, None], cols)
+    if isinstance(region, Blocks) and region.stacked is not None:
+        # One rectangle at most in each row: the last that starts at or before it, if it reaches it.
+        r0, r1, c0, c1 = region.stacked
+        at = np.searchsorted(r0, i, side="right") - 1
+        inside = (at >= 0) & (i <= r1[np.maximum(at, 0)])
+        at = np.maximum(at, 0)
+        return _normal(np.where(inside, c0[at], cols)[:, None], np.where(inside, c1[at], -1)[:, None], cols)
     if isinstance(region, Blocks):
         rects = np.array(region.rects, dtype=np.int64).reshape(-1, 4)
         inside = (rects[:, 0] <= i[:, None]) & (i[:, None] <= rects[:, 1])

@@ -49,6 +49,8 @@ QUANTIZED = ("fp4", "fp8")
 
 # Largest input+output footprint traced on data as is; larger workloads are traced shrunk and extrapolated.
 DATA_TRACE_BYTES = 1 << 24
+# ... and the largest traced as is where the shrunk traces' counts follow no fit (`_count_on_data`).
+DATA_TRACE_UNFITTED_BYTES = 1 << 28
 
 # ATen ops that never read their destination (they overwrite it), and ops that create tensors from nothing.
 _WRITE_ONLY = {
@@ -187,7 +189,7 @@ _FACTORIES_CONST = {
     "scalar_tensor",
 }
 # The most blocks set into one constant matrix that its mask follows.
-_MAX_BLOCKS = 1024
+_MAX_BLOCKS = 8192
 # ... and into a mask of another making, each nesting its region one level deeper.
 _MAX_NESTED_BLOCKS = 64
 # Ops whose result has the shape of their (broadcast) operands, element by element, besides pointwise ones.
@@ -687,7 +689,7 @@ class _Recorder(TorchDispatchMode):
         # A mask of blocks set into a constant (`_filled_block`) -> (its value, the blocks as (first row,
         # last row, first column, last column), the positions they hold, whether it holds its value around
         # them rather than in them)
-        self.block_sets: dict[int, tuple[Any, tuple, int, bool]] = {}
+        self.block_sets: dict[int, tuple[Any, tuple, int, bool, int]] = {}
         self.zeros: set[int] = set()  # storages that may hold exact zeros by construction
         self.blocks: set[int] = set()  # ... and whole zero rows or columns
         self.infinite: set[int] = set()  # storages that may hold infinities by construction
@@ -1439,19 +1441,22 @@ class _Recorder(TorchDispatchMode):
             if _nonzero(fill) == _nonzero(value):
                 return fill == value  # the same value (still the constant), or another nonzero one (no mask)
             # The value set in the blocks, or kept around them (zero blocks set into a full minimum).
-            sets = (value, (), 0, False) if _nonzero(value) else (fill, (), 0, True)
+            sets = (value, (), 0, False, -1) if _nonzero(value) else (fill, (), 0, True, -1)
         else:
             sets = self.block_sets.pop(key, None)
         fits = sets is not None and (not _nonzero(value) if sets[3] else value == sets[0])
         if fits and len(sets[1]) < _MAX_BLOCKS:
-            inside, rects, held, around = sets
+            inside, rects, held, around, last = sets
             area = (rect[1] - rect[0] + 1) * (rect[3] - rect[2] + 1)
-            apart = all(rect[1] < r[0] or r[1] < rect[0] or rect[3] < r[2] or r[3] < rect[2] for r in rects)
+            # Below every block so far (windows set in order down the diagonal), or apart from each.
+            apart = rect[0] > last or all(
+                rect[1] < r[0] or r[1] < rect[0] or rect[3] < r[2] or r[3] < rect[2] for r in rects
+            )
             rects += (rect,)
             blocks = band.Blocks(rects)
             held = held + area if apart else blocks.positions(rows, cols)
             self.constant.pop(key, None)
-            self.block_sets[key] = (inside, rects, held, around)
+            self.block_sets[key] = (inside, rects, held, around, max(last, rect[1]))
             self._mask(
                 [key], base, ~blocks if around else blocks, inside, rows * cols - held if around else held
             )
@@ -2625,7 +2630,30 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
         shape, dtype = meta.shape, meta.dtype
     if device.type == "meta":
         return torch.empty(shape, dtype=dtype, device=device)
-    return noise(tuple(shape), dtype, math.prod(shape))
+    out = noise(tuple(shape), dtype, math.prod(shape))
+    first = _PRODUCTS.get(func)
+    if first is not None and _product_shape(func, args, kwargs) is not None and dtype.is_floating_point:
+        # At the scale the product has: a sum of K products of its operands' values. A gate whose logits
+        # saturate on random inputs (a sigmoid of a 7168-long sum) then saturates here too, and its
+        # routing follows what decides it in the evaluation (a correction bias), not unit noise.
+        a, b = args[first], args[first + 1]
+        scale = math.sqrt(a.shape[-1]) * _rms(a) * _rms(b)
+        if math.isfinite(scale):
+            out.mul_(scale)
+        if first:
+            out.add_(args[0])
+    return out
+
+
+def _rms(t: torch.Tensor) -> float:
+    """The root mean square of a CPU tensor's values, from at most 64 evenly spaced positions along each of
+    its last two axes and 8 along the others (a strided view of a large weight is not copied)."""
+    sample = t
+    for d, n in enumerate(t.shape):
+        k = 64 if d >= t.dim() - 2 else 8
+        if n > k:
+            sample = sample.index_select(d, torch.linspace(0, n - 1, k).long())
+    return float(sample.double().square().mean().sqrt()) if sample.numel() else 0.0
 
 
 _PRODUCTS = {
@@ -4891,8 +4919,10 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     high, and either is exact when the count is a monomial (power law) or affine (affine fit). Where the
     two disagree on a count that prices, a third size along the same axis gives a quadratic, taken where
     lower (`_third_point`) but never below the affine fit: exact for a quadratic with a negative term (a
-    fixed prefix, a chunk of queries against a fixed cache), which the two fits over-estimate. The
-    needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
+    fixed prefix, a chunk of queries against a fixed cache), which the two fits over-estimate. Where the
+    quadratic bends below the affine fit and misses a fourth size, the count follows no fit (it saturates,
+    or data decide it), and the workload is traced at full size where its var axes add at most
+    DATA_TRACE_UNFITTED_BYTES. The needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
     inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
     counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
     sizes."""
@@ -4903,7 +4933,7 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
             problem.path or problem.name,
             f"workload {workload.uuid}",
             f"the reference reads tensor values, so it is counted on CPU data, and its trace, with its "
-            f"tensors over {MIXED_BYTES >> 20} MB on meta, {e}, the most this machine allows a trace; "
+            f"tensors over {MIXED_BYTES >> 20} MB on meta, {e}; "
             "count it on a machine with more memory",
         ) from None
 
@@ -5097,6 +5127,19 @@ def _count_on_data(
         return max(value, min(fitted, quadratic))
 
     counts = _mixed_note(a.scaled(extrapolate), mixed_reason)
+    if missed and _variable_bytes(problem, workload) <= DATA_TRACE_UNFITTED_BYTES:
+        # A count the quadratic did not carry to a fourth size (a saturating one: distinct ids of random
+        # draws, tokens kept by lengths of data) is over-estimated by the larger of the two fits: the
+        # workload is traced as is where its footprint allows.
+        try:
+            whole = _mixed_note(trace_on_data(problem, workload, meta=False), mixed_reason)
+        except (_Overgrown, MemoryError):
+            whole = None
+        if whole is not None:
+            whole.traced_on = "cpu data, scaled x1"
+            sizes = [dict(w.axes) for w in (small, smaller, third[2], *(fourth[2:] if fourth else ()))]
+            whole.notes.append(f"traced on full-size data: the counts at {sizes} follow no fit")
+            return whole
     on = "meta" if a.traced_on == b.traced_on == "meta" else "cpu data"
     counts.traced_on = f"{on} at var axes x{t_small:g} and x{t_smaller:g}, extrapolated"
     counts.notes.append(
@@ -6051,8 +6094,11 @@ class _Overgrown(BaseException):
     it for the reference rejecting its sizes."""
 
     def __init__(self, held: float, limit: float):
-        super().__init__(f"held {held / 2**30:.1f} GiB of CPU tensors, over {limit / 2**30:.1f} GiB")
-        self.limit = limit
+        super().__init__(
+            f"held more CPU tensors than the {limit / 2**30:.1f} GiB this machine allows a trace (a trace keeps "
+            "every tensor the reference makes, autograd's gradients among them)"
+        )
+        self.held, self.limit = held, limit
 
 
 def _check_memory(problem: Problem, workload: Workload) -> None:

@@ -2551,7 +2551,9 @@ def test_a_trace_on_data_that_outgrows_memory_goes_mixed_then_says_so(tmp_path, 
     assert counted.flops_other == unlimited.flops_other
     monkeypatch.setattr(opcount, "_SHRUNK_TRACES", {})
     monkeypatch.setattr(opcount, "trace_budget", lambda: 4096)
-    with pytest.raises(ProblemError, match="more memory"):
+    with pytest.raises(
+        ProblemError, match="held more CPU tensors than the 0.0 GiB this machine allows a trace.*more memory"
+    ):
         count_on_data(p, p.workloads[0])
 
 
@@ -3424,3 +3426,70 @@ def test_a_data_trace_at_full_size_says_why_it_was_not_shrunk(tmp_path):
     assert b.traced_on == "cpu data, scaled x1"
     assert any("a small odd size does not halve" in n and "full-size data" in n for n in b.notes), b.notes
     assert not any("reference accepts" in n for n in b.notes)
+
+
+def test_counts_that_follow_no_fit_are_traced_at_full_size(tmp_path):
+    # BERT's unpadding: the tokens kept are the sum of lengths given by data, decreasing over the batch and
+    # wrapping (a length-sorted batch): concave at the shrunk sizes and no quadratic. The larger of the two
+    # fits would count 1.16x the tokens; the workload fits the trace budget, so it is traced as it is.
+    reference = (
+        "import torch\nimport torch.nn.functional as F\n"
+        "def get_inputs(axes, device):\n"
+        "    B, S = axes['B'], axes['S']\n"
+        "    lengths = torch.tensor([max(1, S - (37 * b) % S) for b in range(B)], device=device)\n"
+        "    mask = (torch.arange(S, device=device)[None] < lengths[:, None]).to(torch.int64)\n"
+        "    hidden = torch.randn(B, S, 1024, dtype=torch.bfloat16, device=device)\n"
+        "    w = torch.randn(1024, 1024, dtype=torch.bfloat16, device=device)\n"
+        "    return {'hidden_states': hidden, 'attention_mask': mask, 'w': w}\n"
+        "def run(hidden_states, attention_mask, w):\n"
+        "    B, S, H = hidden_states.shape\n"
+        "    indices = torch.nonzero(attention_mask.flatten(), as_tuple=False).flatten()\n"
+        "    y = F.linear(hidden_states.reshape(B * S, H)[indices], w)\n"
+        "    out = torch.zeros(B * S, H, dtype=y.dtype, device=y.device)\n"
+        "    out[indices] = y\n"
+        "    return out.reshape(B, S, H)\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {
+            "hidden_states": (["B", "S", 1024], "bfloat16"),
+            "attention_mask": (["B", "S"], "int64"),
+            "w": ([1024, 1024], "bfloat16"),
+        },
+        {"out": (["B", "S", 1024], "bfloat16")},
+        {"B": None, "S": 509},
+        [{"axes": {"B": 16}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    tokens = sum(max(1, 509 - (37 * b) % 509) for b in range(16))
+    b = one(p)
+    assert b.macs_by_precision == {"bf16": pytest.approx(tokens * 1024 * 1024)}
+    assert b.traced_on == "cpu data, scaled x1"
+    assert any("follow no fit" in n for n in b.notes), b.notes
+
+
+def test_a_gate_that_saturates_on_random_inputs_saturates_in_a_data_trace(tmp_path):
+    # Logits summed over 4096 products of unit draws are about 64 wide: the sigmoid is exactly 1.0 for
+    # some of every token's 64 experts, so every token's row is computed, as in the evaluation. A data
+    # trace stands in noise for the product, at the product's scale (at unit scale, no logit would
+    # saturate and no row would count).
+    reference = (
+        "import torch\n"
+        "def run(x, gate, w):\n"
+        "    saturated = torch.sigmoid(x.float() @ gate.float().t()) == 1.0\n"
+        "    rows = saturated.any(-1).nonzero().squeeze(-1)\n"
+        "    out = torch.zeros(x.shape[0], 256, dtype=x.dtype)\n"
+        "    out[rows] = x[rows] @ w.t()\n"
+        "    return out\n"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {"x": (["V", 4096], "bfloat16"), "gate": ([64, 4096], "bfloat16"), "w": ([256, 4096], "bfloat16")},
+        {"out": (["V", 256], "bfloat16")},
+        {"V": None},
+        [{"axes": {"V": 32}}],
+    )
+    b = one(p)
+    assert b.macs_by_precision == {"fp32": 32 * 4096 * 64, "bf16": 32 * 4096 * 256}

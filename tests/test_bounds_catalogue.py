@@ -1122,6 +1122,29 @@ CATALOGUE = {
         {"fp32": 4 * 128 * 32},
         2 * 4 * 128 * 32 * 4 + 4 * 128 * 4,
     ),
+    # Windows of a large image, more than a thousand, set one by one into a full minimum (Qwen2.5-VL's
+    # vision attention) and as `block_diag`: the scores within the windows only.
+    "windows_over_a_thousand_set_by_slice": case(
+        "def run(q, k):\n    S = q.shape[1]\n"
+        "    m = torch.full((S, S), torch.finfo(q.dtype).min, dtype=q.dtype)\n"
+        "    for a in range(0, S, 2):\n        m[a:a + 2, a:a + 2] = 0\n"
+        "    return torch.softmax(q @ k.transpose(-1, -2) + m, -1) @ k\n",
+        {"q": ([1, "V", 8], BF), "k": ([1, "V", 8], BF)},
+        {"o": ([1, "V", 8], BF)},
+        {"V": 2200},
+        {"bf16": 1100 * 4 * 8 * 2},
+        3 * 2200 * 8 * 2,
+    ),
+    "windows_over_a_thousand_by_block_diag": case(
+        "def run(q, k):\n"
+        "    mask = torch.block_diag(*[torch.ones(2, 2, dtype=torch.bool) for _ in range(q.shape[2] // 2)])\n"
+        "    return F.scaled_dot_product_attention(q, k, k, attn_mask=mask)\n",
+        {"q": ([1, 1, "V", 8], BF), "k": ([1, 1, "V", 8], BF)},
+        {"o": ([1, 1, "V", 8], BF)},
+        {"V": 2200},
+        {"bf16": 1100 * 4 * 8 * 2},
+        3 * 2200 * 8 * 2,
+    ),
     # A beam search's candidates read one by one, stopping at the second of each row: every row of the
     # scores is read whole, as the top-k that ranks them needs it.
     "top_k_candidates_read_one_by_one": case(
