@@ -2646,13 +2646,13 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 def _rms(t: torch.Tensor) -> float:
-    """The root mean square of a CPU tensor's values, from at most 64 evenly spaced positions along each of
-    its last two axes and 8 along the others (a strided view of a large weight is not copied)."""
-    sample = t
-    for d, n in enumerate(t.shape):
-        k = 64 if d >= t.dim() - 2 else 8
-        if n > k:
-            sample = sample.index_select(d, torch.linspace(0, n - 1, k).long())
+    """The root mean square of a CPU tensor's values, from every k-th position along each axis, k such that
+    64 or more of each of its last two axes and 8 of the others remain (a view, so that a large weight is
+    not copied)."""
+    picks = tuple(
+        slice(None, None, max(1, n // (64 if d >= t.dim() - 2 else 8))) for d, n in enumerate(t.shape)
+    )
+    sample = t[picks] if picks else t
     return float(sample.double().square().mean().sqrt()) if sample.numel() else 0.0
 
 
@@ -4922,8 +4922,8 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     fixed prefix, a chunk of queries against a fixed cache), which the two fits over-estimate. Where the
     quadratic bends below the affine fit and misses a fourth size, the count follows no fit (it saturates,
     or data decide it), and the workload is traced at full size where its var axes add at most
-    DATA_TRACE_UNFITTED_BYTES. The needed reads are extrapolated as the smaller of their two shares of each input. Where the const-size
-    inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
+    DATA_TRACE_UNFITTED_BYTES. The needed reads are extrapolated as the smaller of their two shares of
+    each input. Where the const-size inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
     counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
     sizes."""
     try:

@@ -2480,7 +2480,7 @@ def test_a_count_random_data_bends_down_is_not_extrapolated_by_its_quadratic(tmp
     """Rows a threshold on random data selects grow linearly in the rows, but at a few dozen rows they bend
     either way by chance. A quadratic through three such sizes extrapolated 1000x went to zero (0.2% of the
     hand count); one that bends below the line through the two larger sizes is taken only where it passes
-    through a fourth."""
+    through a fourth. Where it does not, a workload that fits the trace budget is traced as is."""
     from solgym import opcount
 
     for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
@@ -2495,11 +2495,23 @@ def test_a_count_random_data_bends_down_is_not_extrapolated_by_its_quadratic(tmp
     p = make_problem(
         tmp_path, reference, inputs, {"y": (["T", 16], "float32")}, {"T": None}, [{"axes": {"T": 65536}}]
     )
+    expected = 0.158655 * 65536 * 16 * 16  # P(z > 1) of the rows, each a 16 x 16 product
+    # Where the workload is too large to trace as is, the two fits stand.
+    monkeypatch.setattr(opcount, "DATA_TRACE_UNFITTED_BYTES", 1 << 14)
     counted = opcount.count(p, p.workloads[0], max_bytes=1 << 14)
     assert counted.traced_on.startswith("cpu data at var axes")
-    assert any("taken only if it passes through" in n for n in counted.notes)
-    expected = 0.158655 * 65536 * 16 * 16  # P(z > 1) of the rows, each a 16 x 16 product
+    assert any(
+        "taken only if it passes through" in n and "the larger of the two fits" in n for n in counted.notes
+    )
     assert 0.8 < counted.macs["fp32"] / expected < 1.25
+    # Where it is not, it is traced as is: its own draws' rows.
+    monkeypatch.setattr(opcount, "DATA_TRACE_UNFITTED_BYTES", 1 << 28)
+    for cache in ("_LINES", "_SHRUNK_TRACES", "_SPLITS"):
+        monkeypatch.setattr(opcount, cache, {})
+    counted = opcount.count(p, p.workloads[0], max_bytes=1 << 14)
+    assert counted.traced_on == "cpu data, scaled x1"
+    assert any("follow no fit" in n for n in counted.notes)
+    assert 0.98 < counted.macs["fp32"] / expected < 1.02
 
 
 def test_indices_from_a_blob_are_counted_on_their_data(tmp_path):
