@@ -1272,6 +1272,8 @@ class _Recorder(TorchDispatchMode):
             return
         if name == "clone" and self._interleaved(ins, key_outs):
             return
+        if name == "bucketize" and self._bucketized(args, kwargs, key_outs):
+            return
         if name == "cat" and self._joined_mask(args, kwargs, key_outs, outs[0]):
             return
         if name in ("index", "index_select") and self._gathered_mask(name, args, key_outs, outs[0]):
@@ -1867,6 +1869,33 @@ class _Recorder(TorchDispatchMode):
         if step != 1 or start != int(start) or rounding == "trunc" and start < 0:
             return False  # (truncation is the floor of an arange that never goes below zero)
         self.frame_of[key_outs[0]] = (size, int(start))
+        return True
+
+    def _bucketized(self, args: tuple, kwargs: dict, key_outs: list) -> bool:
+        """Track `bucketize(positions, boundaries)` of an arange of step 1 by an arange of a positive integer
+        step F (document ids of packed documents of equal length, `bucketize(pos, cu_seqlens[1:])`): where
+        no position lies past the last boundary's bucket, the frame of each position, floor((p + c) / F).
+        Whether the op made one."""
+        x, bounds = args[0], args[1] if len(args) > 1 else None
+        right = kwargs.get("right", args[3] if len(args) > 3 else False)
+        if not isinstance(bounds, torch.Tensor) or x.dim() != 1 or bounds.dim() != 1 or len(key_outs) != 1:
+            return False
+        x_start, x_step = self.aranges.get(_key(x), (None, None))
+        b_start, b_step = self.aranges.get(_key(bounds), (None, None))
+        if x_step is None or b_step is None or not x.numel() or not bounds.numel():
+            return False
+        first = x_start + x_step * x.storage_offset()
+        step = x_step * x.stride(0)
+        b0 = b_start + b_step * bounds.storage_offset()
+        size = b_step * bounds.stride(0)
+        if step != 1 or first != int(first) or b0 != int(b0) or size != int(size) or size <= 0:
+            return False
+        first, b0, size, last = int(first), int(b0), int(size), int(first) + x.numel() - 1
+        # Right: the boundaries at or below x; left: those below it (one fewer where x is one).
+        lag = 0 if right else 1
+        if first < b0 - size + lag or last > b0 + bounds.numel() * size - 1 + lag:
+            return False  # positions outside the buckets the boundaries make: the count stops there
+        self.frame_of[key_outs[0]] = (size, first - b0 + size - lag)
         return True
 
     def _interleaved(self, ins: list, key_outs: list) -> bool:

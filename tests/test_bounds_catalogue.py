@@ -1145,6 +1145,20 @@ CATALOGUE = {
         {"bf16": 1100 * 4 * 8 * 2},
         3 * 2200 * 8 * 2,
     ),
+    # Packed documents of equal length, their ids by `bucketize` against the offsets, causal within each.
+    "document_mask_by_bucketize": case(
+        "def run(q, k, v):\n    S = q.shape[2]\n"
+        "    cu_seqlens = torch.arange(0, S + 1, 16)\n    pos = torch.arange(S)\n"
+        "    doc = torch.bucketize(pos, cu_seqlens[1:], right=True)\n"
+        "    keep = (doc[:, None] == doc[None, :]) & (pos[:, None] >= pos[None, :])\n"
+        "    s = (q @ k.transpose(-1, -2)).masked_fill(~keep, float('-inf'))\n"
+        "    return s.softmax(-1) @ v\n",
+        {n: ([1, 2, "V", 16], BF) for n in "qkv"},
+        {"o": ([1, 2, "V", 16], BF)},
+        {"V": 64},
+        {"bf16": 2 * 4 * (16 * 17 // 2) * 16 * 2},
+        4 * 2 * 64 * 16 * 2,
+    ),
     # A beam search's candidates read one by one, stopping at the second of each row: every row of the
     # scores is read whole, as the top-k that ranks them needs it.
     "top_k_candidates_read_one_by_one": case(
