@@ -1794,11 +1794,15 @@ class _Recorder(TorchDispatchMode):
         if first is None or len(key_outs) != 1:
             return False
         sign = -1 if name == "sub" else 1
+        if _key(first) in self.aranges:
+            # The values of the view it reads, which a fresh result keeps in its own positions (`pos[8:]`
+            # starts at 8).
+            line = self._positions(first, self.aranges)
+            start, step = line[1:] if line is not None else self.aranges[_key(first)]
         if name == "abs" and len(args) == 1 and _key(first) in self.aranges:
-            self.abs_lines[key_outs[0]] = self.aranges[_key(first)]
+            self.abs_lines[key_outs[0]] = (start, step)
             return True
         if _key(first) in self.aranges and (shift is not None or name == "neg" and len(args) == 1):
-            start, step = self.aranges[_key(first)]
             if name in ("rsub", "neg"):  # shift - (start + step i), or -(start + step i)
                 self.aranges[key_outs[0]] = ((shift or 0) - start, -step)
             else:
@@ -1865,7 +1869,8 @@ class _Recorder(TorchDispatchMode):
             return False
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return False
-        start, step = self.aranges.get(_key(ins[0]), (None, None))
+        line = self._positions(ins[0], self.aranges)  # (a view of an arange: `pos[8:]` starts at 8)
+        start, step = line[1:] if line is not None else (None, None)
         if step != 1 or start != int(start) or rounding == "trunc" and start < 0:
             return False  # (truncation is the floor of an arange that never goes below zero)
         self.frame_of[key_outs[0]] = (size, int(start))

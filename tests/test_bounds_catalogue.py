@@ -1159,6 +1159,17 @@ CATALOGUE = {
         {"bf16": 2 * 4 * (16 * 17 // 2) * 16 * 2},
         4 * 2 * 64 * 16 * 2,
     ),
+    # Frames of positions taken from a slice of a longer arange (positions 8 on): blocks of 16 from there.
+    "frames_of_a_sliced_arange": case(
+        "def run(q, k):\n    S = q.shape[1]\n    f = torch.arange(S + 8)[8:] // 16\n"
+        "    s = (q @ k.transpose(-1, -2)).masked_fill(f[:, None] != f[None, :], float('-inf'))\n"
+        "    return s.softmax(-1) @ k\n",
+        {"q": ([1, "V", 8], F32), "k": ([1, "V", 8], F32)},
+        {"o": ([1, "V", 8], F32)},
+        {"V": 64},
+        {"fp32": (8 * 8 + 3 * 16 * 16 + 8 * 8) * 8 * 2},
+        3 * 64 * 8 * 4,
+    ),
     # A beam search's candidates read one by one, stopping at the second of each row: every row of the
     # scores is read whole, as the top-k that ranks them needs it.
     "top_k_candidates_read_one_by_one": case(
