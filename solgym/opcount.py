@@ -1794,15 +1794,16 @@ class _Recorder(TorchDispatchMode):
         if first is None or len(key_outs) != 1:
             return False
         sign = -1 if name == "sub" else 1
-        if _key(first) in self.aranges:
+        tracked = self.aranges.get(_key(first))
+        if tracked is not None:
             # The values of the view it reads, which a fresh result keeps in its own positions (`pos[8:]`
             # starts at 8).
             line = self._positions(first, self.aranges)
-            start, step = line[1:] if line is not None else self.aranges[_key(first)]
-        if name == "abs" and len(args) == 1 and _key(first) in self.aranges:
+            start, step = line[1:] if line is not None else tracked
+        if name == "abs" and len(args) == 1 and tracked is not None:
             self.abs_lines[key_outs[0]] = (start, step)
             return True
-        if _key(first) in self.aranges and (shift is not None or name == "neg" and len(args) == 1):
+        if tracked is not None and (shift is not None or name == "neg" and len(args) == 1):
             if name in ("rsub", "neg"):  # shift - (start + step i), or -(start + step i)
                 self.aranges[key_outs[0]] = ((shift or 0) - start, -step)
             else:
@@ -2650,6 +2651,7 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
     (a `_scaled_mm` on fp4 operands does not run on a CPU at all). Noise keeps value-driven choices such
     as top-k routing as varied as real activations make them."""
     device = next(t.device for t in _leaves((args, tuple(kwargs.values()))) if isinstance(t, torch.Tensor))
+    product = None if name == "_scaled_mm" else _product_shape(func, args, kwargs)  # (a plain matrix product)
     if name == "_scaled_mm":
         a, b = args[0], args[1]
         # _scaled_mm(self, mat2, scale_a, scale_b, bias, scale_result, out_dtype, use_fast_accum)
@@ -2657,19 +2659,19 @@ def _stand_in(func: Any, name: str, args: tuple, kwargs: dict) -> torch.Tensor:
         if dtype.itemsize < 2 or not dtype.is_floating_point:
             dtype = torch.bfloat16
         shape = (a.shape[0], b.shape[1])
-    elif (shape := _product_shape(func, args, kwargs)) is not None:
-        dtype = args[-2].dtype if name in ("addmm", "baddbmm") else args[0].dtype
+    elif product is not None:
+        shape, dtype = product, args[-2].dtype if name in ("addmm", "baddbmm") else args[0].dtype
     else:
         meta = func(*[a.to("meta") if isinstance(a, torch.Tensor) else a for a in args], **kwargs)
         shape, dtype = meta.shape, meta.dtype
     if device.type == "meta":
         return torch.empty(shape, dtype=dtype, device=device)
     out = noise(tuple(shape), dtype, math.prod(shape))
-    first = _PRODUCTS.get(func)
-    if first is not None and _product_shape(func, args, kwargs) is not None and dtype.is_floating_point:
+    if product is not None and dtype.is_floating_point:
         # At the scale the product has: a sum of K products of its operands' values. A gate whose logits
         # saturate on random inputs (a sigmoid of a 7168-long sum) then saturates here too, and its
         # routing follows what decides it in the evaluation (a correction bias), not unit noise.
+        first = _PRODUCTS[func]
         a, b = args[first], args[first + 1]
         scale = math.sqrt(a.shape[-1]) * _rms(a) * _rms(b)
         if math.isfinite(scale):
@@ -4957,9 +4959,9 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     quadratic bends below the affine fit and misses a fourth size, the count follows no fit (it saturates,
     or data decide it), and the workload is traced at full size where its var axes add at most
     DATA_TRACE_UNFITTED_BYTES. The needed reads are extrapolated as the smaller of their two shares of
-    each input. Where the const-size inputs and outputs alone do not fit this machine (`_check_memory`), tensors over MIXED_BYTES are
-    counted on meta and the rest on data (`mixed_inputs`); where even that fails, the refusal names the
-    sizes."""
+    each input. Where the const-size inputs and outputs alone do not fit this machine (`_check_memory`),
+    tensors over MIXED_BYTES are counted on meta and the rest on data (`mixed_inputs`); where even that
+    fails, the refusal names the sizes."""
     try:
         return _count_within_memory(problem, workload, max_bytes)
     except _Overgrown as e:
