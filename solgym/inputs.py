@@ -439,13 +439,16 @@ def on_device(device: torch.device, problem: Problem) -> Iterator[None]:
 @contextlib.contextmanager
 def kept_defaults() -> Iterator[None]:
     """torch's process-wide defaults (dtype, device) as they were, whatever the reference sets while it
-    runs (`torch.set_default_dtype(torch.float64)` would otherwise change every later problem's tensors)."""
+    runs (`torch.set_default_dtype(torch.float64)` would otherwise change every later problem's tensors).
+    The CPU, torch's own default, is restored as no default at all: setting it would leave a device mode on
+    torch's function-mode stack for the rest of the process, which every later torch call in it (the
+    caller's own training loop included) passes through."""
     dtype, device = torch.get_default_dtype(), torch.get_default_device()
     try:
         yield
     finally:
         torch.set_default_dtype(dtype)
-        torch.set_default_device(device)
+        torch.set_default_device(None if device == torch.device("cpu") else device)
 
 
 def as_outputs(problem: Problem, outputs: Any) -> tuple[Any, ...]:

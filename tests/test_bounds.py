@@ -3319,6 +3319,26 @@ def test_a_reference_that_sets_torch_defaults_leaves_them_as_they_were(tmp_path)
     assert torch.get_default_dtype() == before
 
 
+def test_running_a_reference_leaves_no_mode_on_torchs_stack(tmp_path):
+    # Restoring the default device by setting it to the CPU left a device mode on torch's function-mode
+    # stack for the rest of the process: every later torch call of the caller's own passed through it.
+    from torch.overrides import _get_current_function_mode_stack
+
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(x):\n    return x * torch.ones(x.shape)\n",
+        {"x": (["M", 64], "float32")},
+        {"y": (["M", 64], "float32")},
+        {"M": None},
+        [{"axes": {"M": 16}}],
+    )
+    assert _get_current_function_mode_stack() == []
+    one(p)
+    run_reference(p, make_inputs(p, p.workloads[0]))
+    assert _get_current_function_mode_stack() == []
+    assert torch.get_default_device().type == "cpu"
+
+
 def test_a_reference_with_a_torchscript_function_is_counted(tmp_path):
     # Megatron's fused bias-gelu is `torch.jit.script`-ed, which compiles from the reference's source.
     p = make_problem(
