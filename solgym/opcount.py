@@ -1282,6 +1282,8 @@ class _Recorder(TorchDispatchMode):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
             return
+        if name in ("_to_copy", "clone") and self._cast_positions(args, ins, outs[0], key_outs):
+            return
         if name in _ORDERS | {"eq", "ne"} and outs[0].dim() >= 1:
             made = self._compared(name, args, ins)
             if made is not None:
@@ -1615,6 +1617,14 @@ class _Recorder(TorchDispatchMode):
         becomes zero through an exponential or softmax, zero stays zero through a product, and a
         contraction with masked zeros counts only the unmasked part."""
         masked = [(_key(t), t, *m) for t in ins if (m := self._masked_of(t)) is not None]
+        if name in _MATRIX_PRODUCTS and not masked:
+            # A mask itself as a factor (`x @ torch.triu(torch.ones(T, T))`, a prefix sum written as a
+            # product): zero outside its region, as masked scores are.
+            masked = [
+                (_key(t), t, 1.0 - m[0], "0", m[2])
+                for t in ins
+                if (m := self._mask_entry(t)) is not None and _finite_nonzero(m[1])
+            ]
         if not masked:
             return
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
@@ -1840,6 +1850,39 @@ class _Recorder(TorchDispatchMode):
             self.diagonals[key_outs[0]] = (value - other, 1 if axis == -1 else -1, False, *shape)
             return True
         return False
+
+    def _cast_positions(self, args: tuple, ins: list, out: torch.Tensor, key_outs: list) -> bool:
+        """Carry an arange, its absolute value or a diagonal offset (`(i[None] - i[:, None]).float()`) through
+        a cast or copy of the whole tensor, in its layout, to a dtype that holds every value it takes exactly.
+        Whether the op carried one."""
+        if len(ins) != 1 or not args or args[0] is not ins[0] or len(key_outs) != 1:
+            return False
+        source, key = ins[0], _key(ins[0])
+        if (tuple(source.shape), source.stride(), source.storage_offset()) != (
+            tuple(out.shape),
+            out.stride(),
+            0,
+        ):
+            return False
+        if _unique_elements(source) * source.element_size() != self.storage_bytes.get(key):
+            return False
+        exact = _EXACT_INTEGERS.get(out.dtype)
+        if exact is None:
+            return False
+        carried = False
+        for table in (self.aranges, self.abs_lines):
+            if key in table:
+                start, step = table[key]
+                if abs(start) + abs(step) * source.numel() < exact:
+                    table[key_outs[0]] = table[key]
+                    carried = True
+        made = self.diagonals.get(key)
+        if made is not None and abs(made[0]) + made[3] + made[4] < exact:
+            self.diagonals[key_outs[0]] = made
+            if key in self.frame_diagonals:
+                self.frame_diagonals[key_outs[0]] = self.frame_diagonals[key]
+            carried = True
+        return carried
 
     def _diagonal_of(self, t: torch.Tensor) -> tuple[float, int, bool] | None:
         """(c, s, absolute) of a tensor whose values are c + s (j - i) over its last two axes (or the
@@ -2852,6 +2895,11 @@ def _nonzero(v: Any) -> bool:
     return v is True or _number(v) and v != 0
 
 
+def _finite_nonzero(v: Any) -> bool:
+    """Whether a known fill value is a finite number other than zero (True for a bool mask)."""
+    return _nonzero(v) and (v is True or math.isfinite(v))
+
+
 def _fill_value(name: str, args: tuple) -> Any:
     """The value a constant factory fills with, or None where it is not a Python number."""
     if name in ("ones", "ones_like", "new_ones"):
@@ -2865,6 +2913,8 @@ def _fill_value(name: str, args: tuple) -> Any:
 
 _ORDERS = {"lt", "le", "gt", "ge"}
 _FLIPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+# The integers each dtype holds exactly, up to (not including) this magnitude.
+_EXACT_INTEGERS = {torch.float32: 2**24, torch.float64: 2**53, torch.int32: 2**31, torch.int64: 2**63}
 _MASK_TRANSFORMS = {"bitwise_not", "logical_not", "_to_copy", "clone", "eq", "ne", "rsub", "mul", "mul_"}
 _MASK_COMBINERS = set(
     "bitwise_and bitwise_and_ logical_and logical_and_ bitwise_or bitwise_or_ logical_or logical_or_ "

@@ -1184,6 +1184,28 @@ CATALOGUE = {
         {},
         (6 * 64 + 6 * 4) * 4,
     ),
+    # A prefix sum written as a product with a triangle of ones made in the reference: the triangle's
+    # zeros need no products.
+    "prefix_sum_by_a_triangle_of_ones": case(
+        "def run(x):\n    T = x.shape[-1]\n    return x @ torch.triu(torch.ones(T, T, device=x.device))\n",
+        {"x": (["V", 128], F32)},
+        {"y": (["V", 128], F32)},
+        {"V": 16},
+        {"fp32": 16 * 128 * 129 // 2},
+        2 * 16 * 128 * 4,
+    ),
+    # Discounted returns as a product with a matrix of gamma^(k - t), zero for k < t: its offsets cast to
+    # float before the power and the mask keep their diagonals.
+    "discounted_returns_by_a_decay_matrix": case(
+        "def run(r):\n    T = r.shape[-1]\n    i = torch.arange(T, device=r.device)\n"
+        "    e = (i[:, None] - i[None, :]).float()\n    d = (0.99 ** e).masked_fill(e < 0, 0.0)\n"
+        "    return r @ d\n",
+        {"r": (["V", 128], F32)},
+        {"y": (["V", 128], F32)},
+        {"V": 16},
+        {"fp32": 16 * 128 * 129 // 2},
+        2 * 16 * 128 * 4,
+    ),
 }
 
 
