@@ -553,6 +553,24 @@ def _sampled_share(mode: str, args: tuple, kwargs: dict) -> float:
     return share
 
 
+def _grid_share(args: tuple) -> float:
+    """The share of its input a grid sample reads (`grid_sampler_2d(input, grid, mode, ...)`): each point of
+    the grid reads its taps of every channel (one nearest, two along each axis bilinear, four bicubic) at
+    positions its values give, which a trace does not follow; counted as the distinct positions that many
+    taps, drawn at random among the input's, would name (`value_range.distinct_drawn`, which errs low), of
+    each batch's positions."""
+    x, grid = args[0], args[1]
+    mode = args[2] if len(args) > 2 else 0
+    taps = {0: 2, 1: 1, 2: 4}.get(mode) if isinstance(mode, int) else None
+    if taps is None or x.dim() < 3 or grid.dim() != x.dim():
+        return 1.0
+    taps **= x.dim() - 2
+    positions, points = math.prod(x.shape[2:]), math.prod(grid.shape[1:-1])
+    if not positions or points * taps >= positions << 6:
+        return 1.0  # nothing to read, or so many taps that no position is left out
+    return value_range.distinct_drawn(points * taps, taps, positions) / positions
+
+
 def _unique_elements(t: torch.Tensor) -> int:
     """Distinct elements a view addresses: expanded (stride 0) dimensions add none."""
     n = 1
@@ -952,6 +970,8 @@ class _Recorder(TorchDispatchMode):
                 reads[0].sig, reads[0].nbytes = strided
         if name in _RESAMPLED and reads and reads[0].key == _key(args[0]):
             reads[0].nbytes *= _sampled_share(_RESAMPLED[name], args, kwargs)
+        if name in ("grid_sampler_2d", "grid_sampler_3d") and reads and reads[0].key == _key(args[0]):
+            reads[0].nbytes *= _grid_share(args)
         if name == "convolution_backward" and len(args) > 7:
             # The weight gradient reads the input where the forward's windows touch it.
             forward = (args[1], args[2], None, *args[4:8])

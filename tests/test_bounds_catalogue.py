@@ -1194,6 +1194,17 @@ CATALOGUE = {
         {"fp32": 16 * 128 * 129 // 2},
         2 * 16 * 128 * 4,
     ),
+    # A feature volume sampled at 256 points (NeRF-style trilinear lookups): 8 corners a point, of 32^3
+    # positions, at the distinct count of that many random taps, not the whole volume.
+    "grid_sample_of_a_feature_volume": case(
+        "def run(volume, pts):\n    grid = torch.tanh(pts).view(1, 1, 1, -1, 3)\n"
+        "    return F.grid_sample(volume, grid, align_corners=True).view(volume.shape[1], -1)\n",
+        {"volume": ([1, 16, 32, 32, 32], F32), "pts": (["V", 3], F32)},
+        {"o": ([16, "V"], F32)},
+        {"V": 256},
+        {},
+        (16 * distinct_drawn(256 * 8, 8, 32**3) + 256 * 3 + 16 * 256) * 4,
+    ),
     # Discounted returns as a product with a matrix of gamma^(k - t), zero for k < t: its offsets cast to
     # float before the power and the mask keep their diagonals.
     "discounted_returns_by_a_decay_matrix": case(
