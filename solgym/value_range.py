@@ -201,7 +201,30 @@ def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lo
         if isinstance(drawn, Drawn):
             by = float(args[1]) * (-1 if _rule_name(name) == "sub" else 1) * kwargs.get("alpha", 1)
             return drawn.moved(fitted[0], fitted[1], by)
-    return fitted
+    folded = _folded_draws(name, args, kwargs, lookup)
+    return folded if folded is not None and folded[:2] == fitted[:2] else fitted
+
+
+def _folded_draws(name: str, args: tuple, kwargs: dict, lookup: Lookup) -> Drawn | None:
+    """Independent draws taken modulo a number (`ids % buckets`, a hashed embedding) or floor-divided by one
+    (`ids // rows`, a quotient-remainder embedding), where every result is as likely as every other: the
+    number of values drawn from is a multiple of the divisor (and, for a quotient, they start at one). The
+    result is then itself uniform draws, from fewer values."""
+    rule = _rule_name(name)
+    floor = rule == "floor_divide" or rule == "div" and kwargs.get("rounding_mode") == "floor"
+    if rule != "remainder" and not floor or len(args) < 2:
+        return None
+    drawn, n = lookup(args[0]), args[1]
+    if not isinstance(drawn, Drawn) or drawn.per_row != 1 or drawn.extra or drawn[:2] != drawn.draws:
+        return None
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return None
+    lo, hi = drawn.draws
+    if not floor and 0 <= lo and hi < n:
+        return drawn  # every value its own remainder
+    if (hi - lo + 1) % n or floor and lo % n:
+        return None
+    return Drawn(0, n - 1) if not floor else Drawn(lo // n, (hi + 1) // n - 1)
 
 
 def fit(r: Range, dtype: torch.dtype) -> Range | None:
@@ -384,9 +407,21 @@ def _over(x: float, y: float) -> float:
 
 
 def _div(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    if kwargs.get("rounding_mode") == "floor":
+        return _floor_divide(args, {}, out, lookup)
     if kwargs.get("rounding_mode") is not None or len(args) > 2:
         return None
     return _quotient(lookup(args[0]), lookup(args[1]))
+
+
+def _floor_divide(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
+    """Floor division by a positive number: floor(lo / d) to floor(hi / d)."""
+    dividend, divisor = lookup(args[0]), of_number(args[1]) if len(args) > 1 else None
+    if dividend is None or divisor is None or divisor[0] <= 0 or dividend[2] or dividend[0] > dividend[1]:
+        return None
+    if not all(math.isfinite(v) for v in dividend[:2]):
+        return None
+    return (float(math.floor(dividend[0] / divisor[0])), float(math.floor(dividend[1] / divisor[0])), False)
 
 
 def _reciprocal(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
@@ -805,6 +840,7 @@ _RULES: dict[str, Callable[..., Range | None]] = {
     **dict.fromkeys(("randint", "randint_like", "random"), _randint),
     "randperm": _randperm,
     "remainder": _remainder,
+    "floor_divide": _floor_divide,
     # Rearranged, repeated or picked elements of the first operand.
     **dict.fromkeys(("repeat", "index_select", "gather", "index", "take", "flip", "roll"), _same),
     "repeat_interleave": _repeat_interleave,

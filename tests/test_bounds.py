@@ -784,6 +784,42 @@ def test_values_read_through_tolist_are_read(tmp_path):
     assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
 
 
+HASHED_LOOKUP = """
+import torch
+
+def get_inputs(axes, device):
+    return {"ids": torch.randint(0, 10 ** 6, (axes["b"], 8)), "table": torch.randn(8000, 64)}
+
+def run(ids, table):
+    return table[FOLD].sum(1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("fold", "rows"),
+    [
+        ("ids % 1000", distinct_drawn(1024, 1, 1000)),
+        ("ids // 1000", distinct_drawn(1024, 1, 1000)),
+        ("torch.div(ids, 4000, rounding_mode='floor')", distinct_drawn(1024, 1, 250)),
+        ("ids % 999", 999),  # 10^6 ids over 999 buckets: not uniform, only their range is known
+    ],
+)
+def test_ids_hashed_or_divided_stay_draws(tmp_path, fold, rows):
+    # A hashed embedding (`ids % buckets`) or a quotient-remainder one (`ids // rows`) of uniform ids looks up
+    # uniform ids of fewer values: as many distinct rows as that many draws name (before: one row per lookup,
+    # 1024 of 1000, or every value of the range).
+    p = make_problem(
+        tmp_path,
+        HASHED_LOOKUP.replace("FOLD", fold),
+        {"ids": (["b", 8], "int64"), "table": ([8000, 64], "float32")},
+        {"out": (["b", 64], "float32")},
+        {"b": None},
+        [{"axes": {"b": 128}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    assert count(p, p.workloads[0]).read_bytes["table"] == pytest.approx(rows * 64 * 4)
+
+
 LENGTHS_DECODE = """
 import torch
 
