@@ -626,6 +626,23 @@ class _Read:
     # Of a gather source: the axes along which its indices keep part (an arange over all of an axis keeps
     # it whole), or None where they address elements (`take`, a bool mask).
     axes: frozenset | None = None
+    # Of a gather source whose index holds uniform random draws, without their values (`_Drawn`): several
+    # such gathers of one storage name the rows of all their draws together.
+    drawn: _Drawn | None = None
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """The index of a gather, as draws: which tensor it is (its storage and view), what it draws from
+    (`value_range.Drawn`'s draws and per_row), its lookups and the most rows they can name otherwise."""
+
+    index: tuple
+    draws: tuple
+    per_row: int
+    extra: int
+    values: float
+    lookups: int
+    most: float
 
 
 @dataclass
@@ -2379,6 +2396,19 @@ class _Recorder(TorchDispatchMode):
         values = positions.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
         estimate = self._named(index, positions.numel(), size)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
+        r = self.range_of(index)
+        if values is None and isinstance(r, value_range.Drawn):
+            n = positions.numel()
+            most = min(n, size, self._index_values(index))
+            read.drawn = _Drawn(
+                (_key(positions), _signature(positions)),
+                r.draws,
+                r.per_row,
+                r.extra,
+                min(size, r.values),
+                n,
+                most,
+            )
         if source.dim() >= 2 and dim < source.dim() - 1 and share == 1.0:
             # Positions along an axis before the last take whole rows: every row under each of them, for
             # every position of the axes before it (`y[:, kept]` of a batch of token rows).
@@ -3793,9 +3823,7 @@ def _demand(
                 union_memo[key] = (len(entries), _union_rows(entries))
             total += union_memo[key][1]
         else:
-            total += sum(
-                row_bytes * estimate * fraction for _, _, row_bytes, estimate, _, fraction in entries
-            )
+            total += _gathers_without_values(entries)
         return min(total, rec.storage_bytes.get(key, total))
 
     def share(key: int, sig: tuple, nbytes: float, size: float) -> float:
@@ -4052,7 +4080,7 @@ def _demand(
             else:
                 dim, row_bytes, estimate, values = read.rows
                 gathered.setdefault(read.key, []).append(
-                    (read.sig, dim, row_bytes, estimate, values, fraction)
+                    (read.sig, dim, row_bytes, estimate, values, fraction, read.drawn)
                 )
                 if read.sig == _whole(rec, read.key, read.sig):
                     size = rec.storage_bytes.get(read.key, 0)
@@ -4649,11 +4677,32 @@ def _flat(lanes: Mapping) -> Iterable[tuple]:
     return (sig for group in lanes.values() for sig in group)
 
 
+def _gathers_without_values(entries: list) -> float:
+    """Bytes of the rows that several gathers on the same storage address, index values unknown: each its
+    own estimate, except gathers of the whole of their results through uniform draws of the same values into
+    the same rows. Those name the distinct rows of all their lookups together, and a gather through the
+    same index tensor as another (one lookup written twice) adds none."""
+    total = 0.0
+    pooled: dict[tuple, dict[tuple, _Drawn]] = {}
+    for sig, dim, row_bytes, estimate, _values, fraction, drawn in entries:
+        if drawn is None or fraction < 1.0:
+            total += row_bytes * estimate * fraction
+            continue
+        pool = (sig, dim, row_bytes, drawn.draws, drawn.per_row, drawn.values)
+        pooled.setdefault(pool, {})[drawn.index] = drawn
+    for (_sig, _dim, row_bytes, _draws, per_row, values), by_index in pooled.items():
+        lookups = sum(d.lookups for d in by_index.values())
+        extra = max(d.extra for d in by_index.values())
+        most = min(sum(d.most for d in by_index.values()), values + extra)
+        total += row_bytes * min(most, value_range.distinct_drawn(lookups, per_row, values) + extra)
+    return total
+
+
 def _union_rows(entries: list) -> float:
     """Bytes of the distinct rows that several gathers on the same storage address (data known)."""
     total = 0.0
     groups: dict[tuple, list] = {}
-    for sig, dim, row_bytes, _estimate, values, fraction in entries:
+    for sig, dim, row_bytes, _estimate, values, fraction, *_ in entries:
         groups.setdefault((sig, dim, row_bytes), []).append((values, fraction))
     for (_sig, _dim, row_bytes), items in groups.items():
         tensors = [v[1] if isinstance(v, tuple) else v for v, _ in items]

@@ -1194,6 +1194,25 @@ CATALOGUE = {
         {"fp32": 16 * 128 * 129 // 2},
         2 * 16 * 128 * 4,
     ),
+    # One item table looked up by two independent draws of ids (a user's item and a candidate): the rows
+    # of all 96 draws together, not of each apart.
+    "two_lookups_of_one_table": case(
+        "def run(t, u, c):\n    return (t[u] * t[c]).sum(-1)\n",
+        {"t": ([64, 32], F32), "u": (["V"], "int64"), "c": (["V"], "int64")},
+        {"o": (["V"], F32)},
+        {"V": 48},
+        {},
+        2 * 48 * 8 + distinct_drawn(96, 1, 64) * 32 * 4 + 48 * 4,
+    ),
+    # The same lookups written twice (a mean and a max bag of one set of ids): their rows once.
+    "one_lookup_written_twice": case(
+        "def run(t, ids):\n    return t[ids].sum(1) + t[ids].amax(1)\n",
+        {"t": ([64, 32], F32), "ids": (["V", 4], "int64")},
+        {"o": (["V", 32], F32)},
+        {"V": 8},
+        {},
+        32 * 8 + distinct_drawn(32, 1, 64) * 32 * 4 + 8 * 32 * 4,
+    ),
     # A feature volume sampled at 256 points (NeRF-style trilinear lookups): 8 corners a point, of 32^3
     # positions, at the distinct count of that many random taps, not the whole volume.
     "grid_sample_of_a_feature_volume": case(
