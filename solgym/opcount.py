@@ -694,6 +694,7 @@ class _Recorder(TorchDispatchMode):
         # the band, the value inside it, the band)
         self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
         self.follow_masks = True  # off: masks are not recorded, and what they mask out counts in full
+        self.exact_products = False  # on data: products computed, not stood in by noise (`_stand_in`)
         # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
         self.mask_layout: dict[int, tuple] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
@@ -768,7 +769,7 @@ class _Recorder(TorchDispatchMode):
                     self._record(func, name, args, kwargs, out)
                 return out
         try:
-            if self.with_data and name in _CONTRACTIONS and not self.suspended:
+            if self.with_data and name in _CONTRACTIONS and not self.suspended and not self.exact_products:
                 out = _stand_in(func, name, args, kwargs)
             elif self.with_data and name in ("index_add", "index_add_") and args[0].dim():
                 out = _index_add(name, args, kwargs)
@@ -4725,6 +4726,7 @@ def trace(
     mixed: bool = False,
     stale: Collection[str] = (),
     follow_masks: bool = True,
+    exact_products: bool = False,
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
@@ -4735,7 +4737,8 @@ def trace(
     `with_data`), inputs may be on meta and on the CPU at once (`mixed_inputs`; `stale` names those whose
     values are not what a run on data gives them). Without `follow_masks`, no mask built in the reference
     is followed: the work it masks out counts as the reference performs it (what a bound that prices the
-    masked scores assumes). Raises DataDependent when meta tensors cannot carry the reference through."""
+    masked scores assumes). On data, products are noise at their scale (`_stand_in`) unless
+    `exact_products`. Raises DataDependent when meta tensors cannot carry the reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
@@ -4749,6 +4752,7 @@ def trace(
             mixed=mixed,
             stale=stale,
             follow_masks=follow_masks,
+            exact_products=exact_products,
         )
 
 
@@ -4763,6 +4767,7 @@ def _trace(
     mixed: bool,
     stale: Collection[str],
     follow_masks: bool,
+    exact_products: bool,
 ) -> OpCounts:
     from solgym.inputs import as_outputs, kept_defaults, on_device, random_range
 
@@ -4774,6 +4779,7 @@ def _trace(
     recorder.mixed = mixed
     recorder.held_limit = trace_budget() if with_data else None
     recorder.follow_masks = follow_masks
+    recorder.exact_products = exact_products
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
     for name, t in tensor_inputs.items():
@@ -5663,19 +5669,37 @@ def _trace_mixed(problem: Problem, workload: Workload) -> OpCounts:
 
 
 def _trace_data(problem: Problem, workload: Workload) -> OpCounts:
+    """A trace on seeded CPU data. Where the reference fails on it: again on copies of its window inputs
+    (where it wrote into or reshaped one), then with its products computed rather than stood in by noise
+    (a ball query whose distances come from a product expects each point in its own ball)."""
+    generic = _generic(workload)
     inputs = data_inputs(problem, workload)
     try:
-        return trace(problem, inputs, with_data=True, generic=_generic(workload))
-    except Exception:
-        windows = any(
-            isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() < t.numel() * t.element_size()
-            for t in inputs.values()
-        )
-        if not windows:
+        return trace(problem, inputs, with_data=True, generic=generic)
+    except (MemoryError, DataDependent):
+        raise
+    except Exception as e:
+        failure = e
+    if any(
+        isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() < t.numel() * t.element_size()
+        for t in inputs.values()
+    ):
+        inputs = data_inputs(problem, workload, windows=False)
+        try:
+            return trace(problem, inputs, with_data=True, generic=generic)
+        except (MemoryError, DataDependent):
             raise
-    # The reference wrote into or reshaped a window input: trace again on copies.
-    inputs = data_inputs(problem, workload, windows=False)
-    return trace(problem, inputs, with_data=True, generic=_generic(workload))
+        except Exception as e:
+            failure = e
+    try:
+        counts = trace(problem, inputs, with_data=True, generic=generic, exact_products=True)
+    except Exception:
+        raise failure from None
+    counts.notes.append(
+        f"traced with its products computed: with noise in their place the reference failed "
+        f"({type(failure).__name__}: {_first_line(str(failure), 120)})"
+    )
+    return counts
 
 
 def _generic(workload: Workload) -> list[str]:

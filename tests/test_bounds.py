@@ -784,6 +784,39 @@ def test_values_read_through_tolist_are_read(tmp_path):
     assert b.bytes_read == 1000 * 64 * 2 + 9 * 8 + 64 * 32 * 2
 
 
+BALL_QUERY = """
+import torch
+
+def run(xyz):
+    B, N, _ = xyz.shape
+    d = -2 * torch.matmul(xyz, xyz.transpose(1, 2))
+    d += (xyz ** 2).sum(-1)[:, :, None]
+    d += (xyz ** 2).sum(-1)[:, None, :]
+    idx = torch.arange(N).expand(B, N, N).clone()
+    near = d <= 0.01
+    idx[~near] = N
+    first = idx.min(-1).values  # each point is in its own ball: first < N
+    return xyz[torch.arange(B)[:, None], first] + d[near].sum()
+"""
+
+
+def test_a_reference_that_noise_in_its_products_breaks_is_traced_with_them_computed(tmp_path):
+    # PointNet++'s ball query takes squared distances from a product: with noise in its place a point is no
+    # longer in its own ball, and the reference's own indexing fails (before: the workload could not be
+    # counted). Its products are then computed.
+    p = make_problem(
+        tmp_path,
+        BALL_QUERY,
+        {"xyz": ([2, "N", 3], "float32")},
+        {"o": ([2, "N", 3], "float32")},
+        {"N": None},
+        [{"axes": {"N": 64}}],
+    )
+    b = one(p, floor=False)
+    assert b.macs_by_precision == {"fp32": 2 * 64 * 64 * 3}
+    assert any("products computed" in n for n in b.notes)
+
+
 HASHED_LOOKUP = """
 import torch
 
