@@ -2216,11 +2216,21 @@ class _Recorder(TorchDispatchMode):
             return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:
             chosen, other = args[1], args[2]
-            if isinstance(chosen, torch.Tensor) and chosen.dim() >= 2:
-                return chosen, 1.0 - kept, self._number_of(other), outside  # kept inside the band
+            chosen_fill = self._fill_of(chosen)
+            if isinstance(chosen, torch.Tensor) and chosen.dim() >= 2 and chosen_fill is None:
+                return chosen, 1.0 - kept, self._fill_of(other), outside  # kept inside the band
             if isinstance(other, torch.Tensor) and other.dim() >= 2:
-                return other, kept, self._number_of(chosen), region
+                return other, kept, chosen_fill, region
         return None
+
+    def _fill_of(self, v: Any) -> float | None:
+        """The one value of a number or a tensor that holds one value throughout: a single element
+        (`_number_of`), or a constant fill with no block filled into it since (`torch.zeros_like(e)` as
+        the other side of a `where`)."""
+        value = self.constant.get(_key(v)) if isinstance(v, torch.Tensor) and v.numel() > 1 else None
+        if _number(value) and not self.blocks_filled.get(_key(v)):
+            return value
+        return self._number_of(v)
 
     def _uniform(self, t: Any) -> float | None:
         """The one value of a tensor on data whose elements all hold it (a length per request, all

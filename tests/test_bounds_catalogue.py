@@ -1236,6 +1236,19 @@ CATALOGUE = {
         {"fp32": 16 * 128 * 129 // 2},
         2 * 16 * 128 * 4,
     ),
+    # The same matrix chosen by `where` against a tensor of zeros, on either side.
+    "discounted_returns_by_where_with_zeros": case(
+        "def run(r):\n    T = r.shape[-1]\n    i = torch.arange(T, device=r.device)\n"
+        "    e = (i[:, None] - i[None, :]).float()\n"
+        "    d = torch.where(e >= 0, 0.99 ** e.clamp(min=0), torch.zeros_like(e))\n"
+        "    u = torch.where(e < 0, torch.zeros(T, T, device=r.device), 0.99 ** e.clamp(min=0))\n"
+        "    return r @ d + r @ u\n",
+        {"r": (["V", 128], F32)},
+        {"y": (["V", 128], F32)},
+        {"V": 16},
+        {"fp32": 2 * 16 * 128 * 129 // 2},
+        2 * 16 * 128 * 4,
+    ),
 }
 
 
