@@ -1294,8 +1294,11 @@ class _Recorder(TorchDispatchMode):
             self.grids,
         )
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
-        if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_"):
+        if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_", "eye"):
             return  # nothing here is or makes a mask (most ops)
+        if name == "eye" and outs[0].dim() == 2:
+            self._mask(key_outs, outs[0], band.diagonal(0, 0), True if outs[0].dtype == torch.bool else 1)
+            return
         if name in ("triu", "tril", "triu_", "tril_") and ins[0].dim() >= 2:
             cut = band.triangle(name.rstrip("_"), args[1] if len(args) > 1 else 0)
             source = self._mask_entry(args[0])
@@ -1717,18 +1720,23 @@ class _Recorder(TorchDispatchMode):
             ):
                 return
         elif name in _SHIFTS and state == "0":
-            # A sum of terms all zero outside one region (`a.tril(-1) + b.tril(-1)`) is zero there too.
+            # A sum of terms each zero outside a region (`a.tril(-1) + b.tril(-1)`; a strictly lower
+            # triangle plus `torch.eye`, Qwen3-Next's gated delta rule) is zero outside their union.
             rows, cols = _matrix_shape(scores)
+            union = None
             for t in args[:2]:
                 if _number(t) and t == 0:
                     continue
                 if not isinstance(t, torch.Tensor):
                     return  # a number other than zero: nonzero everywhere
                 _, other, where = self._masked_of(t) or (0.0, None, None)
+                if other is None and (made := self._mask_entry(t)) is not None and _finite_nonzero(made[1]):
+                    other, where = "0", made[2]  # a mask: zero outside its region
                 if t.shape[-2:] != scores.shape[-2:] or other != "0" or where is None or region is None:
                     return
-                if (where & ~region).positions(rows, cols) or (region & ~where).positions(rows, cols):
-                    return
+                union = where if union is None else union | where
+            if union is not None and rows * cols:
+                region, kept = union, union.positions(rows, cols) / (rows * cols)
         elif name in _SHIFTS:
             if state != "-inf" or not self._shifted_only(name, args, scores, region):
                 return

@@ -1236,6 +1236,32 @@ CATALOGUE = {
         {"fp32": 16 * 128 * 129 // 2},
         2 * 16 * 128 * 4,
     ),
+    # Qwen3-Next's gated delta rule: a strictly lower triangle of products plus the identity is unit lower
+    # triangular, and the product with it counts that triangle (the first product's row 0 and column S - 1
+    # keep nothing: k and q at 63 of 64 rows).
+    "unit_lower_triangle_by_adding_eye": case(
+        "def run(k, q, v):\n    S = k.shape[0]\n"
+        "    a = (k @ q.T).masked_fill(torch.triu(torch.ones(S, S, dtype=torch.bool), 0), 0)\n"
+        "    return (a + torch.eye(S)) @ v\n",
+        {"k": (["V", 32], F32), "q": (["V", 32], F32), "v": (["V", 32], F32)},
+        {"o": (["V", 32], F32)},
+        {"V": 64},
+        {"fp32": 64 * 63 // 2 * 32 + 64 * 65 // 2 * 32},
+        (2 * 63 * 32 + 64 * 32 + 64 * 32) * 4,
+    ),
+    # MiniMax's lightning attention decay: a -inf filled tensor chosen by `where` outside the causal band,
+    # then `exp`, times the scores: the products count the band.
+    "decay_by_where_with_a_full_like_of_minus_inf": case(
+        "def run(q, k, v):\n    S = q.shape[0]\n    i = torch.arange(S, dtype=torch.float32)\n"
+        "    d = i[:, None] - i[None, :]\n"
+        "    decay = torch.exp(torch.where(d >= 0, -0.1 * d, torch.full_like(d, float('-inf'))))\n"
+        "    return ((q @ k.T) * decay) @ v\n",
+        {"q": (["V", 32], F32), "k": (["V", 32], F32), "v": (["V", 32], F32)},
+        {"o": (["V", 32], F32)},
+        {"V": 64},
+        {"fp32": 2 * 64 * 65 // 2 * 32},
+        4 * 64 * 32 * 4,
+    ),
     # The same matrix chosen by `where` against a tensor of zeros, on either side.
     "discounted_returns_by_where_with_zeros": case(
         "def run(r):\n    T = r.shape[-1]\n    i = torch.arange(T, device=r.device)\n"
