@@ -1765,10 +1765,15 @@ class _Recorder(TorchDispatchMode):
             # where it is not.
             key, t, kept, region = zeros[0]
             shape = outs[0].shape
+            # (A factor broadcast over the batch of matrices, Mamba-2's `G[None] * L` of a C·Bᵀ shared by
+            # the heads, meets the zeros of every matrix at the same positions.)
             others = {
                 _key(o)
                 for o in ins
-                if _key(o) != key and o.shape == shape and _unique_elements(o) == o.numel()
+                if _key(o) != key
+                and o.dim() >= 2
+                and o.shape[-2:] == shape[-2:]
+                and _unique_elements(o) == o.numel()
             }
             if t.shape[-2:] == shape[-2:]:  # zero in every matrix it broadcasts to (a decay over the batch)
                 covering = _coverage(region, outs[0]) if region is not None else self._permuted_coverage(t)

@@ -1262,6 +1262,20 @@ CATALOGUE = {
         {"fp32": 2 * 64 * 65 // 2 * 32},
         4 * 64 * 32 * 4,
     ),
+    # Mamba-2 in a hybrid block (Falcon-H1): one C·Bᵀ for all heads times each head's causal decay; the
+    # product counts its causal triangle, once.
+    "shared_scores_times_each_heads_decay": case(
+        "def run(C, B, x, a):\n    S = C.shape[0]\n    cs = torch.cumsum(a, 0)\n"
+        "    seg = (cs[:, None] - cs[None, :]).permute(2, 0, 1)\n"
+        "    L = torch.exp(seg.masked_fill(torch.triu(torch.ones(S, S, dtype=torch.bool), 1), float('-inf')))\n"
+        "    G = C @ B.T\n"
+        "    return torch.einsum('hij,jhp->ihp', G[None] * L, x) + torch.einsum('hij,jhp->ihp', G * L, x)\n",
+        {"C": (["V", 16], F32), "B": (["V", 16], F32), "x": (["V", 4, 16], F32), "a": (["V", 4], F32)},
+        {"y": (["V", 4, 16], F32)},
+        {"V": 64},
+        {"fp32": 64 * 65 // 2 * 16 * (1 + 2 * 4)},
+        (2 * 64 * 16 + 64 * 4 * 16 + 64 * 4 + 64 * 4 * 16) * 4,
+    ),
     # The same matrix chosen by `where` against a tensor of zeros, on either side.
     "discounted_returns_by_where_with_zeros": case(
         "def run(r):\n    T = r.shape[-1]\n    i = torch.arange(T, device=r.device)\n"
