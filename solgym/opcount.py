@@ -1427,6 +1427,12 @@ class _Recorder(TorchDispatchMode):
                 shares.append(1.0 if kept_rows else 0.0)
         return shares[0], shares[1]
 
+    def _mask_zeros(self, t: Any) -> tuple | None:
+        """A mask of a finite value as a tensor with masked positions, (kept share, "0", region): zero
+        outside its region. None for anything else."""
+        made = self._mask_entry(t)
+        return (1.0 - made[0], "0", made[2]) if made is not None and _finite_nonzero(made[1]) else None
+
     def _masked_of(self, t: torch.Tensor) -> tuple | None:
         """(kept share, state, band) of a tensor with masked positions, the band left out (None) where this
         view's last two axes are not those the band lies on (einsum permutes its operands)."""
@@ -1661,11 +1667,7 @@ class _Recorder(TorchDispatchMode):
         if name in _MATRIX_PRODUCTS and not masked:
             # A mask itself as a factor (`x @ torch.triu(torch.ones(T, T))`, a prefix sum written as a
             # product): zero outside its region, as masked scores are.
-            masked = [
-                (_key(t), t, 1.0 - m[0], "0", m[2])
-                for t in ins
-                if (m := self._mask_entry(t)) is not None and _finite_nonzero(m[1])
-            ]
+            masked = [(_key(t), t, *m) for t in ins if (m := self._mask_zeros(t)) is not None]
         if not masked:
             return
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
@@ -1729,9 +1731,7 @@ class _Recorder(TorchDispatchMode):
                     continue
                 if not isinstance(t, torch.Tensor):
                     return  # a number other than zero: nonzero everywhere
-                _, other, where = self._masked_of(t) or (0.0, None, None)
-                if other is None and (made := self._mask_entry(t)) is not None and _finite_nonzero(made[1]):
-                    other, where = "0", made[2]  # a mask: zero outside its region
+                _, other, where = self._masked_of(t) or self._mask_zeros(t) or (0.0, None, None)
                 if t.shape[-2:] != scores.shape[-2:] or other != "0" or where is None or region is None:
                     return
                 union = where if union is None else union | where
