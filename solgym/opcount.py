@@ -676,6 +676,10 @@ class _Op:
     # Of a write at indexed positions that are no block (`cache.index_copy_(0, slots, k)`): (the index in
     # `writes` of its destination, the most bytes of it the write can replace: its distinct positions' rows).
     thinned: tuple[int, float] | None = None
+    # Of a matrix product whose result has one column or one row per matrix (`einsum('sht,sh->st', ...)`,
+    # a batch of matrix-vector products): the sides ("rows", "columns") of which each element of the result
+    # takes a line of its own, so that the share of its elements demanded is the share of those lines.
+    lone_sides: tuple[str, ...] = ()
 
 
 class _Recorder(TorchDispatchMode):
@@ -719,7 +723,8 @@ class _Recorder(TorchDispatchMode):
         # storage -> the most distinct values it holds, where fewer than its elements (`_few_values`)
         self.few: dict[int, int] = {}
         # A storage filled whole with one value (`self.constant`) -> the tensor the fill made, and -> the
-        # blocks since filled into it with another value (`_filled_block`)
+        # blocks since filled into it with another value (`_filled_block`) or, of a tensor with masked
+        # positions, copied over them (`_written_into_masked`)
         self.made_as: dict[int, torch.Tensor] = {}
         self.blocks_filled: dict[int, int] = {}
         # A mask of blocks set into a constant (`_filled_block`) -> (its value, the blocks as (first row,
@@ -1005,6 +1010,10 @@ class _Recorder(TorchDispatchMode):
         if made and trailing and made[0].dim() >= trailing:
             cols = math.prod(made[0].shape[-trailing:])
             op.matrix = (made[0].numel() // max(cols, 1), cols, made[0].element_size())
+            if name in _MATRIX_PRODUCTS:
+                op.lone_sides = tuple(
+                    side for side, n in (("rows", cols), ("columns", _matrix_shape(made[0])[0])) if n == 1
+                )
             if name not in _MATRIX_PRODUCTS and reads and reads[0].key == _key(args[0]):
                 reads[0].side = "rows"  # a row demanded anywhere needs the whole row of the operand
             if name in _NORMS:
@@ -1670,6 +1679,12 @@ class _Recorder(TorchDispatchMode):
             masked = [(_key(t), t, *m) for t in ins if (m := self._mask_zeros(t)) is not None]
         if not masked:
             return
+        if name == "copy_" and args and any(_key(args[0]) == m[0] for m in masked):
+            if self._written_into_masked(args[0]):
+                return
+            masked = [m for m in masked if m[0] != _key(args[0])]
+            if not masked:
+                return
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
         if name in _MATRIX_PRODUCTS:
             if zeros:
@@ -1784,6 +1799,32 @@ class _Recorder(TorchDispatchMode):
             state = "0"
         if state is not None:
             self._set_masked(outs, (kept, state, region))
+
+    def _written_into_masked(self, dest: torch.Tensor) -> bool:
+        """A copy into a block of the rows and columns of a tensor with masked positions (the rows of a
+        triangle solved one at a time in place, `attn[..., i, :i] = ...`, Qwen3-Next's gated delta rule):
+        the positions it keeps are those it kept and the block (the same where the block lies inside them),
+        up to `_MAX_NESTED_BLOCKS` blocks outside. Whether it kept the entry; otherwise (written whole, or
+        not in a block) the entry is dropped, for the copy's own to replace it."""
+        key = _key(dest)
+        entry, axes = self.masked.get(key), self.masked_axes.get(key)
+        whole = _unique_elements(dest) * dest.element_size() == self.storage_bytes.get(key)
+        rect = None
+        if not whole and entry is not None and entry[2] is not None and axes is not None and len(axes) == 4:
+            rect = _rectangle_of(dest, *axes)
+        if rect is not None:
+            (r0, r1, c0, c1), (rows, cols) = rect, axes[2:]
+            block = band.block(r0, r1, c0, c1)
+            if (entry[2] & block).positions(rows, cols) == (r1 - r0 + 1) * (c1 - c0 + 1):
+                return True
+            if self.blocks_filled.get(key, 0) < _MAX_NESTED_BLOCKS:
+                region = entry[2] | block
+                self.masked[key] = (region.positions(rows, cols) / (rows * cols), entry[1], region)
+                self.blocks_filled[key] = self.blocks_filled.get(key, 0) + 1
+                return True
+        self.masked.pop(key, None)
+        self.masked_axes.pop(key, None)
+        return False
 
     def _skipped_rows(self, op: _Op, name: str, args: tuple, zeros: torch.Tensor, region: Any) -> None:
         """A matrix product whose first operand is zero outside a region in whole columns (P of a decode
@@ -3051,6 +3092,31 @@ def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
 
 
+def _rectangle_of(
+    view: torch.Tensor, row_stride: int, col_stride: int, rows: int, cols: int
+) -> tuple[int, int, int, int] | None:
+    """The rows and columns (first row, last row, first column, last column) that a view holds of the
+    matrices of a storage laid out row by row (`rows` x `cols`, columns adjacent, the matrices one after
+    another), the same in each matrix it meets; None where the view is not such a rectangle."""
+    span = rows * cols
+    if col_stride != 1 or row_stride != cols or not span or not view.numel():
+        return None
+    local = view.storage_offset() % span
+    r0, c0, height, width = local // cols, local % cols, 1, 1
+    for size, stride in zip(view.shape, view.stride(), strict=True):
+        if size == 1 or stride % span == 0:
+            continue
+        if stride == 1 and width == 1:
+            width = size
+        elif stride == cols and height == 1:
+            height = size
+        else:
+            return None
+    if r0 + height > rows or c0 + width > cols:
+        return None
+    return r0, r0 + height - 1, c0, c0 + width - 1
+
+
 def _axes_over_one(t: torch.Tensor) -> tuple:
     return tuple((n, st) for n, st in zip(t.shape, t.stride(), strict=True) if n > 1)
 
@@ -4021,6 +4087,10 @@ def _demand(
                         part = max(fraction, cover[2] if len(cover) > 2 else 0.0)
                     elif op.inner > 1:  # the lines along its axis that the demand meets
                         part = max(fraction, cover[3] if len(cover) > 3 else 0.0)
+                    elif read.side in op.lone_sides:
+                        # Each element demanded needs a line of its own of this operand, wherever the
+                        # demand's rows and columns lie in another layout of the result.
+                        part = fraction
                     else:
                         part = max(fraction, cover[0] if read.side == "rows" else cover[1])
                 elif read.spread and cover is not None:
@@ -4092,6 +4162,10 @@ def _demand(
                     else:
                         whole_rows = same_layout
                     passed = (cover[0], 1.0) if whole_rows else None
+                elif read.covering is None and cover == (1.0, 1.0) and read.side in op.lone_sides:
+                    # Each element of the result takes a line of its own of this operand: where every row
+                    # and column of the result is met, every line of the operand is, and all of each.
+                    passed = cover
                 else:
                     passed = read.covering
                     if passed is not None and cover is not None and op.aligned and same_layout:

@@ -1289,6 +1289,61 @@ CATALOGUE = {
         {"fp32": 2 * 16 * 128 * 129 // 2},
         2 * 16 * 128 * 4,
     ),
+    # Qwen3-Next's chunked gated delta rule: a strictly lower triangle solved row by row in place (each
+    # write inside the triangle), then the identity added: a unit lower triangle times the values.
+    "triangle_solved_row_by_row_in_place": case(
+        "def run(k, kb, v):\n    C = k.shape[-2]\n"
+        "    upper = torch.triu(torch.ones(C, C, dtype=torch.bool, device=k.device), 0)\n"
+        "    attn = -(k @ kb.transpose(-1, -2)).masked_fill(upper, 0)\n"
+        "    for i in range(1, C):\n"
+        "        row = attn[..., i, :i].clone()\n        sub = attn[..., :i, :i].clone()\n"
+        "        attn[..., i, :i] = row + (row.unsqueeze(-1) * sub).sum(-2)\n"
+        "    return (attn + torch.eye(C, device=k.device)) @ v\n",
+        {n: ([4, "V", 16], F32) for n in ("k", "kb", "v")},
+        {"y": ([4, "V", 16], F32)},
+        {"V": 32},
+        {"fp32": 4 * 16 * (32 * 31 // 2 + 32 * 33 // 2)},
+        4 * 16 * (31 + 31 + 32 + 32) * 4,
+    ),
+    # ... and a block written over masked positions: kept from then on.
+    "block_written_over_a_masked_triangle": case(
+        "def run(k, kb, v):\n    C = k.shape[-2]\n"
+        "    upper = torch.triu(torch.ones(C, C, dtype=torch.bool, device=k.device), 0)\n"
+        "    attn = (k @ kb.transpose(-1, -2)).masked_fill(upper, 0)\n"
+        "    attn[..., 2:4, 20:] = attn[..., 4:6, :12] * 2\n"
+        "    return attn @ v\n",
+        {n: ([4, "V", 16], F32) for n in ("k", "kb", "v")},
+        {"y": ([4, "V", 16], F32)},
+        {"V": 32},
+        {"fp32": 4 * 16 * (32 * 31 + 2 * 12)},
+        4 * 16 * (31 + 31 + 32 + 32) * 4,
+    ),
+    # DeepSeek-V3.2's lightning indexer: per-head scores summed with per-head weights (a batch of
+    # matrix-vector products), then masked causally: the first product is needed in the triangle too.
+    "causal_mask_after_a_weighted_sum_of_heads": case(
+        "def run(q, k, w):\n    S = q.shape[0]\n"
+        "    logits = torch.einsum('shd,td->sht', q, k)\n"
+        "    scores = torch.einsum('sht,sh->st', logits, w)\n"
+        "    causal = torch.triu(torch.ones(S, S, dtype=torch.bool, device=q.device), 1)\n"
+        "    return scores.masked_fill(causal, float('-inf')).softmax(-1)\n",
+        {"q": (["V", 4, 32], F32), "k": (["V", 32], F32), "w": (["V", 4], F32)},
+        {"p": (["V", "V"], F32)},
+        {"V": 64},
+        {"fp32": 4 * 33 * 64 * 65 // 2},
+        (64 * 4 * 32 + 64 * 32 + 64 * 4 + 64 * 64) * 4,
+    ),
+    "causal_mask_after_a_weighted_sum_of_batched_heads": case(
+        "def run(q, k, w):\n    S = q.shape[1]\n"
+        "    logits = F.relu(torch.einsum('bshd,btd->bsht', q, k).float())\n"
+        "    scores = torch.einsum('bsht,bsh->bst', logits, w) * 0.125\n"
+        "    causal = torch.triu(torch.ones(S, S, dtype=torch.bool, device=q.device), 1)\n"
+        "    return scores.masked_fill(causal, float('-inf')).softmax(-1)\n",
+        {"q": ([1, "V", 4, 32], BF), "k": ([1, "V", 32], BF), "w": ([1, "V", 4], F32)},
+        {"p": ([1, "V", "V"], F32)},
+        {"V": 128},
+        {"bf16": 4 * 32 * 128 * 129 // 2, "fp32": 4 * 128 * 129 // 2},
+        (128 * 4 * 32 + 128 * 32) * 2 + (128 * 4 + 128 * 128) * 4,
+    ),
 }
 
 
