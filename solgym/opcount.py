@@ -377,6 +377,11 @@ class _Undecided(DataDependent):
     """A value read on meta that no range decides."""
 
 
+class _SmallValues(_Undecided):
+    """A value no range decides, of a tensor small enough to stay on data in a mixed trace (a loss's
+    targets), where it is traced at full size first (`count`)."""
+
+
 class _TooLong(DataDependent):
     """A meta trace stopped after `META_OPS_WITH_READS` ops past a decided value read: at a smaller size the
     same reference may finish on meta."""
@@ -2542,9 +2547,16 @@ class _Recorder(TorchDispatchMode):
             positions = _flat_positions(source, 1, index.clamp(0, source.shape[1] - 1))
             values = ("flat", positions[kept.reshape(-1)])
             n = float(values[1].numel())
+        elif not self.with_data and value_range.holds(self.range_of(target), ignore):
+            # How many rows are ignored (the prompt's labels set to -100) decides which rows of the
+            # log-probabilities, and of the logits before them, any kernel needs: read on data.
+            why = f"the targets of {name} may hold its ignore_index ({ignore})"
+            small = target.numel() * target.element_size() <= MIXED_BYTES
+            raise _SmallValues(why) if small else _Undecided(why)
         read = _Read(_key(source), _signature(source), _unique_elements(source) * element)
         read.rows = (None, element, n, values)
-        read.lines = "all" if source.dim() == 2 else None
+        # One pick from each row whose target is not ignored: those rows, whole, of a row-wise producer.
+        read.lines = ("lines", n) if values is not None and n < source.shape[0] else "all"
         return read
 
     def _named(self, index: torch.Tensor, n: int, size: int, *, most: bool = False) -> float:
@@ -4971,6 +4983,8 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
         _MADE_ON_META[_reference_key(problem)] = getattr(e, "made_bytes", 0)
         if not isinstance(e, _TooLong):
             _NEEDS_VALUES.add(_reference_key(problem))
+        if isinstance(e, _SmallValues):
+            _SMALL_VALUES.add(_reference_key(problem))
     try:
         counts = count_on_data(problem, workload, max_bytes=max_bytes)
     except (ProblemError, MemoryError):
@@ -5183,7 +5197,22 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
     DATA_TRACE_UNFITTED_BYTES. The needed reads are extrapolated as the smaller of their two shares of
     each input. Where the const-size inputs and outputs alone do not fit this machine (`_check_memory`),
     tensors over MIXED_BYTES are counted on meta and the rest on data (`mixed_inputs`); where even that
-    fails, the refusal names the sizes."""
+    fails, the refusal names the sizes. A reference that needs the values of a small tensor only
+    (`_SMALL_VALUES`) is traced at full size first, with its tensors over MIXED_BYTES on meta."""
+    if _reference_key(problem) in _SMALL_VALUES:
+        # The values it needs are of a small tensor (a loss's targets, a tenth of them ignored at random):
+        # a full-size trace reads this workload's own, where traces at shrunk sizes, each with its own
+        # draws, would fit a line through theirs.
+        try:
+            counts = _trace_mixed(problem, workload)
+        except (ProblemError, MemoryError):
+            raise
+        except Exception:  # noqa: BLE001 - it reads a value of a tensor on meta after all: as any other
+            pass
+        else:
+            counts.traced_on = "cpu data, scaled x1"
+            counts.notes.append(f"traced at full size, its tensors over {MIXED_BYTES >> 20} MB on meta")
+            return counts
     try:
         return _count_within_memory(problem, workload, max_bytes)
     except _Overgrown as e:
@@ -5256,6 +5285,8 @@ HEAVY_BYTES = 1 << 30
 # decided reads): their shrunk traces go straight to data, as a meta run would fail the same way after
 # paying for the entry point and the ops before the read (a second a trace for a 256-expert MoE).
 _NEEDS_VALUES: set[tuple] = set()
+# ... of which those that failed for the values of a small tensor (`_SmallValues`): traced at full size first.
+_SMALL_VALUES: set[tuple] = set()
 
 
 def _reference_key(problem: Problem) -> tuple:

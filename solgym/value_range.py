@@ -161,6 +161,11 @@ def finite(r: Range) -> bool:
     return not (r[2] or math.isinf(r[0]) or math.isinf(r[1]))
 
 
+def holds(r: Range | None, v: float) -> bool:
+    """Whether a tensor of range `r` may hold the number v (None: nothing is known, so it may)."""
+    return r is None or r[0] <= v <= r[1]
+
+
 def covers(name: str) -> bool:
     """Whether ATen op `name` (in-place or not) is modelled."""
     return _rule_name(name) in _RULES

@@ -892,6 +892,76 @@ def test_a_length_per_request_known_from_data_masks_the_keys_past_it(tmp_path):
     assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
 
 
+PROMPT_IGNORED = """
+import torch
+import torch.nn.functional as F
+
+def get_inputs(axes, device):
+    t = axes["t"]
+    labels = torch.randint(0, 4096, (2, t), dtype=torch.int64, device=device)
+    labels[:, : t // 2] = -100  # the prompt's tokens: no loss
+    return {"logits": torch.randn(2, t, 4096, device=device).to(torch.bfloat16), "labels": labels}
+
+def run(logits, labels):
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+"""
+
+
+@pytest.mark.parametrize("kind", ["custom", "random"])
+def test_the_rows_of_ignored_labels_are_not_read(tmp_path, kind):
+    # A language-model loss over the completion only: the rows of the prompt's logits, whose labels are
+    # -100, reach no output (before 2026-11-29: read whole). Random labels, which cannot be -100, keep
+    # every row.
+    p = make_problem(
+        tmp_path,
+        PROMPT_IGNORED,
+        {"logits": ([2, "t", 4096], "bfloat16"), "labels": ([2, "t"], "int64")},
+        {"loss": ([], "float32")},
+        {"t": None},
+        [{"axes": {"t": 64}, "kind": kind}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    b = one(p, floor=False)
+    rows = 2 * 32 if kind == "custom" else 2 * 64
+    assert b.bytes_read == rows * 4096 * 2 + 2 * 64 * 8
+
+
+SCATTERED_IGNORED = """
+import torch
+import torch.nn.functional as F
+
+def get_inputs(axes, device):
+    n = axes["n"]
+    labels = torch.randint(0, 4096, (n,), device=device)
+    logits = torch.randn(n, 4096, device=device).to(torch.bfloat16)
+    return {"logits": logits, "labels": labels.masked_fill(torch.rand(n, device=device) < 0.1, -100)}
+
+def run(logits, labels):
+    return F.cross_entropy(logits.float(), labels, reduction="none")
+"""
+
+
+def test_labels_ignored_at_random_are_counted_at_full_size(tmp_path):
+    # A tenth of the labels ignored at random, in a workload too large to trace on data at full size: its
+    # own labels decide the rows read (traced with the logits on meta), where traces at shrunk sizes, each
+    # with other draws, would fit a line through theirs.
+    p = make_problem(
+        tmp_path,
+        SCATTERED_IGNORED,
+        {"logits": (["n", 4096], "bfloat16"), "labels": (["n"], "int64")},
+        {"loss": (["n"], "float32")},
+        {"n": None},
+        [{"axes": {"n": 4096}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    w = p.workloads[0]
+    labels = make_inputs(p, w, device="cpu")["labels"]
+    kept = int((labels != -100).sum())
+    assert 0.85 * 4096 < kept < 0.95 * 4096
+    b = derive(p, w, B200, floor=False)
+    assert b.bytes_read == kept * 4096 * 2 + 4096 * 8
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
