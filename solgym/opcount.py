@@ -1307,6 +1307,8 @@ class _Recorder(TorchDispatchMode):
             self.abs_lines,
             self.grids,
         )
+        if name == "nll_loss_backward" and self._ignored_rows(args, outs):
+            return
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
         if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_", "eye"):
             return  # nothing here is or makes a mask (most ops)
@@ -1413,6 +1415,29 @@ class _Recorder(TorchDispatchMode):
                 read.covering = shares if shares is not None else _coverage(kept_region, outs[0])
         if state is not None:
             self._set_masked(outs, (kept, state, kept_region))
+
+    def _ignored_rows(self, args: tuple, outs: list) -> bool:
+        """The gradient `nll_loss` passes back, zero in the rows whose targets are its ignore_index (known
+        on data): a tensor masked outside the other rows, so that the log-softmax's backward needs its
+        output only there (a loss over a completion, its prompt's labels set to -100)."""
+        grad, target = outs[0] if outs else None, args[2]
+        if grad is None or grad.dim() != 2 or not self._valued(target) or target.dim() != 1:
+            return False
+        kept = (target != args[5]).tolist()
+        rows, cols = grad.shape
+        if all(kept) or len(kept) != rows or not cols:
+            return False
+        runs, first = [], None
+        for i, keep in enumerate([*kept, False]):
+            if keep and first is None:
+                first = i
+            elif not keep and first is not None:
+                runs.append((first, i - 1, 0, cols - 1))
+                first = None
+        if len(runs) > _MAX_BLOCKS:
+            return False
+        self._set_masked(outs[:1], (sum(kept) / rows, "0", band.Blocks(tuple(runs))))
+        return True
 
     def _set_masked(self, outs: list, entry: tuple) -> None:
         for t in outs:
@@ -1697,6 +1722,21 @@ class _Recorder(TorchDispatchMode):
                 self._skipped_rows(op, name, args, zeros[0][1], zeros[0][3])
             return
         _, scores, kept, state, region = masked[0]
+        if name == "_log_softmax_backward_data":
+            # g - exp(out) * g.sum(-1): zero in the rows where the gradient g is, and `out` needed only in
+            # the others (the rows of labels `nll_loss` ignores).
+            if state != "0" or region is None or scores is not args[0] or args[0].shape != args[1].shape:
+                return
+            rows, cols = _matrix_shape(scores)
+            kept_rows = region.rows_kept(rows, cols)
+            if region.positions(rows, cols) != kept_rows * cols:
+                return  # not whole rows: a row with a nonzero gradient anywhere is nonzero throughout
+            for read in op.reads:
+                if read.key == _key(args[1]) and read.rows is None:
+                    read.nbytes *= kept_rows / rows
+                    read.covering = (kept_rows / rows, 1.0)
+            self._set_masked(outs, (kept, state, region))
+            return
         if name == "_softmax_backward_data":
             # p * (g - (g * p).sum(-1)): zero where the probabilities p are, and g needed only elsewhere (a
             # masked attention under autograd, its mask added: before 2026-11-28, dP, dQ and dK in full).

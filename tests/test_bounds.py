@@ -926,6 +926,42 @@ def test_the_rows_of_ignored_labels_are_not_read(tmp_path, kind):
     assert b.bytes_read == rows * 4096 * 2 + 2 * 64 * 8
 
 
+PROMPT_IGNORED_BACKWARD = """
+import torch
+import torch.nn.functional as F
+
+def get_inputs(axes, device):
+    t = axes["t"]
+    labels = torch.randint(0, 4096, (t,), dtype=torch.int64, device=device)
+    labels[: t // 2] = -100
+    return {"logits": torch.randn(t, 4096, device=device), "labels": labels, "g": torch.ones((), device=device)}
+
+def run(logits, labels, g):
+    with torch.enable_grad():
+        x = logits.detach().requires_grad_()
+        (gx,) = torch.autograd.grad(F.cross_entropy(x, labels), (x,), g)
+    return gx
+"""
+
+
+def test_the_gradient_of_ignored_labels_needs_no_logits(tmp_path):
+    # The gradient of the loss is zero in the rows of ignored labels, written without reading them (before
+    # 2026-11-29: every row read).
+    p = make_problem(
+        tmp_path,
+        PROMPT_IGNORED_BACKWARD,
+        {"logits": (["t", 4096], "float32"), "labels": (["t"], "int64"), "g": ([], "float32")},
+        {"gx": (["t", 4096], "float32")},
+        {"t": None},
+        [{"axes": {"t": 64}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    c = bounds.counts(p, p.workloads[0])
+    # (and the one element of each kept row that the forward picks, counted again beside the rows)
+    assert c.read_bytes["logits"] == 32 * (4096 + 1) * 4
+    assert c.write_bytes["gx"] == 64 * 4096 * 4
+
+
 SCATTERED_IGNORED = """
 import torch
 import torch.nn.functional as F
