@@ -1878,7 +1878,16 @@ class _Recorder(TorchDispatchMode):
         a, b = args[1:3] if name.startswith(("add", "baddbmm")) else args[:2]
         if region is None or a is not zeros or not isinstance(b, torch.Tensor) or a.dim() < 2:
             return
-        if a.stride(-1) == 1 or a.shape[-1] == 1:
+        layout = self.masked_axes.get(_key(a), ())
+        if len(layout) == 4 and tuple(a.shape[-2:]) != tuple(layout[2:]):
+            # The region lies on other axes than the product's matrices: where its rows are the batch of
+            # products of one row each (a decode step, P of each request's length over its own cache),
+            # each product needs the rows of its own kept columns; otherwise no rows are known skipped.
+            rows, cols = layout[2:]
+            if a.shape[-2] != 1 or a.shape[-1] != cols or a.numel() != rows * cols or a.stride(-1) != 1:
+                return
+            share = region.positions(rows, cols) / (rows * cols)
+        elif a.stride(-1) == 1 or a.shape[-1] == 1:
             rows, cols = a.shape[-2:]
             share = region.columns_kept(rows, cols) / cols
         elif a.stride(-2) == 1:
@@ -2250,6 +2259,9 @@ class _Recorder(TorchDispatchMode):
                 if absolute:  # |kv_pos - pos| < w
                     return _absolute_band(name, first, step, number, made)
                 return _diagonal_band(name, number - first, step, made)
+            per_row = self._rows_compared(name, line, args)
+            if per_row is not None:
+                return per_row
         if len(ins) == 2 and all(_key(t) in self.frame_of for t in ins):
             return self._compared_frames(name, ins)
         if len(ins) == 2:
@@ -2271,6 +2283,38 @@ class _Recorder(TorchDispatchMode):
         else:
             return None
         return _diagonal_band(name, bound - constant, direction)
+
+    def _rows_compared(self, name: str, line: tuple, args: tuple) -> band.Region | None:
+        """Where a position along the columns compares with a value per row known from data (a length per
+        request of a decode step: `kv_pos >= seq_lens[:, None]`, the requests of different lengths): an
+        interval of columns in each row, as rectangles (up to `_MAX_BLOCKS`)."""
+        made, first, step, absolute = line
+        other = args[1]
+        if absolute or made is not band.columns or name not in _ORDERS or not isinstance(other, torch.Tensor):
+            return None
+        if other.dim() != 2 or other.shape[1] != 1 or args[0].dim() > 2 or not self._valued(other):
+            return None
+        cols = args[0].shape[-1]
+        if (
+            other.is_complex()
+            or other.dtype == torch.bool
+            or not 0 < other.shape[0] <= _MAX_BLOCKS
+            or not cols
+        ):
+            return None
+        with torch._C.DisableTorchFunction():
+            values = other.reshape(-1).tolist()
+        rects: list[tuple[int, int, int, int]] = []
+        for row, value in enumerate(values):
+            atom = _diagonal_band(name, value - first, step, made)
+            lo, hi = max(0, atom.lo), min(cols - 1, atom.hi)
+            if lo > hi:
+                continue
+            if rects and rects[-1][1] == row - 1 and rects[-1][2:] == (lo, hi):
+                rects[-1] = (rects[-1][0], row, lo, hi)  # the rows before of the same length: one block
+            else:
+                rects.append((row, row, int(lo), int(hi)))
+        return band.Blocks(tuple(rects))
 
     def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple | None:
         """(the tensor masked, the fraction of it kept, what the masked positions become, the region of the

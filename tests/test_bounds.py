@@ -998,6 +998,32 @@ def test_labels_ignored_at_random_are_counted_at_full_size(tmp_path):
     assert b.bytes_read == kept * 4096 * 2 + 4096 * 8
 
 
+def test_lengths_that_differ_per_request_mask_each_requests_keys(tmp_path):
+    # Request i attends to its first 128 (i + 1) keys: each row of the scores keeps its own columns, and
+    # P·V reads each request's own rows of its cache (before 2026-11-29: all 1024 keys of every request).
+    reference = LENGTHS_DECODE.replace(
+        "torch.full((b,), 192, dtype=torch.int32)", "(torch.arange(b, dtype=torch.int32) + 1) * 128"
+    )
+    p = make_problem(
+        tmp_path,
+        reference,
+        {
+            "q": (["b", 128], "bfloat16"),
+            "kc": (["b", 1024, 128], "bfloat16"),
+            "vc": (["b", 1024, 128], "bfloat16"),
+            "seq_lens": (["b"], "int32"),
+        },
+        {"o": (["b", 128], "bfloat16")},
+        {"b": None},
+        [{"axes": {"b": 8}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    c = count_on_data(p, p.workloads[0])
+    kept = 128 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8)
+    assert c.macs["bf16"] == 2 * kept * 128
+    assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
