@@ -2377,9 +2377,8 @@ class _Recorder(TorchDispatchMode):
 
     def _uniform(self, t: Any) -> float | None:
         """The one value of a tensor on data whose elements all hold it (a length per request, all
-        requests of one length: `kv_pos >= seq_lens[:, None]` is then one band of columns); else None. Rows
-        of different lengths are not followed: where the rows are requests (a batch axis of the product
-        behind the scores), a band per row would misplace the keys each reads."""
+        requests of one length: `kv_pos >= seq_lens[:, None]` is then one band of columns); else None
+        (lengths that differ: `_rows_compared`)."""
         if not isinstance(t, torch.Tensor) or t.numel() < 2 or t.numel() > 1 << 16 or not self._valued(t):
             return None
         if t.is_complex() or t.dtype == torch.bool:
