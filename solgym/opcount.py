@@ -696,6 +696,7 @@ class _Recorder(TorchDispatchMode):
         self.ops: list[_Op] = []
         self.keep: list[torch.Tensor] = []  # holds storages alive so that their keys stay unique
         self.tags: dict[int, str] = {}  # storage -> quantized provenance ("fp8"/"fp4")
+        self.tables: dict[int, list[float]] = {}  # small constants made from Python numbers on meta: values
         self.suspended = 0
         self.storage_bytes: dict[int, int] = {}
         self.constant: dict[int, Any] = {}  # storages filled with one value -> the value (None: unknown)
@@ -1083,6 +1084,9 @@ class _Recorder(TorchDispatchMode):
             complex_valued = [t for t in tensors_in if t.is_complex() and _key(t) not in self.real_valued]
             op.macs *= 4 if len(complex_valued) > 1 else 2 if complex_valued else 1
         self._propagate_tag(tensors_in, tensors_out, name)
+        if name in _TABLE_LOOKUPS and self._fp4_table(args[0]):
+            for t in tensors_out:
+                self.tags[_key(t)] = "fp4"
         if kwargs.get("alpha", 1) == 1 or name in _BIASED:  # `add(x, y, alpha=2)` makes no mask or arange
             self._causal(op, name, args, kwargs, tensors_in, tensors_out)
         if self.repeated or name == "repeat" or any(0 in t.stride() for t in tensors_in):
@@ -2844,6 +2848,18 @@ class _Recorder(TorchDispatchMode):
             return
         op.flops = float(max((t.numel() for t in outs), default=0))
 
+    def _fp4_table(self, t: Any) -> bool:
+        """Whether `t` is a small table of FP4 values (every one of E2M1's), made from Python numbers on meta
+        or known on data: what a lookup in it by 4-bit codes gives are FP4 operands (vLLM's NVFP4 decode,
+        `lut[(q & 0xF).long()]` of uint8 codes), as `float4_e2m1fn_x2` ones would be."""
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or not 0 < t.numel() <= 256:
+            return False
+        values = self.tables.get(_key(t))
+        if values is None and t.device.type != "meta" and _key(t) not in self.stale:
+            with torch._C.DisableTorchFunction():
+                values = t.detach().reshape(-1).tolist()
+        return values is not None and all(v in _E2M1 for v in values)
+
     def _operand_precision(self, a: torch.Tensor, b: torch.Tensor) -> str:
         classes = [self.tags.get(_key(t)) or _precision(t.dtype) for t in (a, b)]
         for q in QUANTIZED:
@@ -3609,7 +3625,10 @@ class _TorchFunctions(TorchFunctionMode):
             return
         r = value_range.of_data(data, out.dtype)
         if r is not None:
-            self.recorder.ranges[self.recorder._remember(out)] = (out.dtype, r)
+            key = self.recorder._remember(out)
+            self.recorder.ranges[key] = (out.dtype, r)
+            if out.numel() <= 256 and out.is_floating_point():
+                self.recorder.tables[key] = torch.tensor(data, dtype=torch.float64).reshape(-1).tolist()
 
 
 def _einsum_form(args: tuple) -> tuple[list[torch.Tensor], dict[str, int]] | None:
@@ -3691,6 +3710,10 @@ def _einsum_steps(args: tuple, repeats: Callable[[torch.Tensor, int], bool]) -> 
 
 
 _CONSTANT_MAKERS = (torch.tensor, torch.as_tensor)
+# The values of FP4 (E2M1): a table of them that codes index decodes packed FP4 (`lut[q & 0xF]`).
+_E2M1 = frozenset(v * s for v in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0) for s in (1, -1))
+# Lookups into a table by index (its first argument), which a decode table goes through.
+_TABLE_LOOKUPS = {"index", "_unsafe_index", "index_select", "embedding", "take"}
 _VALUE_READERS = (torch.Tensor.tolist, torch.Tensor.numpy)
 # Norms over the last axes whose weight (and bias) are their third (and fourth) arguments.
 _NORMS = {"native_layer_norm", "_fused_rms_norm", "rms_norm"}

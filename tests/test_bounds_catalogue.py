@@ -1318,6 +1318,32 @@ CATALOGUE = {
         {"fp32": 4 * 16 * (32 * 31 + 2 * 12)},
         4 * 16 * (31 + 31 + 32 + 32) * 4,
     ),
+    # Packed FP4 codes decoded through a table of E2M1's values (vLLM's NVFP4 reference): FP4 operands.
+    "fp4_codes_decoded_by_a_table": case(
+        "LUT = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]\n"
+        "def dq(q):\n    lut = torch.tensor(LUT, device=q.device)\n"
+        "    pair = torch.stack([lut[(q & 0xF).long()], lut[(q >> 4).long()]], -1)\n"
+        "    return pair.reshape(q.shape[0], -1)\n"
+        "def run(a, b):\n    return (dq(a) @ dq(b).t()).to(torch.bfloat16)\n",
+        {"a": (["V", 32], "uint8"), "b": ([64, 32], "uint8")},
+        {"y": (["V", 64], BF)},
+        {"V": 16},
+        {"fp4": 16 * 64 * 64},
+        16 * 32 + 64 * 32 + 16 * 64 * 2,
+    ),
+    # ... and through a table of NF4's values, which are no FP4 values: the product at the table's class.
+    "nf4_codes_decoded_by_a_table": case(
+        "LUT = [-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0,\n"
+        "       0.0796, 0.1609, 0.2461, 0.3379, 0.4407, 0.5626, 0.723, 1.0]\n"
+        "def run(a, x):\n    lut = torch.tensor(LUT, device=a.device, dtype=torch.bfloat16)\n"
+        "    w = torch.stack([lut[(a & 0xF).long()], lut[(a >> 4).long()]], -1).reshape(a.shape[0], -1)\n"
+        "    return x @ w.t()\n",
+        {"a": ([64, 32], "uint8"), "x": (["V", 64], BF)},
+        {"y": (["V", 64], BF)},
+        {"V": 16},
+        {"bf16": 16 * 64 * 64},
+        64 * 32 + 16 * 64 * 2 * 2,
+    ),
     # DeepSeek-V3.2's lightning indexer: per-head scores summed with per-head weights (a batch of
     # matrix-vector products), then masked causally: the first product is needed in the triangle too.
     "causal_mask_after_a_weighted_sum_of_heads": case(
