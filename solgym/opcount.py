@@ -1378,7 +1378,7 @@ class _Recorder(TorchDispatchMode):
         if applied is None:
             self._masked_through(op, name, args, ins, outs, key_outs)
             return
-        scores, kept, fill, region, shares = applied
+        scores, kept, fill, region, shares, outer = applied
         if _number(filled) and scores is ins[0] and _number(fill) and (filled == 0 or fill == 0):
             # A constant tensor with a fill where the mask is (or is not): an additive mask of its own, zero
             # outside its band.
@@ -1410,6 +1410,7 @@ class _Recorder(TorchDispatchMode):
             if before[0]:
                 kept = kept_region.positions(rows, cols) / (rows * cols)
                 share = kept / before[0]
+        axes = self._outer_mask(outer, outs[0]) if state is not None and outer is not None else None
         for read in op.reads:
             if read.key == _key(scores) and read.rows is None:
                 # Where not masked, the result is the scores themselves: needed there, whatever the masked
@@ -1417,8 +1418,25 @@ class _Recorder(TorchDispatchMode):
                 read.nbytes *= share
                 read.necessary = True
                 read.covering = shares if shares is not None else _coverage(kept_region, outs[0])
-        if state is not None:
+                if axes is not None:
+                    # Each request's own columns (its keys): of the product that made the scores, its
+                    # second operand's columns at the share kept, each matrix of it its request's.
+                    read.covering = (shares[0], kept)
+        if axes is not None:
+            self._set_masked(outs, (kept, state, outer[0]), axes)
+        elif state is not None:
             self._set_masked(outs, (kept, state, kept_region))
+
+    def _outer_mask(self, outer: tuple, out: torch.Tensor) -> tuple | None:
+        """The axes of a mask made rows x cols on the first and last axes of the scores it is applied to,
+        with axes between (`valid[:, None, :]` of a length per request, filled into scores [b, h, s]): the
+        strides of those two, its shape, and "outer", for `_set_masked`; None for any other layout."""
+        _, rows, cols = outer
+        if out.dim() < 3 or out.shape[0] != rows or out.shape[-1] != cols or rows < 2:
+            return None
+        if out.stride(-1) != 1 or out.stride(0) < out.shape[-1] * out.shape[-2]:
+            return None
+        return (out.stride(0), out.stride(-1), rows, cols, "outer")
 
     def _ignored_rows(self, args: tuple, outs: list) -> bool:
         """The gradient `nll_loss` passes back, zero in the rows whose targets are its ignore_index (known
@@ -1443,10 +1461,19 @@ class _Recorder(TorchDispatchMode):
         self._set_masked(outs[:1], (sum(kept) / rows, "0", band.Blocks(tuple(runs))))
         return True
 
-    def _set_masked(self, outs: list, entry: tuple) -> None:
+    def _set_masked(self, outs: list, entry: tuple, axes: tuple | None = None) -> None:
+        """Record the masked positions of results, on their last two axes, or on `axes` (`_outer_mask`)."""
         for t in outs:
             self.masked[_key(t)] = entry
-            self.masked_axes[_key(t)] = (*t.stride()[-2:], *_matrix_shape(t))
+            self.masked_axes[_key(t)] = axes or (*t.stride()[-2:], *_matrix_shape(t))
+
+    def _outer_entry(self, t: torch.Tensor, like: torch.Tensor | None = None) -> tuple | None:
+        """(entry, axes) of a tensor masked on its first and last axes (`_outer_mask`), where `like` (if
+        given) has its layout; else None."""
+        axes = self.masked_axes.get(_key(t), ())
+        if len(axes) != 5 or like is not None and (like.shape != t.shape or like.stride() != t.stride()):
+            return None
+        return self.masked[_key(t)], axes
 
     def _permuted_coverage(self, t: torch.Tensor) -> tuple[float, float] | None:
         """The shares of the rows and columns of a view's last two axes that hold a position of its band,
@@ -1480,7 +1507,8 @@ class _Recorder(TorchDispatchMode):
         """(kept share, state, band) of a tensor with masked positions, the band left out (None) where this
         view's last two axes are not those the band lies on (einsum permutes its operands)."""
         entry = self.masked.get(_key(t))
-        if entry is None or entry[2] is None or self.masked_axes.get(_key(t), ())[:2] == t.stride()[-2:]:
+        axes = self.masked_axes.get(_key(t), ())
+        if entry is None or entry[2] is None or len(axes) == 4 and axes[:2] == t.stride()[-2:]:
             return entry
         return (entry[0], entry[1], None)
 
@@ -1847,7 +1875,11 @@ class _Recorder(TorchDispatchMode):
                         read.covering = covering
             state = "0"
         if state is not None:
-            self._set_masked(outs, (kept, state, region))
+            outer = self._outer_entry(scores, outs[0]) if outs else None
+            if outer is not None:  # the same layout: masked on the same axes
+                self._set_masked(outs, (kept, state, outer[0][2]), outer[1])
+            else:
+                self._set_masked(outs, (kept, state, region))
 
     def _written_into_masked(self, dest: torch.Tensor) -> bool:
         """A copy into a block of the rows and columns of a tensor with masked positions (the rows of a
@@ -1880,10 +1912,31 @@ class _Recorder(TorchDispatchMode):
         step's length mask, P @ V) needs the second operand's rows only where a column is kept; of the
         first operand transposed (Pᵀ @ dO), where a row of P is."""
         a, b = args[1:3] if name.startswith(("add", "baddbmm")) else args[:2]
-        if region is None or a is not zeros or not isinstance(b, torch.Tensor) or a.dim() < 2:
+        if a is not zeros or not isinstance(b, torch.Tensor) or a.dim() < 2:
             return
         layout = self.masked_axes.get(_key(a), ())
-        if len(layout) == 4 and tuple(a.shape[-2:]) != tuple(layout[2:]):
+        if len(layout) == 5:
+            # Masked on its first and last axes (P of each request's length, [b, h, s]): a batch of products
+            # each within one request needs of the second operand, each matrix its request's, the rows of
+            # the request's kept columns.
+            rows, cols = layout[2:4]
+            region = self.masked[_key(a)][2]
+            within = (
+                a.dim() >= 3 and a.stride(0) * a.shape[0] <= layout[0] * rows and layout[0] % a.stride(0) == 0
+            )
+            if (
+                not within
+                or a.shape[-1] != cols
+                or a.stride(-1) != 1
+                or b.dim() < 3
+                or b.shape[0] != a.shape[0]
+                or 0 in b.stride()[:-2]
+            ):
+                return
+            share = region.positions(rows, cols) / (rows * cols)
+        elif region is None:
+            return
+        elif len(layout) == 4 and tuple(a.shape[-2:]) != tuple(layout[2:]):
             # The region lies on other axes than the product's matrices: where its rows are the batch of
             # products of one row each (a decode step, P of each request's length over its own cache),
             # each product needs the rows of its own kept columns; otherwise no rows are known skipped.
@@ -2296,7 +2349,13 @@ class _Recorder(TorchDispatchMode):
         other = args[1]
         if absolute or made is not band.columns or name not in _ORDERS or not isinstance(other, torch.Tensor):
             return None
-        if other.dim() != 2 or other.shape[1] != 1 or args[0].dim() > 2 or not self._valued(other):
+        if other.dim() != 2 or other.shape[1] != 1 or args[0].dim() > 2:
+            return None
+        if not self._valued(other):
+            if not self.with_data and not other.is_floating_point() and other.shape[0] <= _MAX_BLOCKS:
+                # Which keys each request keeps is its length's value: read on data (a small tensor, so
+                # traced at full size with the large ones on meta), where on meta every key counts.
+                raise _SmallValues(f"positions compared with a length per row ({name})")
             return None
         cols = args[0].shape[-1]
         if (
@@ -2327,10 +2386,18 @@ class _Recorder(TorchDispatchMode):
         a product with a 0/1 mask, `triu`/`tril`."""
         applied = self._mask_applied(name, args, ins)
         if applied is None or len(applied) == 4:
-            return applied if applied is None else (*applied, None)
-        # A mask on other axes: its region stays behind, only the shares it keeps pass on.
+            return applied if applied is None else (*applied, None, None)
+        # A mask on other axes: its region stays behind, only the shares it keeps pass on (and the region,
+        # with the shape it was made in, for a mask whose rows are the scores' first axis: `_outer_mask`).
         scores, kept, fill, masked_region, (rows, cols) = applied
-        return scores, kept, fill, None, _coverage_of(~masked_region, rows, cols)
+        return (
+            scores,
+            kept,
+            fill,
+            None,
+            _coverage_of(~masked_region, rows, cols),
+            (~masked_region, rows, cols),
+        )
 
     def _mask_applied(self, name: str, args: tuple, ins: list) -> tuple | None:
         if name in ("triu", "tril", "triu_", "tril_"):

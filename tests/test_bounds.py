@@ -1024,6 +1024,55 @@ def test_lengths_that_differ_per_request_mask_each_requests_keys(tmp_path):
     assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
 
 
+POSITIONS_DECODE = """
+import torch
+
+def get_inputs(axes, device):
+    b = axes["b"]
+    return {"q": torch.randn(b, 4, 128, dtype=torch.bfloat16, device=device),
+            "k": torch.randn(b, 64, 128, dtype=torch.bfloat16, device=device),
+            "v": torch.randn(b, 64, 128, dtype=torch.bfloat16, device=device),
+            "pos": (torch.arange(b, device=device) * 8 + 7) % 64}
+
+@torch.no_grad()
+def run(q, k, v, pos):
+    valid = torch.arange(k.shape[1], device=q.device)[None, :] <= pos[:, None]
+    if HEADS:  # [b, h, 1, s], the cache expanded over the heads
+        kh, vh = k[:, None].expand(-1, 4, -1, -1), v[:, None].expand(-1, 4, -1, -1)
+        s = torch.matmul(q[:, :, None], kh.transpose(-1, -2)).float()
+        p = torch.softmax(s.masked_fill(~valid[:, None, None, :], float("-inf")), -1)
+        return torch.matmul(p.to(v.dtype), vh)[:, :, 0]
+    s = torch.matmul(q, k.transpose(1, 2)).float().masked_fill(~valid[:, None, :], float("-inf"))
+    return torch.matmul(torch.softmax(s, -1).to(v.dtype), v)
+"""
+
+
+@pytest.mark.parametrize("heads", [False, True])
+def test_a_position_per_request_made_by_the_entry_point_masks_its_keys(tmp_path, heads):
+    # Request i keeps the slots up to its position (8 i + 7): the positions are read on data (the trace at
+    # full size, the rest on meta), and each request's own keys and values are read, with 4 query heads
+    # between its two axes (before 2026-11-29: every slot of every request).
+    p = make_problem(
+        tmp_path,
+        POSITIONS_DECODE.replace("HEADS", str(heads)),
+        {
+            "q": (["b", 4, 128], "bfloat16"),
+            "k": (["b", 64, 128], "bfloat16"),
+            "v": (["b", 64, 128], "bfloat16"),
+            "pos": (["b"], "int64"),
+        },
+        {"o": (["b", 4, 128], "bfloat16")},
+        {"b": None},
+        [{"axes": {"b": 4}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    kept = 8 + 16 + 24 + 32
+    c = bounds.counts(p, p.workloads[0])
+    assert c.macs["bf16"] == 2 * 4 * kept * 128
+    assert c.read_bytes["k"] == c.read_bytes["v"] == kept * 128 * 2
+    assert c.read_bytes["q"] == 4 * 4 * 128 * 2
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
