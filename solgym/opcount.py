@@ -685,6 +685,10 @@ class _Op:
     # a batch of matrix-vector products): the sides ("rows", "columns") of which each element of the result
     # takes a line of its own, so that the share of its elements demanded is the share of those lines.
     lone_sides: tuple[str, ...] = ()
+    # Of a matrix product with a factor zero in whole rows of the first or columns of the second (keys
+    # padded with zeros): the share of its result not zero by construction, which bounds its work however
+    # much of it is demanded.
+    nonzero: float = 1.0
 
 
 class _Recorder(TorchDispatchMode):
@@ -1314,6 +1318,8 @@ class _Recorder(TorchDispatchMode):
         if name == "nll_loss_backward" and self._ignored_rows(args, outs):
             return
         touched = constant or any(_key(t) in d for t in ins for d in tracked)
+        if name == "constant_pad_nd" and not touched and self._zero_padded(args, outs):
+            return
         if not outs or not touched and name not in ("arange", "triu", "tril", "triu_", "tril_", "eye"):
             return  # nothing here is or makes a mask (most ops)
         if name == "eye" and outs[0].dim() == 2:
@@ -1437,6 +1443,24 @@ class _Recorder(TorchDispatchMode):
         if out.stride(-1) != 1 or out.stride(0) < out.shape[-1] * out.shape[-2]:
             return None
         return (out.stride(0), out.stride(-1), rows, cols, "outer")
+
+    def _zero_padded(self, args: tuple, outs: list) -> bool:
+        """A tensor padded with zeros along its last two axes (keys padded to a multiple of a block, or of
+        the splits of a split-K decode): masked outside the block of its data, so that a product with it
+        counts no products with the zeros (`F.pad(v, (0, 0, 0, n_pad - n))` before P·V)."""
+        pad = list(args[1]) if len(args) > 1 else []
+        value = args[2] if len(args) > 2 else 0
+        x, out = args[0], outs[0] if outs else None
+        if out is None or value not in (0, None) or len(pad) not in (2, 4) or min(pad) < 0 or not any(pad):
+            return False
+        rows, cols = _matrix_shape(out)
+        height, width = _matrix_shape(x)
+        top = pad[2] if len(pad) == 4 else 0
+        if x.dim() < len(pad) // 2 or not rows * cols or not height * width:
+            return False
+        region = band.block(top, top + height - 1, pad[0], pad[0] + width - 1)
+        self._set_masked(outs[:1], (height * width / (rows * cols), "0", region))
+        return True
 
     def _ignored_rows(self, args: tuple, outs: list) -> bool:
         """The gradient `nll_loss` passes back, zero in the rows whose targets are its ignore_index (known
@@ -1750,8 +1774,13 @@ class _Recorder(TorchDispatchMode):
         zeros = [(key, t, kept, region) for key, t, kept, state, region in masked if state == "0"]
         if name in _MATRIX_PRODUCTS:
             if zeros:
-                op.macs *= zeros[0][2]
-                self._skipped_rows(op, name, args, zeros[0][1], zeros[0][3])
+                _, t, kept, region = zeros[0]
+                lines = self._nonzero_lines(name, args, t)
+                # Of the products, those with a nonzero factor; whole rows (columns) of the result that
+                # are zero, it need not compute either, unless a demand of fewer of them says so already.
+                op.macs *= kept / lines if lines else 0.0
+                op.nonzero = lines
+                self._skipped_rows(op, name, args, t, region)
             return
         _, scores, kept, state, region = masked[0]
         if name == "_log_softmax_backward_data":
@@ -1906,6 +1935,29 @@ class _Recorder(TorchDispatchMode):
         self.masked.pop(key, None)
         self.masked_axes.pop(key, None)
         return False
+
+    def _nonzero_lines(self, name: str, args: tuple, zeros: torch.Tensor) -> float:
+        """Of a matrix product's result, the share of its rows (a first operand `zeros` in whole rows) or
+        of its columns (a second operand zero in whole columns) that its masked zeros leave nonzero: keys
+        padded with zeros make whole columns of the scores zero. 1.0 where the region is not known in the
+        operand's own layout."""
+        a, b = args[1:3] if name.startswith(("add", "baddbmm")) else args[:2]
+        axes = self.masked_axes.get(_key(zeros), ())
+        entry = self.masked.get(_key(zeros))
+        if entry is None or entry[2] is None or len(axes) != 4 or zeros.dim() < 2:
+            return 1.0
+        rows, cols = axes[2:]
+        if zeros.stride()[-2:] == axes[:2] and tuple(zeros.shape[-2:]) == (rows, cols):
+            region = entry[2]
+        elif zeros.stride()[-2:] == axes[1::-1] and tuple(zeros.shape[-2:]) == (cols, rows):
+            region, rows, cols = entry[2].transposed(), cols, rows
+        else:
+            return 1.0
+        if zeros is a:
+            return region.rows_kept(rows, cols) / rows
+        if zeros is b:
+            return region.columns_kept(rows, cols) / cols
+        return 1.0
 
     def _skipped_rows(self, op: _Op, name: str, args: tuple, zeros: torch.Tensor, region: Any) -> None:
         """A matrix product whose first operand is zero outside a region in whole columns (P of a decode
@@ -4208,7 +4260,7 @@ def _demand(
         if op.whole:
             fraction = 1.0
         if op.macs:
-            macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * fraction
+            macs[op.precision] = macs.get(op.precision, 0.0) + op.macs * min(fraction, op.nonzero)
         flops += op.flops * fraction
         cover = covered.get(op.writes[0][0]) if len(op.writes) == 1 else None
         kernel = convolved(op, fraction) if op.conv is not None and fraction < 1.0 else None
@@ -4283,6 +4335,10 @@ def _demand(
                     part = max(fraction, along.get(read.spread, 1.0 if max(cover[:2]) > 0 else 0.0))
                 elif cover == (1.0, 1.0) and op.name in _MATRIX_PRODUCTS:
                     part = 1.0
+                elif op.name == "constant_pad_nd" and read is op.reads[0] and read.nbytes:
+                    # A share of a padded tensor that the demand does not place: at most all of it in the
+                    # input's block (the padded keys masked after a product), never more than the input.
+                    part = min(1.0, fraction * op.writes[0][1] / read.nbytes)
                 else:
                     part = fraction
                 viewed = False

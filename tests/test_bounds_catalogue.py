@@ -1344,6 +1344,27 @@ CATALOGUE = {
         {"bf16": 16 * 64 * 64},
         64 * 32 + 16 * 64 * 2 * 2,
     ),
+    # Keys and values padded with zeros to a multiple of 64, the padded keys masked: no product with the
+    # padding counts, and all of k and v is read.
+    "keys_padded_with_zeros_then_masked": case(
+        "def run(q, k, v):\n    n = k.shape[0]\n    n_pad = (n + 63) // 64 * 64\n"
+        "    kp, vp = F.pad(k, (0, 0, 0, n_pad - n)), F.pad(v, (0, 0, 0, n_pad - n))\n"
+        "    s = (q @ kp.T).float().masked_fill(torch.arange(n_pad, device=q.device) >= n, float('-inf'))\n"
+        "    return torch.softmax(s, -1).to(v.dtype) @ vp\n",
+        {"q": ([32, 128], BF), "k": (["V", 128], BF), "v": (["V", 128], BF)},
+        {"y": ([32, 128], BF)},
+        {"V": 65},
+        {"bf16": 2 * 32 * 65 * 128},
+        (32 + 65 + 65 + 32) * 128 * 2,
+    ),
+    "values_padded_with_zeros": case(
+        "def run(p, v):\n    return p @ F.pad(v, (0, 0, 0, p.shape[1] - v.shape[0]))\n",
+        {"p": ([32, 128], BF), "v": (["V", 128], BF)},
+        {"y": ([32, 128], BF)},
+        {"V": 65},
+        {"bf16": 32 * 65 * 128},
+        (32 * 128 + 65 * 128 + 32 * 128) * 2,
+    ),
     # DeepSeek-V3.2's lightning indexer: per-head scores summed with per-head weights (a batch of
     # matrix-vector products), then masked causally: the first product is needed in the triangle too.
     "causal_mask_after_a_weighted_sum_of_heads": case(
