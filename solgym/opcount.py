@@ -708,6 +708,9 @@ class _Recorder(TorchDispatchMode):
         # the band, the value inside it, the band)
         self.mask_of: dict[int, tuple[float, Any, band.Region]] = {}
         self.follow_masks = True  # off: masks are not recorded, and what they mask out counts in full
+        # Off: the values of a small tensor that decide what is read (a length per row, labels that may be
+        # ignored) are not asked for on meta (`_SmallValues`), and every position counts as kept.
+        self.small_values = True
         self.exact_products = False  # on data: products computed, not stood in by noise (`_stand_in`)
         # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
         self.mask_layout: dict[int, tuple] = {}
@@ -2404,7 +2407,8 @@ class _Recorder(TorchDispatchMode):
         if other.dim() != 2 or other.shape[1] != 1 or args[0].dim() > 2:
             return None
         if not self._valued(other):
-            if not self.with_data and not other.is_floating_point() and other.shape[0] <= _MAX_BLOCKS:
+            small = not other.is_floating_point() and other.shape[0] <= _MAX_BLOCKS
+            if not self.with_data and self.small_values and small:
                 # Which keys each request keeps is its length's value: read on data (a small tensor, so
                 # traced at full size with the large ones on meta), where on meta every key counts.
                 raise _SmallValues(f"positions compared with a length per row ({name})")
@@ -2753,7 +2757,7 @@ class _Recorder(TorchDispatchMode):
             positions = _flat_positions(source, 1, index.clamp(0, source.shape[1] - 1))
             values = ("flat", positions[kept.reshape(-1)])
             n = float(values[1].numel())
-        elif not self.with_data and value_range.holds(self.range_of(target), ignore):
+        elif not self.with_data and self.small_values and value_range.holds(self.range_of(target), ignore):
             # How many rows are ignored (the prompt's labels set to -100) decides which rows of the
             # log-probabilities, and of the logits before them, any kernel needs: read on data.
             why = f"the targets of {name} may hold its ignore_index ({ignore})"
@@ -5065,6 +5069,7 @@ def trace(
     stale: Collection[str] = (),
     follow_masks: bool = True,
     exact_products: bool = False,
+    small_values: bool = True,
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
@@ -5076,7 +5081,9 @@ def trace(
     values are not what a run on data gives them). Without `follow_masks`, no mask built in the reference
     is followed: the work it masks out counts as the reference performs it (what a bound that prices the
     masked scores assumes). On data, products are noise at their scale (`_stand_in`) unless
-    `exact_products`. Raises DataDependent when meta tensors cannot carry the reference through."""
+    `exact_products`. Without `small_values`, a small tensor's values that decide what is read are not
+    asked for on meta: every position counts as kept. Raises DataDependent when meta tensors cannot carry
+    the reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
@@ -5091,6 +5098,7 @@ def trace(
             stale=stale,
             follow_masks=follow_masks,
             exact_products=exact_products,
+            small_values=small_values,
         )
 
 
@@ -5106,6 +5114,7 @@ def _trace(
     stale: Collection[str],
     follow_masks: bool,
     exact_products: bool,
+    small_values: bool,
 ) -> OpCounts:
     from solgym.inputs import as_outputs, kept_defaults, on_device, random_range
 
@@ -5117,6 +5126,7 @@ def _trace(
     recorder.mixed = mixed
     recorder.held_limit = trace_budget() if with_data else None
     recorder.follow_masks = follow_masks
+    recorder.small_values = small_values
     recorder.exact_products = exact_products
     tensor_inputs = {name: v for name, v in inputs.items() if isinstance(v, torch.Tensor)}
     input_keys = {}
@@ -5226,9 +5236,10 @@ def count(problem: Problem, workload: Workload, *, max_bytes: int = DATA_TRACE_B
             f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
         ) from e
     read = reason.startswith("the reference reads")  # a value read, as expected of it: no failure
-    counts.notes.insert(
-        0, f"{reason}; traced on data" if read else f"meta tracing failed ({reason}); traced on data"
-    )
+    if counts.traced_on != "meta":  # (not counted on meta after all, its data failing: it says so)
+        counts.notes.insert(
+            0, f"{reason}; traced on data" if read else f"meta tracing failed ({reason}); traced on data"
+        )
     return counts
 
 
@@ -5271,16 +5282,24 @@ def _on_blob_data(problem: Problem, workload: Workload, on_meta: OpCounts, max_b
     return counts
 
 
-def count_on_meta(problem: Problem, workload: Workload, *, follow_masks: bool = True) -> OpCounts:
+def count_on_meta(
+    problem: Problem, workload: Workload, *, follow_masks: bool = True, small_values: bool = True
+) -> OpCounts:
     """Count a workload on meta tensors. Where the reference reads a value of a custom input's making, what
     the entry point's tensors hold is learnt from a run of it on meta (`entry_ranges`). Raises
     DataDependent where the reference needs values that `solgym.value_range` cannot decide, or loops
-    through more than `META_OPS_WITH_READS` ops after such a read. `follow_masks` as for `trace`."""
+    through more than `META_OPS_WITH_READS` ops after such a read. `follow_masks` and `small_values` as
+    for `trace`."""
     notes: list[str] = []
     ranges: dict[str, value_range.Range] = {}
     inputs = meta_inputs(problem, workload, notes, ranges)
     generic = _generic(workload)
-    options = {"with_data": False, "generic": generic, "follow_masks": follow_masks}
+    options = {
+        "with_data": False,
+        "generic": generic,
+        "follow_masks": follow_masks,
+        "small_values": small_values,
+    }
     try:
         counts = trace(problem, inputs, ranges=ranges, **options)
     except _Undecided:
@@ -5441,6 +5460,14 @@ def count_on_data(problem: Problem, workload: Workload, *, max_bytes: int = DATA
         else:
             counts.traced_on = "cpu data, scaled x1"
             counts.notes.append(f"traced at full size, its tensors over {MIXED_BYTES >> 20} MB on meta")
+            return counts
+        try:
+            return _count_within_memory(problem, workload, max_bytes)
+        except Exception as e:  # noqa: BLE001 - what it needs data for, meta takes as all kept: as before
+            counts = count_on_meta(problem, workload, small_values=False)
+            counts.notes.append(
+                f"counted on meta, every position taken as kept: on data, {type(e).__name__}: {_first_line(str(e))}"
+            )
             return counts
     try:
         return _count_within_memory(problem, workload, max_bytes)

@@ -1073,6 +1073,28 @@ def test_a_position_per_request_made_by_the_entry_point_masks_its_keys(tmp_path,
     assert c.read_bytes["q"] == 4 * 4 * 128 * 2
 
 
+def test_lengths_that_only_a_gpu_run_reads_are_counted_on_meta_as_before(tmp_path):
+    # A reference that runs on meta but not on CPU data: positions compared with its lengths cannot be
+    # read, and every position counts, as it did before lengths were read on data.
+    p = make_problem(
+        tmp_path,
+        "import torch\n"
+        "def run(x, lengths):\n"
+        "    if x.device.type == 'cpu':\n"
+        "        raise RuntimeError('this kernel needs a GPU')\n"
+        "    mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]\n"
+        "    return (x * mask).sum(1)\n",
+        {"x": (["b", 128], "float32"), "lengths": (["b"], "int64")},
+        {"y": (["b"], "float32")},
+        {"b": None},
+        [{"axes": {"b": 8}}],
+    )
+    c = count(p, p.workloads[0])
+    assert c.traced_on == "meta"
+    assert c.read_bytes["x"] == 8 * 128 * 4
+    assert any("every position taken as kept" in n for n in c.notes)
+
+
 def test_a_large_data_dependent_workload_is_traced_shrunk_and_extrapolated(tmp_path):
     p = segments(tmp_path, 40000)
     w = p.workloads[0].with_axes(n_seg=64)
