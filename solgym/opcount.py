@@ -1476,16 +1476,10 @@ class _Recorder(TorchDispatchMode):
         rows, cols = grad.shape
         if all(kept) or len(kept) != rows or not cols:
             return False
-        runs, first = [], None
-        for i, keep in enumerate([*kept, False]):
-            if keep and first is None:
-                first = i
-            elif not keep and first is not None:
-                runs.append((first, i - 1, 0, cols - 1))
-                first = None
-        if len(runs) > _MAX_BLOCKS:
+        region = _row_blocks([(0, cols - 1) if keep else None for keep in kept])
+        if region is None:
             return False
-        self._set_masked(outs[:1], (sum(kept) / rows, "0", band.Blocks(tuple(runs))))
+        self._set_masked(outs[:1], (sum(kept) / rows, "0", region))
         return True
 
     def _set_masked(self, outs: list, entry: tuple, axes: tuple | None = None) -> None:
@@ -1494,11 +1488,11 @@ class _Recorder(TorchDispatchMode):
             self.masked[_key(t)] = entry
             self.masked_axes[_key(t)] = axes or (*t.stride()[-2:], *_matrix_shape(t))
 
-    def _outer_entry(self, t: torch.Tensor, like: torch.Tensor | None = None) -> tuple | None:
-        """(entry, axes) of a tensor masked on its first and last axes (`_outer_mask`), where `like` (if
-        given) has its layout; else None."""
+    def _outer_entry(self, t: torch.Tensor, like: torch.Tensor) -> tuple | None:
+        """(entry, axes) of a tensor masked on its first and last axes (`_outer_mask`), where `like` has its
+        layout; else None."""
         axes = self.masked_axes.get(_key(t), ())
-        if len(axes) != 5 or like is not None and (like.shape != t.shape or like.stride() != t.stride()):
+        if len(axes) != 5 or like.shape != t.shape or like.stride() != t.stride():
             return None
         return self.masked[_key(t)], axes
 
@@ -2423,17 +2417,12 @@ class _Recorder(TorchDispatchMode):
             return None
         with torch._C.DisableTorchFunction():
             values = other.reshape(-1).tolist()
-        rects: list[tuple[int, int, int, int]] = []
-        for row, value in enumerate(values):
+        intervals = []
+        for value in values:
             atom = _diagonal_band(name, value - first, step, made)
-            lo, hi = max(0, atom.lo), min(cols - 1, atom.hi)
-            if lo > hi:
-                continue
-            if rects and rects[-1][1] == row - 1 and rects[-1][2:] == (lo, hi):
-                rects[-1] = (rects[-1][0], row, lo, hi)  # the rows before of the same length: one block
-            else:
-                rects.append((row, row, int(lo), int(hi)))
-        return band.Blocks(tuple(rects))
+            lo, hi = int(max(0, atom.lo)), int(min(cols - 1, atom.hi))
+            intervals.append((lo, hi) if lo <= hi else None)
+        return _row_blocks(intervals)
 
     def _applied_mask(self, name: str, args: tuple, ins: list) -> tuple | None:
         """(the tensor masked, the fraction of it kept, what the masked positions become, the region of the
@@ -3324,6 +3313,20 @@ def _one_index(name: str, args: tuple) -> tuple[Any, Any] | None:
 def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     """The (rows, columns) of a tensor's last two axes; a vector is one row."""
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
+
+
+def _row_blocks(intervals: list[tuple[int, int] | None]) -> band.Blocks | None:
+    """The region holding, in each row i, the columns intervals[i] = (first, last) (None: none), as
+    rectangles, the neighbouring rows of one interval in one; None past `_MAX_BLOCKS` rectangles."""
+    rects: list[tuple[int, int, int, int]] = []
+    for row, interval in enumerate(intervals):
+        if interval is None:
+            continue
+        if rects and rects[-1][1] == row - 1 and rects[-1][2:] == interval:
+            rects[-1] = (rects[-1][0], row, *interval)
+        else:
+            rects.append((row, row, *interval))
+    return band.Blocks(tuple(rects)) if len(rects) <= _MAX_BLOCKS else None
 
 
 def _rectangle_of(

@@ -869,12 +869,11 @@ def run(q, kc, vc, seq_lens):
 """
 
 
-def test_a_length_per_request_known_from_data_masks_the_keys_past_it(tmp_path):
-    # Each request attends to its first 192 of 1024 cached keys: on data the lengths are known, and only
-    # those keys' products and rows count (before 2026-11-28: all 1024 of each).
+def decode_on_data(tmp_path: Path, reference: str) -> object:
+    """The counts on data of a decode step over a cache of 1024 keys for 8 requests (`LENGTHS_DECODE`)."""
     p = make_problem(
         tmp_path,
-        LENGTHS_DECODE,
+        reference,
         {
             "q": (["b", 128], "bfloat16"),
             "kc": (["b", 1024, 128], "bfloat16"),
@@ -886,7 +885,13 @@ def test_a_length_per_request_known_from_data_masks_the_keys_past_it(tmp_path):
         [{"axes": {"b": 8}, "kind": "custom"}],
         custom_inputs_entrypoint="get_inputs",
     )
-    c = count_on_data(p, p.workloads[0])
+    return count_on_data(p, p.workloads[0])
+
+
+def test_a_length_per_request_known_from_data_masks_the_keys_past_it(tmp_path):
+    # Each request attends to its first 192 of 1024 cached keys: on data the lengths are known, and only
+    # those keys' products and rows count (before 2026-11-28: all 1024 of each).
+    c = decode_on_data(tmp_path, LENGTHS_DECODE)
     kept = 8 * 192  # keys attended over the 8 requests
     assert c.macs["bf16"] == 2 * kept * 128
     assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
@@ -1004,21 +1009,7 @@ def test_lengths_that_differ_per_request_mask_each_requests_keys(tmp_path):
     reference = LENGTHS_DECODE.replace(
         "torch.full((b,), 192, dtype=torch.int32)", "(torch.arange(b, dtype=torch.int32) + 1) * 128"
     )
-    p = make_problem(
-        tmp_path,
-        reference,
-        {
-            "q": (["b", 128], "bfloat16"),
-            "kc": (["b", 1024, 128], "bfloat16"),
-            "vc": (["b", 1024, 128], "bfloat16"),
-            "seq_lens": (["b"], "int32"),
-        },
-        {"o": (["b", 128], "bfloat16")},
-        {"b": None},
-        [{"axes": {"b": 8}, "kind": "custom"}],
-        custom_inputs_entrypoint="get_inputs",
-    )
-    c = count_on_data(p, p.workloads[0])
+    c = decode_on_data(tmp_path, reference)
     kept = 128 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8)
     assert c.macs["bf16"] == 2 * kept * 128
     assert c.read_bytes["kc"] == c.read_bytes["vc"] == kept * 128 * 2
