@@ -585,6 +585,23 @@ def _unique_elements(t: torch.Tensor) -> int:
     return n if t.numel() else 0
 
 
+def _footprint(t: torch.Tensor) -> int:
+    """Distinct elements a view addresses in memory: its unique elements (`_unique_elements`) less those
+    that overlapping windows share (`x.unfold(-1, 400, 160)`: the samples from the first window's start to
+    the last one's end, once each)."""
+    count = extent = 1
+    for stride, size in sorted((st, n) for n, st in zip(t.shape, t.stride(), strict=True) if n > 1 and st):
+        reach = (size - 1) * stride + extent
+        if stride >= extent:
+            count *= size
+        elif count == extent:
+            count = reach  # windows of a contiguous run that overlap or touch: one longer run
+        else:
+            count = min(count * size, reach)
+        extent = reach
+    return count if t.numel() else 0
+
+
 def _signature(t: torch.Tensor) -> tuple:
     """The set of addresses a view covers, independent of how its dimensions are ordered or split."""
     return _laid_out(t.shape, t.stride(), t.storage_offset(), t.element_size())
@@ -646,7 +663,7 @@ class _Drawn:
     per_row: int
     extra: int
     values: float
-    lookups: int
+    lookups: float
     most: float
 
 
@@ -712,6 +729,9 @@ class _Recorder(TorchDispatchMode):
         # ignored) are not asked for on meta (`_SmallValues`), and every position counts as kept.
         self.small_values = True
         self.exact_products = False  # on data: products computed, not stood in by noise (`_stand_in`)
+        self.windows: set[int] = set()  # the storages of window inputs (`window`), smaller than their tensors
+        # On meta: the storages of integer inputs that a custom entry point makes (`_ask_positions`)
+        self.made_indices: set[int] = set()
         # storage -> ((rows, cols, column stride), the (size, stride) of its axes over 1) as made
         self.mask_layout: dict[int, tuple] = {}
         self.aranges: dict[int, tuple[float, float]] = {}  # storage -> (first value, step) of an arange
@@ -928,6 +948,10 @@ class _Recorder(TorchDispatchMode):
             self._remember(t)
         written = _mutated(func, args, kwargs)
         aligned = _elementwise(func)
+        if aligned and self.made_indices and any(_key(t) in self.made_indices for t in tensors_in):
+            # Integers computed element by element from an entry point's (`ids.clamp(min=0)`): as made.
+            integers = (t for t in tensors_out if not (t.is_floating_point() or t.is_complex()))
+            self.made_indices.update(_key(t) for t in integers)
         wide = tensors_out[0] if aligned and tensors_out and tensors_out[0].dim() >= 2 else None
         reads = []
         placed = name in _PLACED and "reduce" not in kwargs
@@ -959,7 +983,10 @@ class _Recorder(TorchDispatchMode):
             if name in _GATHERS and i == 0 or any(t is u for u in unread):
                 continue
             unique = _unique_elements(t)
-            read = _Read(_key(t), _signature(t), unique * t.element_size())
+            # Overlapping windows of a signal (`unfold`, `as_strided` frames) read each sample once: what
+            # they address, not their elements (a window input stands for all of its elements).
+            addressed = unique if _key(t) in self.windows else _footprint(t)
+            read = _Read(_key(t), _signature(t), addressed * t.element_size())
             read.spread = _spread(t, unique, wide) if wide is not None else None
             if read.spread == "rows" and t.dim() == wide.dim() and unique * wide.shape[-2] == wide.numel():
                 read.group = wide.shape[-2]  # broadcast along that axis alone
@@ -1948,6 +1975,16 @@ class _Recorder(TorchDispatchMode):
             region = entry[2]
         elif zeros.stride()[-2:] == axes[1::-1] and tuple(zeros.shape[-2:]) == (cols, rows):
             region, rows, cols = entry[2].transposed(), cols, rows
+        elif (
+            zeros is a
+            and zeros.stride()[-2:] == axes[:2] == (cols, 1)
+            and zeros.shape[-1] == cols
+            and zeros.shape[-2] % rows == 0
+            and zeros.storage_offset() % (rows * cols) == 0
+        ):
+            # Its matrices stacked as rows (a padded [b, s, c] flattened to [b s, c] for a linear layer):
+            # the same rows of each are zero.
+            region = entry[2]
         else:
             return 1.0
         if zeros is a:
@@ -2600,6 +2637,8 @@ class _Recorder(TorchDispatchMode):
         source = args[0]
         if name in _PICKING_LOSSES:
             return [self._picked_reads(name, args, kwargs)]
+        for index in _leaves(args[1:]):
+            self._ask_positions(index)
         if name in _EMBEDDINGS:
             source, index = args[0], args[1]
             groups = [(0, index)]
@@ -2663,19 +2702,21 @@ class _Recorder(TorchDispatchMode):
         size = source.shape[dim] if source.dim() else 1
         row_bytes = full / size * share if size else 0
         values = positions.reshape(-1).to(torch.int64) % max(size, 1) if self._valued(index) else None
-        estimate = self._named(index, positions.numel(), size)
+        wraps = name in ("index", "_unsafe_index")
+        estimate = self._named(index, positions.numel(), size, wraps=wraps)
         read = _Read(_key(source), sig, full, rows=(dim, row_bytes, estimate, values))
         r = self.range_of(index)
         if values is None and isinstance(r, value_range.Drawn):
             n = positions.numel()
             most = min(n, size, self._index_values(index))
+            lookups, drawn_values = _landing(n, r, size, wraps)
             read.drawn = _Drawn(
                 (_key(positions), _signature(positions)),
                 r.draws,
                 r.per_row,
                 r.extra,
-                min(size, r.values),
-                n,
+                min(size, drawn_values),
+                lookups,
                 most,
             )
         if source.dim() >= 2 and dim < source.dim() - 1 and share == 1.0:
@@ -2690,6 +2731,23 @@ class _Recorder(TorchDispatchMode):
         if index.dtype != torch.bool and (vector is not None or name != "gather"):
             read.axes = frozenset({dim})
         return [read]
+
+    def _ask_positions(self, index: Any) -> None:
+        """On meta, where a gather's positions are an input the entry point makes, of integers no draws
+        describe (beam origins, token ids with a block of image tokens): how many distinct rows they name
+        is their values', so they are read on data (a small tensor: traced at full size, the large ones on
+        meta), where on meta every lookup would count a row of its own."""
+        if (
+            self.with_data
+            or not self.small_values
+            or not isinstance(index, torch.Tensor)
+            or _key(index) not in self.made_indices
+            or index.dtype == torch.bool
+            or isinstance(self.range_of(index), value_range.Drawn)
+        ):
+            return
+        if 1 < index.numel() and index.numel() * index.element_size() <= MIXED_BYTES:
+            raise _SmallValues("the positions of a gather are integers the entry point makes")
 
     def _spans_axis(self, index: torch.Tensor, size: int) -> bool:
         """Whether an index tensor is an arange over all of an axis of `size` (`[torch.arange(n), labels]`
@@ -2758,14 +2816,18 @@ class _Recorder(TorchDispatchMode):
         read.lines = ("lines", n) if values is not None and n < source.shape[0] else "all"
         return read
 
-    def _named(self, index: torch.Tensor, n: int, size: int, *, most: bool = False) -> float:
+    def _named(
+        self, index: torch.Tensor, n: int, size: int, *, most: bool = False, wraps: bool = True
+    ) -> float:
         """How many distinct positions n lookups through `index` name along an axis of `size`: no more than
         the lookups, the axis, or the values its range holds; for uniform random draws, as many as draws
-        repeat to (`value_range.distinct_drawn`: with `most`, at its upper side)."""
+        repeat to (`value_range.distinct_drawn`: with `most`, at its upper side), of those that land on the
+        axis (`_landing`)."""
         estimate = min(n, size, self._index_values(index))
         r = self.range_of(index)
         if isinstance(r, value_range.Drawn):
-            drawn = value_range.distinct_drawn(n, r.per_row, min(size, r.values), most=most)
+            lookups, values = (n, r.values) if most else _landing(n, r, size, wraps)
+            drawn = value_range.distinct_drawn(lookups, r.per_row, min(size, values), most=most)
             estimate = min(estimate, drawn + r.extra)
         return estimate
 
@@ -3629,6 +3691,8 @@ class _TorchFunctions(TorchFunctionMode):
             # Differentiated: the backward autograd runs reads what the forward saved, so the forward is
             # spelled out as ops the recorder sees, and its backward counted as that of the spelled-out form.
             return _spelled_attention(**bound)
+        if self._mask_not_as_one_op(bound.get("attn_mask"), bool(bound.get("is_causal"))):
+            return _spelled_attention(**bound)
         self.recorder.suspended += 1
         try:
             out = func(*args, **kwargs)
@@ -3704,6 +3768,19 @@ class _TorchFunctions(TorchFunctionMode):
                 tainted.add(_key(out))
         rec.ops.append(op)
         return out
+
+    def _mask_not_as_one_op(self, mask: Any, causal: bool) -> bool:
+        """Whether SDPA's mask is one the recorder follows only through the ops it stands for: a mask made
+        in the reference whose region the one-op count cannot place on the scores' last two axes (a key
+        padding mask of a length per request, `mask[:, None, None, :]`: its rows are the batch's)."""
+        if not isinstance(mask, torch.Tensor) or causal:
+            return False
+        rec, key = self.recorder, _key(mask)
+        if rec._mask_entry(mask) is not None:
+            return False
+        if mask.dim() >= 2 and rec.masked.get(key, (0, ""))[1] == "-inf":
+            return False
+        return key in rec.mask_of or key in rec.masked
 
     def _einsum(self, args: tuple, kwargs: dict) -> Any:
         """A contraction of an einsum whose operands repeat their values along an index (expanded, stride 0:
@@ -5023,6 +5100,14 @@ def _flat(lanes: Mapping) -> Iterable[tuple]:
     return (sig for group in lanes.values() for sig in group)
 
 
+def _landing(n: int, drawn: value_range.Drawn, size: int, wraps: bool) -> tuple[float, float]:
+    """Of n lookups through uniform draws into an axis of `size`, those that land on it and the values
+    they are drawn from there (`value_range.landing`): a draw out of the axis's range (from 0, or from
+    -size where negative positions count from the end) must have been replaced before the lookup (ids
+    outside a vocabulary shard set to a pad row), so it names no row of its own."""
+    return value_range.landing(n, drawn, -size if wraps else 0, size - 1)
+
+
 def _gathers_without_values(entries: list) -> float:
     """Bytes of the rows that several gathers on the same storage address, index values unknown: each its
     own estimate, except gathers of the whole of their results through uniform draws of the same values into
@@ -5073,6 +5158,7 @@ def trace(
     follow_masks: bool = True,
     exact_products: bool = False,
     small_values: bool = True,
+    made: Collection[str] = (),
 ) -> OpCounts:
     """Run the reference on `inputs` (meta tensors, or real CPU data with `with_data`) and count it.
     `generic` names the inputs drawn from a continuous random distribution (no exact zeros or infinities
@@ -5085,8 +5171,9 @@ def trace(
     is followed: the work it masks out counts as the reference performs it (what a bound that prices the
     masked scores assumes). On data, products are noise at their scale (`_stand_in`) unless
     `exact_products`. Without `small_values`, a small tensor's values that decide what is read are not
-    asked for on meta: every position counts as kept. Raises DataDependent when meta tensors cannot carry
-    the reference through."""
+    asked for on meta: every position counts as kept. `made` names the inputs a custom entry point makes
+    (on meta, the positions of a gather among them are asked for: `_Recorder._ask_positions`). Raises
+    DataDependent when meta tensors cannot carry the reference through."""
     with _without_gc():
         # Off until the recorder is gone: a collection right after the run would walk every tensor and
         # op it recorded (a tenth of a second per trace of a loop).
@@ -5102,6 +5189,7 @@ def trace(
             follow_masks=follow_masks,
             exact_products=exact_products,
             small_values=small_values,
+            made=made,
         )
 
 
@@ -5118,6 +5206,7 @@ def _trace(
     follow_masks: bool,
     exact_products: bool,
     small_values: bool,
+    made: Collection[str],
 ) -> OpCounts:
     from solgym.inputs import as_outputs, kept_defaults, on_device, random_range
 
@@ -5137,13 +5226,17 @@ def _trace(
         key = recorder._remember(t)
         input_keys[key] = name
         # A window input's storage is smaller than the tensor it stands for.
-        recorder.storage_bytes[key] = max(recorder.storage_bytes[key], _unique_elements(t) * t.element_size())
+        if recorder.storage_bytes[key] < _unique_elements(t) * t.element_size():
+            recorder.storage_bytes[key] = _unique_elements(t) * t.element_size()
+            recorder.windows.add(key)
         if name in ranges and not with_data:
             recorder.ranges[key] = (t.dtype, ranges[name])
         elif name in generic and t.device.type == "meta" and (drawn := random_range(t.dtype)) is not None:
             recorder.ranges[key] = (t.dtype, drawn)
         if name in stale:
             recorder.stale.add(key)
+        if not with_data and name in made and not (t.is_floating_point() or t.is_complex()):
+            recorder.made_indices.add(key)
         if name in generic and t.is_floating_point() and not _quantized_of(t.dtype):
             continue
         if with_data and t.device.type != "meta" and name not in stale:
@@ -5187,7 +5280,11 @@ def _trace(
     counts = OpCounts(macs=macs, flops_other=flops, traced_on="meta" if not with_data else "cpu data")
     for key, name in input_keys.items():
         t = tensor_inputs[name]
-        counts.read_bytes[name] = read_by_key.get(key, 0.0)
+        # No more than the input's own elements, though its storage may hold more (`randperm(4 * n)[:n]`
+        # returned by an entry point): a kernel is given the view.
+        counts.read_bytes[name] = min(
+            read_by_key.get(key, 0.0), float(_unique_elements(t) * t.element_size())
+        )
         counts.read_elements[name] = counts.read_bytes[name] / t.element_size()
         counts.needed_read_bytes[name] = min(needed_by_key.get(key, 0.0), counts.read_bytes[name])
         counts.needed_read_elements[name] = counts.needed_read_bytes[name] / t.element_size()
@@ -5302,6 +5399,7 @@ def count_on_meta(
         "generic": generic,
         "follow_masks": follow_masks,
         "small_values": small_values,
+        "made": [name for name, source in workload.inputs.items() if source.kind == "custom"],
     }
     try:
         counts = trace(problem, inputs, ranges=ranges, **options)

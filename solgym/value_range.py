@@ -43,11 +43,14 @@ class Drawn(tuple):
     draws, as `randint` makes; k: the indices a top-k picks in each row), as a `Range` that also says how
     many distinct values a gather through them names (`distinct_drawn`). Copies, casts and a number added
     keep it, and so do pads and joins with a few constants (a blank or start id put before the draws:
-    `extra` values besides those `draws` is drawn from); any other op gives a plain range."""
+    `extra` values besides those `draws` is drawn from) and a clamp whose bounds hold them all; any other
+    op gives a plain range. `replaced`: some of the draws may have been replaced by other values (`where`,
+    `masked_fill`: ids outside a vocabulary shard set to a pad row)."""
 
     per_row: int
     draws: tuple[float, float]
     extra: int
+    replaced: bool
 
     def __new__(
         cls,
@@ -57,11 +60,13 @@ class Drawn(tuple):
         *,
         draws: tuple[float, float] | None = None,
         extra: int = 0,
+        replaced: bool = False,
     ) -> Drawn:
         drawn = super().__new__(cls, (float(lo), float(hi), False))
         drawn.per_row = per_row
         drawn.draws = (float(lo), float(hi)) if draws is None else draws
         drawn.extra = extra
+        drawn.replaced = replaced
         return drawn
 
     @property
@@ -72,7 +77,7 @@ class Drawn(tuple):
     def moved(self, lo: float, hi: float, by: float = 0.0) -> Drawn:
         """The same draws within [lo, hi], moved by a number."""
         draws = (self.draws[0] + by, self.draws[1] + by)
-        return Drawn(lo, hi, self.per_row, draws=draws, extra=self.extra)
+        return Drawn(lo, hi, self.per_row, draws=draws, extra=self.extra, replaced=self.replaced)
 
 
 def distinct_drawn(n: int, per_row: int, values: float, *, most: bool = False) -> float:
@@ -96,6 +101,19 @@ def distinct_drawn(n: int, per_row: int, values: float, *, most: bool = False) -
     if most:
         return min(float(n), float(values), mean + 3 * math.sqrt(max(variance, 0.0)))
     return min(float(n), max(float(per_row), mean - 3 * math.sqrt(max(variance, 0.0))))
+
+
+def landing(n: float, drawn: Drawn, low: float, high: float) -> tuple[float, float]:
+    """Of n independent draws (`drawn`), some of them replaced, how many land on the values low..high (a
+    table's rows: the others would be out of range, so they are among those replaced), as the expected
+    count less three standard deviations (at least one lookup), and how many of the values drawn from
+    lie there: (n, drawn.values) where all do, or none was replaced."""
+    lo, hi = drawn.draws
+    inside = max(0.0, min(hi, high) - max(lo, low) + 1)
+    if drawn.per_row != 1 or not drawn.replaced or inside >= drawn.values or not n:
+        return float(n), drawn.values
+    p = inside / drawn.values
+    return max(1.0, n * p - 3 * math.sqrt(n * p * (1 - p))), max(inside, 1.0)
 
 
 def of_number(v: Any) -> Range | None:
@@ -143,9 +161,10 @@ def union(a: Range, b: Range) -> Range:
     return (min(a[0], b[0]), max(a[1], b[1]), a[2] or b[2])
 
 
-def joined(a: Range, b: Range) -> Range:
+def joined(a: Range, b: Range, *, replaced: bool = False) -> Range:
     """`union`, keeping the draws of a `Drawn` joined with single values (a pad id set before them) or with
-    the same draws: each value outside the draws counts one more distinct value a gather may name."""
+    the same draws: each value outside the draws counts one more distinct value a gather may name. With
+    `replaced`, the values of `b` take the place of some of `a`'s."""
     hull = union(a, b)
     drawn = [r for r in (a, b) if isinstance(r, Drawn)]
     points = [r for r in (a, b) if not isinstance(r, Drawn) and r[0] == r[1] and not r[2]]
@@ -153,7 +172,8 @@ def joined(a: Range, b: Range) -> Range:
         return hull
     first = drawn[0]
     extra = sum(d.extra for d in drawn) + sum(not first.draws[0] <= p[0] <= first.draws[1] for p in points)
-    return Drawn(hull[0], hull[1], first.per_row, draws=first.draws, extra=extra)
+    replaced = replaced or any(d.replaced for d in drawn)
+    return Drawn(hull[0], hull[1], first.per_row, draws=first.draws, extra=extra, replaced=replaced)
 
 
 def finite(r: Range) -> bool:
@@ -201,6 +221,10 @@ def transfer(name: str, args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lo
         return fitted
     if isinstance(r, Drawn) and fitted[:2] == r[:2] and _rule_name(name) in _KEEPS_DRAWS:
         return r.moved(*fitted[:2])  # the draws themselves, copied, cast, padded or joined
+    if _rule_name(name) in ("clamp", "clamp_min", "clamp_max"):
+        drawn = lookup(args[0])
+        if isinstance(drawn, Drawn) and fitted[:2] == drawn[:2]:
+            return drawn  # bounds that hold every draw (`ids.clamp(min=0)`) leave the draws as they were
     if _rule_name(name) in ("add", "sub") and len(args) > 1 and of_number(args[1]) is not None:
         drawn = lookup(args[0])  # moved by a number
         if isinstance(drawn, Drawn):
@@ -677,7 +701,7 @@ def _where(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Rang
         return a
     if condition == _FALSE:
         return b
-    return None if a is None or b is None else joined(a, b)
+    return None if a is None or b is None else joined(a, b, replaced=True)
 
 
 def _put(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:
@@ -686,7 +710,7 @@ def _put(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range 
     if len(args) < 3 or (len(args) > 3 and args[3] is True) or kwargs.get("accumulate"):
         return None  # accumulated: sums, not the values put
     destination, put = lookup(args[0]), lookup(args[2])
-    return None if destination is None or put is None else joined(destination, put)
+    return None if destination is None or put is None else joined(destination, put, replaced=True)
 
 
 def _full(args: tuple, kwargs: dict, out: torch.Tensor, lookup: Lookup) -> Range | None:

@@ -482,11 +482,143 @@ def test_indices_an_entry_point_makes_address_at_most_the_rows_their_range_holds
         custom_inputs_entrypoint="get_inputs",
     )
     b = one(p)
-    assert b.traced_on == "meta"
-    # Random draws repeat: 8192 of them from 1024 values name all but a few (e^-8 of them, and less three
-    # standard deviations); the others name 1024 distinct positions.
-    rows = distinct_drawn(8192, 1, 1024) if made.startswith("torch.randint(0, 1024") else 1024
+    if made.startswith("torch.randint(0, 1024"):
+        # Random draws repeat: 8192 of them from 1024 values name all but a few (e^-8 of them, and less
+        # three standard deviations), counted on meta.
+        assert b.traced_on == "meta"
+        rows = distinct_drawn(8192, 1, 1024)
+    else:
+        # Positions no draws describe are read on data: the rows they name. Clamped draws from 4096
+        # values leave about e^-2 of the 1023 values below the bound unnamed.
+        assert b.traced_on.startswith("cpu data")
+        rows = torch.unique(make_inputs(p, p.workloads[0], device="cpu")["positions"]).numel()
+        assert (rows == 1024) != made.startswith("torch.randint(0, 4096")
     assert b.bytes_read == pytest.approx(8192 * 8 + rows * 128 * 4)
+
+
+@pytest.mark.parametrize("index", ["ids", "ids.clamp(min=0)", "ids.clamp(0, INT_HIGH - 1)"])
+def test_a_clamp_that_holds_every_draw_keeps_the_ids_drawn(tmp_path, index):
+    # Bounds that change no id (`ids.clamp(min=0)` before a lookup, in case of a -1) leave them uniform draws
+    # that repeat: 64 lookups into 64 rows name about 33 of them, not 64.
+    p = make_problem(
+        tmp_path,
+        f"import torch\nINT_HIGH = {INT_HIGH}\ndef run(w, ids):\n    return w[{index}]\n",
+        {"w": ([INT_HIGH, 256], "float32"), "ids": (["n"], "int64")},
+        {"y": (["n", 256], "float32")},
+        {"n": None},
+        [{"axes": {"n": 64}}],
+    )
+    rows = distinct_drawn(64, 1, INT_HIGH)
+    assert rows < 40
+    assert count(p, p.workloads[0]).read_bytes["w"] == pytest.approx(rows * 256 * 4)
+
+
+def test_ids_outside_a_vocabulary_shard_name_only_the_rows_that_land_in_it(tmp_path):
+    # A vocabulary-parallel embedding: ids outside this shard's quarter are set to row 0 and their results
+    # zeroed. Of 4096 ids drawn from 32768 values, about a quarter land in the shard's 8192 rows: the rows
+    # they name (less three standard deviations, twice), not 4096 lookups' worth of distinct rows.
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\n"
+        "def get_inputs(axes, device):\n"
+        "    return {'ids': torch.randint(0, 4 * 8192, (axes['n'],), device=device),\n"
+        "            'weight': torch.randn(8192, 256, device=device)}\n"
+        "def run(ids, weight):\n"
+        "    mask = (ids < 8192) | (ids >= 16384)\n"
+        "    local = (ids - 8192).masked_fill(mask, 0)\n"
+        "    return F.embedding(local, weight).masked_fill(mask.unsqueeze(-1), 0.0)\n",
+        {"ids": (["n"], "int64"), "weight": ([8192, 256], "float32")},
+        {"y": (["n", 256], "float32")},
+        {"n": None},
+        [{"axes": {"n": 4096}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    counted = count(p, p.workloads[0])
+    assert counted.traced_on == "meta"
+    landing = 4096 / 4 - 3 * math.sqrt(4096 * 0.25 * 0.75)
+    rows = distinct_drawn(landing, 1, 8192)
+    assert counted.read_bytes["weight"] == pytest.approx(rows * 256 * 4)
+    ids = make_inputs(p, p.workloads[0], device="cpu")["ids"]
+    in_shard = torch.unique(ids[(ids >= 8192) & (ids < 16384)]).numel()
+    assert rows <= in_shard < 1.2 * rows  # a kernel reads the rows of the ids in the shard (and row 0)
+
+
+@pytest.mark.parametrize(
+    "op", ["cache.index_select(0, beam_idx)", "cache[beam_idx]", "cache[beam_idx.clamp(min=0)]"]
+)
+def test_positions_an_entry_point_makes_are_read_on_data_for_the_rows_they_name(tmp_path, op):
+    # A KV cache reordered by beam origins (each row's origin an even row): half of its rows are read. On
+    # meta, with no draws to describe them, every lookup would count a row of its own. Integers computed
+    # from them element by element (a clamp in case of a -1) are theirs too.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef get_inputs(axes, device):\n    r = axes['rows']\n"
+        "    return {'cache': torch.randn(r, 256, device=device),\n"
+        "            'beam_idx': torch.arange(r, device=device) // 2 * 2}\n"
+        f"def run(cache, beam_idx):\n    return {op}\n",
+        {"cache": (["rows", 256], "float32"), "beam_idx": (["rows"], "int64")},
+        {"y": (["rows", 256], "float32")},
+        {"rows": None},
+        [{"axes": {"rows": 64}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    counted = count(p, p.workloads[0])
+    assert counted.traced_on.startswith("cpu data")
+    assert counted.read_bytes == {"cache": 32 * 256 * 4, "beam_idx": 64 * 8}
+
+
+def test_an_input_on_a_larger_storage_is_read_at_most_whole(tmp_path):
+    # The entry point returns slots cut from a larger permutation (`randperm(4 n)[:n]`): read once for the
+    # mask and again where it keeps them, they still count at most their own n elements.
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef get_inputs(axes, device):\n    n = axes['n']\n"
+        "    s = torch.randperm(4 * n, device=device)[:n]\n    s[::4] = -1\n"
+        "    return {'slots': s, 'k': torch.randn(n, device=device), 'cache': torch.randn(4 * n, device=device)}\n"
+        "def run(slots, k, cache):\n    cache = cache.clone()\n    valid = slots >= 0\n"
+        "    cache[slots[valid]] = k[valid]\n    return cache\n",
+        {"slots": (["n"], "int64"), "k": (["n"], "float32"), "cache": (["m"], "float32")},
+        {"y": (["m"], "float32")},
+        {"n": None, "m": "4 * n"},
+        [{"axes": {"n": 1024}, "kind": "custom"}],
+        custom_inputs_entrypoint="get_inputs",
+    )
+    assert count(p, p.workloads[0]).read_bytes["slots"] == 1024 * 8
+
+
+def test_a_key_padding_mask_of_lengths_through_sdpa_counts_the_keys_each_request_keeps(tmp_path):
+    # `arange(T) < lengths[:, None]` passed to SDPA as `mask[:, None, None, :]`: each request attends to
+    # its own keys, as the same attention spelled out is counted.
+    entry = (
+        "import torch\nimport torch.nn.functional as F\ndef get_inputs(axes, device):\n"
+        "    q, k, v = (torch.randn(4, 2, 128, 64, device=device, dtype=torch.bfloat16) for _ in range(3))\n"
+        "    return {'q': q, 'k': k, 'v': v, 'lengths': torch.tensor([128, 112, 96, 80], device=device)}\n"
+        "def run(q, k, v, lengths):\n    mask = torch.arange(k.shape[2])[None, :] < lengths[:, None]\n"
+    )
+    bodies = {
+        "sdpa": "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])\n",
+        "spelled": "    s = (q @ k.transpose(-2, -1)) * 0.125\n"
+        "    s = s.masked_fill(~mask[:, None, None, :], float('-inf'))\n"
+        "    return torch.softmax(s.float(), -1).to(q.dtype) @ v\n",
+    }
+    counted = {}
+    for name, body in bodies.items():
+        qkv = (["B", 2, 128, 64], "bfloat16")
+        p = make_problem(
+            tmp_path,
+            entry + body,
+            {"q": qkv, "k": qkv, "v": qkv, "lengths": (["B"], "int64")},
+            {"o": qkv},
+            {"B": 4},
+            [{"axes": {}, "kind": "custom"}],
+            custom_inputs_entrypoint="get_inputs",
+            folder=name,
+        )
+        counted[name] = count(p, p.workloads[0])
+    kept = 128 + 112 + 96 + 80
+    assert counted["sdpa"].macs == counted["spelled"].macs == {"bf16": 2 * 128 * kept * (64 + 64)}
+    assert counted["sdpa"].read_bytes == counted["spelled"].read_bytes
+    assert counted["sdpa"].read_bytes["k"] == 2 * kept * 64 * 2
 
 
 def test_an_embedding_bag_reads_only_the_addressed_rows(tmp_path):
@@ -834,7 +966,7 @@ def run(ids, table):
         ("ids % 1000", distinct_drawn(1024, 1, 1000)),
         ("ids // 1000", distinct_drawn(1024, 1, 1000)),
         ("torch.div(ids, 4000, rounding_mode='floor')", distinct_drawn(1024, 1, 250)),
-        ("ids % 999", 999),  # 10^6 ids over 999 buckets: not uniform, only their range is known
+        ("ids % 999", None),  # 10^6 ids over 999 buckets: not uniform, so read on data
     ],
 )
 def test_ids_hashed_or_divided_stay_draws(tmp_path, fold, rows):
@@ -850,7 +982,11 @@ def test_ids_hashed_or_divided_stay_draws(tmp_path, fold, rows):
         [{"axes": {"b": 128}, "kind": "custom"}],
         custom_inputs_entrypoint="get_inputs",
     )
-    assert count(p, p.workloads[0]).read_bytes["table"] == pytest.approx(rows * 64 * 4)
+    counted = count(p, p.workloads[0])
+    if rows is None:
+        assert counted.traced_on.startswith("cpu data")
+        rows = torch.unique(make_inputs(p, p.workloads[0], device="cpu")["ids"] % 999).numel()
+    assert counted.read_bytes["table"] == pytest.approx(rows * 64 * 4)
 
 
 LENGTHS_DECODE = """
