@@ -621,6 +621,27 @@ def test_a_key_padding_mask_of_lengths_through_sdpa_counts_the_keys_each_request
     assert counted["sdpa"].read_bytes["k"] == 2 * kept * 64 * 2
 
 
+@pytest.mark.parametrize(
+    "frames",
+    [
+        "x.unfold(-1, 400, 160)",
+        "x.as_strided((x.shape[0], (x.shape[1] - 400) // 160 + 1, 400), (x.stride(0), 160, 1))",
+    ],
+)
+def test_overlapping_frames_read_the_samples_they_reach_once(tmp_path, frames):
+    # Four frames of 400 samples 160 apart reach 880 samples of a 1039-sample clip: each once, not 4 x 400,
+    # and not the tail no frame reaches.
+    p = make_problem(
+        tmp_path,
+        f"import torch\ndef run(x):\n    return {frames}.sum(-1)\n",
+        {"x": (["B", 1039], "float32")},
+        {"y": (["B", 4], "float32")},
+        {"B": None},
+        [{"axes": {"B": 16}}],
+    )
+    assert count(p, p.workloads[0]).read_bytes["x"] == 16 * 880 * 4
+
+
 def test_an_embedding_bag_reads_only_the_addressed_rows(tmp_path):
     p = make_problem(
         tmp_path,
