@@ -585,12 +585,12 @@ def _unique_elements(t: torch.Tensor) -> int:
     return n if t.numel() else 0
 
 
-def _footprint(t: torch.Tensor) -> int:
-    """Distinct elements a view addresses in memory: its unique elements (`_unique_elements`) less those
-    that overlapping windows share (`x.unfold(-1, 400, 160)`: the samples from the first window's start to
-    the last one's end, once each)."""
+def _footprint(sig: tuple) -> int:
+    """Distinct elements the view of a signature (`_signature`, its axes by stride) addresses in memory:
+    its unique elements less those that overlapping windows share (`x.unfold(-1, 400, 160)`: the samples
+    from the first window's start to the last one's end, once each)."""
     count = extent = 1
-    for stride, size in sorted((st, n) for n, st in zip(t.shape, t.stride(), strict=True) if n > 1 and st):
+    for stride, size in sig[2]:
         reach = (size - 1) * stride + extent
         if stride >= extent:
             count *= size
@@ -599,7 +599,7 @@ def _footprint(t: torch.Tensor) -> int:
         else:
             count = min(count * size, reach)
         extent = reach
-    return count if t.numel() else 0
+    return count
 
 
 def _signature(t: torch.Tensor) -> tuple:
@@ -982,11 +982,11 @@ class _Recorder(TorchDispatchMode):
                 continue
             if name in _GATHERS and i == 0 or any(t is u for u in unread):
                 continue
-            unique = _unique_elements(t)
+            unique, sig = _unique_elements(t), _signature(t)
             # Overlapping windows of a signal (`unfold`, `as_strided` frames) read each sample once: what
             # they address, not their elements (a window input stands for all of its elements).
-            addressed = unique if _key(t) in self.windows else _footprint(t)
-            read = _Read(_key(t), _signature(t), addressed * t.element_size())
+            addressed = unique if not unique or _key(t) in self.windows else _footprint(sig)
+            read = _Read(_key(t), sig, addressed * t.element_size())
             read.spread = _spread(t, unique, wide) if wide is not None else None
             if read.spread == "rows" and t.dim() == wide.dim() and unique * wide.shape[-2] == wide.numel():
                 read.group = wide.shape[-2]  # broadcast along that axis alone
@@ -2738,7 +2738,8 @@ class _Recorder(TorchDispatchMode):
         is their values', so they are read on data (a small tensor: traced at full size, the large ones on
         meta), where on meta every lookup would count a row of its own."""
         if (
-            self.with_data
+            not self.made_indices
+            or self.with_data
             or not self.small_values
             or not isinstance(index, torch.Tensor)
             or _key(index) not in self.made_indices
