@@ -680,6 +680,9 @@ class _Op:
     macs: float = 0.0
     precision: str = ""
     flops: float = 0.0
+    # Of a batched product whose operands repeat along its batch axis: the batches that make the same
+    # products, counted once (`_Recorder._batch_repeats`).
+    shared: int = 1
     aligned: bool = False  # each result element comes from the operands' elements at its place
     # (rows, columns, bytes of an element) of the result as a matrix of its trailing axes, for a matrix
     # product and an op over whole rows (softmax, cumsum, sort, norms, FFTs), whose operand reads follow
@@ -2627,6 +2630,30 @@ class _Recorder(TorchDispatchMode):
             return min(n, whole // math.prod(size for _, size in axes))
         return n
 
+    def _batch_repeats(self, a: torch.Tensor, b: torch.Tensor) -> int:
+        """How many consecutive batches of a batched product make the same products: those along which
+        both operands repeat their values (expanded, stride 0, or a copy of an expanded view reshaped into
+        the batch axis: `matmul` of C and B of one group broadcast to every head makes per-head copies),
+        counted once as a kernel that computes them once and broadcasts the result does. 1 where they do
+        not both repeat, or repeat in runs neither of which divides the other."""
+        n = a.shape[0] if a.dim() == 3 else 1
+        if n < 2 or b.dim() != 3 or b.shape[0] != n:
+            return 1
+        runs = []
+        for t in (a, b):
+            stride = t.stride(0)
+            if stride == 0:
+                runs.append(n)
+                continue
+            sizes = [
+                size for step, size in self.repeated.get(_key(t), ()) if step == stride and n % size == 0
+            ]
+            if not sizes:
+                return 1
+            runs.append(max(sizes))
+        low, high = sorted(runs)
+        return low if high % low == 0 else 1
+
     def repeats(self, t: torch.Tensor, dim: int) -> bool:
         """Whether a tensor's values repeat along a dimension."""
         stride = t.stride(dim)
@@ -2932,6 +2959,9 @@ class _Recorder(TorchDispatchMode):
             op.macs = float(outs[0].numel()) * k if name not in ("dot", "vdot") else float(a.numel())
             if name.startswith("addbmm"):
                 op.macs = float(a.shape[0]) * a.shape[1] * a.shape[2] * b.shape[2]
+            elif name in ("bmm", "baddbmm"):
+                op.shared = self._batch_repeats(a, b)
+                op.macs /= op.shared
             op.precision = self._operand_precision(a, b)
             return
         if name in _FUSED_PRODUCTS:
@@ -3801,7 +3831,9 @@ class _TorchFunctions(TorchFunctionMode):
         )
         if fits:
             for op, (_, repeats) in zip(made, steps, strict=True):
-                op.macs /= repeats
+                # (less what the batched product it reached ATen as has already counted once)
+                if repeats % op.shared == 0:
+                    op.macs /= repeats // op.shared
         return out
 
     def _summed_over_unit_axes(self, args: tuple, out: Any, made: list[_Op]) -> None:

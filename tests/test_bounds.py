@@ -1779,6 +1779,40 @@ def test_einsum_products_repeated_along_a_broadcast_index_are_counted_once(tmp_p
     ).macs_by_precision == {"fp32": 4 * lower * 32 + 4 * lower * 16}
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_matmul_products_repeated_along_broadcast_heads_are_counted_once(tmp_path, batch):
+    """C·Bᵀ of one group broadcast to every head, written with `matmul` as einsum's test above writes it
+    with einsum: the same count. At batch 1 the operands reach `bmm` as views of stride 0 along the heads;
+    at batch 2 as copies reshaped into its batch axis, which still repeat along them (before 2026-11-30,
+    counted once per head: 4x these products)."""
+
+    def problem(c: str, folder: str) -> object:
+        return make_problem(
+            tmp_path,
+            "import torch\ndef run(x, b, c):\n"
+            "    n, h, s = c.shape[0], x.shape[2], c.shape[-1]\n"
+            f"    cs, bs = {c}, b.expand({batch}, 64, 4, 32)\n"
+            "    g = torch.matmul(cs.permute(0, 2, 1, 3), bs.permute(0, 2, 3, 1))\n"
+            "    return torch.matmul(g, x.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)\n",
+            {
+                "x": ([batch, 64, 4, 16], "float32"),
+                "b": ([batch, 64, 1, 32], "float32"),
+                "c": ([batch, 64, 1, 32], "float32"),
+            },
+            {"y": ([batch, 64, 4, 16], "float32")},
+            {"L": None},
+            [{"axes": {"L": 1}}],
+            folder=folder,
+        )
+
+    scores, values = 64 * 64 * 32, 4 * 64 * 64 * 16
+    shared = problem(f"c.expand({batch}, 64, 4, 32)", "shared")
+    assert one(shared).macs_by_precision == {"fp32": batch * (scores + values)}
+    # One operand differs per head: nothing repeats.
+    varied = problem(f"c.expand({batch}, 64, 4, 32) * x[..., :1]", "varied")
+    assert one(varied).macs_by_precision == {"fp32": batch * (4 * scores + values)}
+
+
 def test_masks_of_key_positions_count_the_keys_kept_and_a_shifted_band_its_own(tmp_path):
     def macs(mask: str, folder: str) -> float:
         return masked_attention_macs(tmp_path, mask, folder)
