@@ -210,6 +210,20 @@ _MASK_PRESERVING = {
     "native_dropout",
     "_unsafe_view",
 }
+# Elementwise arithmetic of a constant tensor and a number whose result is a constant too.
+_CONSTANT_ARITHMETIC = {"mul": torch.mul, "div": torch.div, "add": torch.add, "sub": torch.sub}
+# Backward ops that scale the gradient, their first argument, by a factor of the forward's values
+# (`tanh_backward(g, t)` is g (1 - t²)): zero wherever the gradient is.
+_GRADIENT_SCALINGS = {
+    "tanh_backward",
+    "sigmoid_backward",
+    "gelu_backward",
+    "silu_backward",
+    "threshold_backward",
+    "hardtanh_backward",
+    "softplus_backward",
+    "leaky_relu_backward",
+}
 # Window ops whose strides may skip input positions (`_touched_share`).
 _WINDOWED = set(
     """convolution max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices avg_pool1d
@@ -1334,6 +1348,13 @@ class _Recorder(TorchDispatchMode):
             self.constant[key_outs[0]], self.made_as[key_outs[0]] = value, outs[0]
             self.mask_of.pop(key_outs[0], None)
             return
+        scaled = self._scaled_constant(name, args, kwargs, ins, outs)
+        if scaled is not None:
+            # A constant times or plus a number (`torch.ones(S, S) * float("-inf")` before `triu`): the
+            # same constant, its value the op's.
+            self.constant[key_outs[0]], self.made_as[key_outs[0]] = scaled, outs[0]
+            self.mask_of.pop(key_outs[0], None)
+            return
         first = _key(args[0]) if ins and args[0] is ins[0] else None
         constant, filled = first in self.constant, self.constant.get(first)
         if name != "_unsafe_view":  # (a reshaped copy's own storage: its values stay)
@@ -1465,6 +1486,24 @@ class _Recorder(TorchDispatchMode):
             self._set_masked(outs, (kept, state, outer[0]), axes)
         elif state is not None:
             self._set_masked(outs, (kept, state, kept_region))
+
+    def _scaled_constant(self, name: str, args: tuple, kwargs: dict, ins: list, outs: list) -> Any:
+        """The value of a constant tensor, made whole by a fill, after `mul`, `div`, `add` or `sub` with a
+        Python number, rounded to the result's dtype; None for any other op or operand."""
+        if name not in _CONSTANT_ARITHMETIC or len(ins) != 1 or len(outs) != 1 or len(args) != 2:
+            return None
+        if kwargs.get("alpha", 1) != 1 or kwargs.get("rounding_mode") is not None:
+            return None
+        tensor, number = (args[0], args[1]) if args[0] is ins[0] else (args[1], args[0])
+        value, out = self.constant.get(_key(tensor)), outs[0]
+        if not (_number(value) and _number(number) and tensor is ins[0] and out.is_floating_point()):
+            return None
+        if _unique_elements(out) * out.element_size() != self.storage_bytes.get(_key(out)):
+            return None
+        a, b = (value, number) if args[0] is tensor else (number, value)
+        with torch._C.DisableTorchFunction():
+            result = _CONSTANT_ARITHMETIC[name](torch.tensor(a, dtype=torch.float64), b)
+            return result.to(out.dtype).item()
 
     def _outer_mask(self, outer: tuple, out: torch.Tensor) -> tuple | None:
         """The axes of a mask made rows x cols on the first and last axes of the scores it is applied to,
@@ -1906,9 +1945,13 @@ class _Recorder(TorchDispatchMode):
                 return
             before = sum(t.shape[-1] for t in parts[:place])
             region = region.shifted(before) if region is not None else None
+        elif name in _GRADIENT_SCALINGS:
+            zeros = [z for z in zeros if z[1] is args[0]]
+            if not zeros:
+                return
         elif name not in _MASK_PRESERVING:
             return
-        if name == "mul" and zeros and outs:
+        if (name == "mul" or name in _GRADIENT_SCALINGS) and zeros and outs:
             # A product is zero where a factor of its own shape is: the other factors are demanded only
             # where it is not.
             key, t, kept, region = zeros[0]
@@ -2553,7 +2596,12 @@ class _Recorder(TorchDispatchMode):
         if _number(self.constant.get(_key(v))):
             return self.constant[_key(v)]  # made by a fill (`where(mask, float("-inf"), s)`)
         if v.device.type == "meta":
-            return value_range.decided(self.range_of(v), v.dtype)
+            r = self.range_of(v)
+            if r is not None and r[0] == r[1] and math.isinf(r[0]) and not r[2] and v.is_floating_point():
+                # An infinity made on the device (`torch.tensor(float("-inf"), device=s.device)` as the fill
+                # of a mask): ranges take no infinity but from their inputs, so a point at one is exact.
+                return r[0]
+            return value_range.decided(r, v.dtype)
         return v.item()
 
     def _repeats(self, aligned: bool, name: str, ins: list, outs: list) -> None:

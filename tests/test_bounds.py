@@ -1620,6 +1620,13 @@ CAUSAL_MASKS = [
     "keep = torch.tril(torch.ones(64, 64)) == 1\n    s = s.masked_fill(~keep, float('-inf'))",
     "m = (torch.triu(torch.ones(64, 64)) == 1).transpose(0, 1).float()\n"
     "    m = m.masked_fill(m == 0, float('-inf')).masked_fill(m == 1, 0.0)\n    s = s + m",
+    # The fill a tensor made on the device; an infinite constant made as ones times -inf (before
+    # 2026-11-30, the first two counted P·V in full, the third all of the attention).
+    "upper = torch.ones(64, 64, dtype=torch.bool, device=q.device).triu(1)\n"
+    "    s = s.masked_fill(upper, torch.tensor(float('-inf'), device=q.device))",
+    "keep = torch.ones(64, 64, dtype=torch.bool, device=q.device).tril()\n"
+    "    s = torch.where(keep, s, torch.tensor(float('-inf'), device=q.device))",
+    "s = s + torch.triu(torch.ones(64, 64, device=q.device) * float('-inf'), 1)",
 ]
 
 
@@ -1651,6 +1658,28 @@ def masked_attention(tmp_path: Path, mask: str, folder: str = "problem") -> Prob
 @pytest.mark.parametrize("mask", CAUSAL_MASKS)
 def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_causal_does(tmp_path, mask):
     assert masked_attention_macs(tmp_path, mask) == 2 * (64 * 65 // 2) * (32 + 32)
+
+
+def test_a_soft_capped_causal_attention_differentiated_by_autograd_counts_the_triangle(tmp_path):
+    """Gemma-2's tanh soft-cap before a causal mask, its backward taken by `torch.autograd.grad`:
+    `tanh_backward` passes the masked zeros of the scores' gradient on (before 2026-11-30, three of the
+    five products counted every score)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v, do):\n"
+        "    m = torch.ones(64, 64, dtype=torch.bool, device=q.device).triu(1)\n"
+        "    with torch.enable_grad():\n"
+        "        q, k, v = (x.detach().requires_grad_(True) for x in (q, k, v))\n"
+        "        s = torch.tanh(q @ k.mT / 50.0) * 50.0\n"
+        "        p = torch.softmax(s.masked_fill(m, float('-inf')), -1)\n"
+        "        return torch.autograd.grad(p @ v, (q, k, v), do)\n",
+        {n: ([64, 32], "float32") for n in ("q", "k", "v", "do")},
+        {n: ([64, 32], "float32") for n in ("dq", "dk", "dv")},
+        {"L": None},
+        [{"axes": {"L": 1}}],
+    )
+    # QKᵀ, dV = Pᵀ dO, dP = dO Vᵀ, dQ = dS K and dK = dSᵀ Q, each over the triangle.
+    assert one(p).macs_by_precision == {"fp32": 5 * (64 * 65 // 2) * 32}
 
 
 @pytest.mark.parametrize(
