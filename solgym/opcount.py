@@ -25,6 +25,7 @@ import gc
 import hashlib
 import itertools
 import math
+import operator
 import re
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -210,6 +211,8 @@ _MASK_PRESERVING = {
     "native_dropout",
     "_unsafe_view",
 }
+# The most tiles a tiled mask is followed in (`_Recorder._tiled_mask`): query heads per key head.
+_MAX_TILES = 64
 # Elementwise arithmetic of a constant tensor and a number whose result is a constant too.
 _CONSTANT_ARITHMETIC = {"mul": torch.mul, "div": torch.div, "add": torch.add, "sub": torch.sub}
 # Backward ops that scale the gradient, their first argument, by a factor of the forward's values
@@ -1399,7 +1402,9 @@ class _Recorder(TorchDispatchMode):
             return
         if name in ("index", "index_select") and self._gathered_mask(name, args, key_outs, outs[0]):
             return
-        if name == "repeat" and self._repeated_line(args, key_outs, outs[0]):
+        if name == "repeat" and (
+            self._tiled_mask(args, key_outs, outs[0]) or self._repeated_line(args, key_outs, outs[0])
+        ):
             return
         if name in ("arange", "add", "sub", "rsub", "neg", "abs") and self._arange(name, args, ins, key_outs):
             return
@@ -1738,6 +1743,12 @@ class _Recorder(TorchDispatchMode):
         if any(n > 1 and st % (rows * cols) for n, st in zip(t.shape[:-2], t.stride()[:-2], strict=True)):
             return None  # an outer axis that steps within the matrix (`mask.unsqueeze(1)`: `_mask_share`)
         r0, c0 = divmod(t.storage_offset() % (rows * cols), cols)
+        down = view_rows // rows
+        if (r0, c0, view_cols, view_rows % rows) == (0, 0, cols, 0) and 1 < down <= _MAX_TILES:
+            # The rows of several of its matrices, each holding the region (`m[None].expand(G, S, S)
+            # .reshape(G * S, S)`, a causal mask for G query heads folded into the rows): tiled.
+            region = _tiled(made[2], rows, cols, down, 1)
+            return made[0], made[1], region
         if r0 + view_rows > rows or c0 + view_cols > cols:
             return None
         region = made[2].shifted(-c0, -r0)
@@ -2407,6 +2418,20 @@ class _Recorder(TorchDispatchMode):
         if len(varying) != 1:
             return None
         return varying[0] - t.dim(), start + step * t.storage_offset(), step * t.stride(varying[0])
+
+    def _tiled_mask(self, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
+        """Record a mask tiled along its rows or columns (`causal.repeat(G, 1)`: the mask of G query heads
+        folded into the rows of one product with their key head), each tile holding its region; whether
+        it did (up to `_MAX_TILES` tiles)."""
+        source = self._mask_entry(args[0])
+        repeats = list(args[1]) if len(args) > 1 else []
+        if source is None or args[0].dim() != 2 or len(repeats) != 2 or out.dim() != 2:
+            return False
+        down, across = repeats
+        if not 1 <= down * across <= _MAX_TILES:
+            return False
+        self._mask(key_outs, out, _tiled(source[2], *args[0].shape, down, across), source[1])
+        return True
 
     def _repeated_line(self, args: tuple, key_outs: list, out: torch.Tensor) -> bool:
         """Track `repeat` of a position line along other axes (HF's `seq_ids[None, None, :].repeat(b, l,
@@ -3454,6 +3479,18 @@ def _one_index(name: str, args: tuple) -> tuple[Any, Any] | None:
 def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     """The (rows, columns) of a tensor's last two axes; a vector is one row."""
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
+
+
+def _tiled(region: band.Region, rows: int, cols: int, down: int, across: int) -> band.Region:
+    """The region of a rows x cols mask tiled `down` times along its rows and `across` along its columns."""
+    tiles = [
+        region.shifted(j * cols, i * rows)
+        & band.rows(i * rows, (i + 1) * rows - 1)
+        & band.columns(j * cols, (j + 1) * cols - 1)
+        for i in range(down)
+        for j in range(across)
+    ]
+    return functools.reduce(operator.or_, tiles)
 
 
 def _row_blocks(intervals: list[tuple[int, int] | None]) -> band.Blocks | None:

@@ -1660,6 +1660,30 @@ def test_a_causal_mask_built_in_the_reference_halves_the_attention_work_as_is_ca
     assert masked_attention_macs(tmp_path, mask) == 2 * (64 * 65 // 2) * (32 + 32)
 
 
+@pytest.mark.parametrize(
+    "tiled",
+    [
+        "m.repeat(4, 1)",
+        "m[None].expand(4, 64, 64).reshape(256, 64)",
+    ],
+)
+def test_a_causal_mask_tiled_for_query_heads_folded_into_rows_counts_each_triangle(tmp_path, tiled):
+    """Grouped-query attention with the 4 query heads of a key head folded into the rows of one product,
+    the causal mask tiled to match: each head's triangle (before 2026-11-30, every score)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\ndef run(q, k, v):\n"
+        "    m = torch.full((64, 64), float('-inf'), device=q.device).triu(1)\n"
+        f"    s = q.reshape(256, 32) @ k[0].mT + {tiled}\n"
+        "    return (torch.softmax(s, -1) @ v[0]).view(4, 64, 32)\n",
+        {"q": ([4, 64, 32], "float32"), "k": ([1, 64, 32], "float32"), "v": ([1, 64, 32], "float32")},
+        {"o": ([4, 64, 32], "float32")},
+        {"L": None},
+        [{"axes": {"L": 1}}],
+    )
+    assert one(p).macs_by_precision == {"fp32": 4 * 2 * (64 * 65 // 2) * 32}
+
+
 def test_a_soft_capped_causal_attention_differentiated_by_autograd_counts_the_triangle(tmp_path):
     """Gemma-2's tanh soft-cap before a causal mask, its backward taken by `torch.autograd.grad`:
     `tanh_backward` passes the masked zeros of the scores' gradient on (before 2026-11-30, three of the
