@@ -975,8 +975,13 @@ class _Recorder(TorchDispatchMode):
         wide = tensors_out[0] if aligned and tensors_out and tensors_out[0].dim() >= 2 else None
         reads = []
         placed = name in _PLACED and "reduce" not in kwargs
+        masked_put = False
         if placed and name == "index_put_":
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
+            # A value put where a mask built in the reference is (`s[..., causal] = float("-inf")`): a fill
+            # of the destination as `masked_fill_` makes it, read where the mask keeps it (`_mask_result`).
+            masked_put = placed and any(self._mask_entry(i) is not None for i in _leaves(args[1:2]))
+            placed = placed and not masked_put
         outs_kw = kwargs.get("out")
         outs_kw = outs_kw if isinstance(outs_kw, list | tuple) else (outs_kw,)
         # An `out=` result written whole, unless the op reads it too (`addmm(gw, a, b, out=gw)` accumulates).
@@ -987,7 +992,7 @@ class _Recorder(TorchDispatchMode):
         ]
         # An in-place elementwise op (`s += mask`, `s *= scale`) writes all of its destination too, from
         # what it read there: demand after it is of its result, and it reads the destination for its own.
-        renewing = aligned or name in ("masked_fill_", "clamp_")
+        renewing = aligned or name in ("masked_fill_", "clamp_") or masked_put
         renewed = [*whole, *(w for w in written if renewing and not any(w is o for o in whole))]
         # `ones_like(loss)` (autograd's seed) and `x.new_zeros(...)` take only their operand's shape.
         shaped = name.endswith("_like") or name.startswith("new_")
@@ -2581,6 +2586,19 @@ class _Recorder(TorchDispatchMode):
                 return others[0], 1.0 - kept, 0.0, outside
         if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
             return args[0], kept, self._number_of(args[2]), region
+        accumulates = len(args) > 3 and args[3] is True
+        if name in ("index_put", "index_put_") and nonzero and len(args) >= 3 and not accumulates:
+            # A number put where a bool mask of the last two axes is (`s[..., causal] = float("-inf")`): a
+            # fill, as `masked_fill` makes it.
+            indices = list(args[1])
+            if (
+                mask.dtype == torch.bool
+                and mask.dim() == 2
+                and indices[-1] is mask
+                and all(i is None for i in indices[:-1])
+                and len(indices) + 1 == args[0].dim()
+            ):
+                return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:
             chosen, other = args[1], args[2]
             chosen_fill = self._fill_of(chosen)

@@ -1627,6 +1627,8 @@ CAUSAL_MASKS = [
     "keep = torch.ones(64, 64, dtype=torch.bool, device=q.device).tril()\n"
     "    s = torch.where(keep, s, torch.tensor(float('-inf'), device=q.device))",
     "s = s + torch.triu(torch.ones(64, 64, device=q.device) * float('-inf'), 1)",
+    # Put by the mask as an index (before 2026-11-30, the scores' product counted in full).
+    "upper = torch.ones(64, 64, dtype=torch.bool, device=q.device).triu(1)\n    s[..., upper] = float('-inf')",
 ]
 
 
