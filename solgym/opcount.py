@@ -844,6 +844,16 @@ class _Recorder(TorchDispatchMode):
                 raise
         if self.stale and any(_key(t) in self.stale for t in _tensor_args(args, kwargs)):
             self.stale.update(_key(t) for t in _tensors(out))
+        if (
+            not self.with_data
+            and isinstance(out, torch.Tensor)
+            and out.device.type == "cpu"
+            and any(t.device.type == "meta" for t in _tensor_args(args, kwargs))
+        ):
+            # torch lets some ops write a CPU tensor from meta ones (`torch.zeros(E).scatter_add_(0, ids,
+            # ones)`, counts made without `device=`), leaving its values as they were: wrong, and a loop
+            # over them would count other work.
+            raise DataDependent(f"{func} writes a tensor made on the CPU from tensors on meta")
         if self.suspended:
             return out
         self._record(func, name, args, kwargs, out)

@@ -1686,6 +1686,32 @@ def test_a_causal_mask_tiled_for_query_heads_folded_into_rows_counts_each_triang
     assert one(p).macs_by_precision == {"fp32": 4 * 2 * (64 * 65 // 2) * 32}
 
 
+def test_counts_made_on_the_cpu_from_ids_on_meta_are_counted_on_data(tmp_path):
+    """Per-expert counts made without `device=` (`torch.zeros(E).scatter_add_(0, ids, ones)`) beside ids on
+    meta: torch leaves the CPU tensor's zeros, and a loop over the experts it says were hit would run
+    none. It is traced on data, as `bincount` is (before 2026-11-30, counted on meta with no expert
+    product at all)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\n"
+        "def run(g, idx, w):\n"
+        "    idx = idx.remainder(w.shape[0])\n"
+        "    cnt = torch.zeros(w.shape[0], dtype=torch.long).scatter_add_(0, idx, torch.ones_like(idx))\n"
+        "    out = torch.zeros(g.shape[0], w.shape[2])\n"
+        "    for e in (cnt > 0).nonzero().flatten().tolist():\n"
+        "        t = torch.where(idx == e)[0]\n"
+        "        out.index_add_(0, t, g[t] @ w[e])\n"
+        "    return out\n",
+        {"g": (["T", 32], "float32"), "idx": (["T"], "int64"), "w": ([4, 32, 64], "float32")},
+        {"out": (["T", 64], "float32")},
+        {"T": None},
+        [{"axes": {"T": 64}}],
+    )
+    bound = one(p)
+    assert bound.traced_on != "meta"
+    assert bound.macs_by_precision == {"fp32": 64 * 32 * 64}  # each token through its one expert
+
+
 def test_a_soft_capped_causal_attention_differentiated_by_autograd_counts_the_triangle(tmp_path):
     """Gemma-2's tanh soft-cap before a causal mask, its backward taken by `torch.autograd.grad`:
     `tanh_backward` passes the masked zeros of the scores' gradient on (before 2026-11-30, three of the
