@@ -718,6 +718,8 @@ class _Op:
     # Of a write at indexed positions that are no block (`cache.index_copy_(0, slots, k)`): (the index in
     # `writes` of its destination, the most bytes of it the write can replace: its distinct positions' rows).
     thinned: tuple[int, float] | None = None
+    # ... and on data, its distinct positions along the axis it writes them on.
+    placed: frozenset[int] | None = None
     # Of a matrix product whose result has one column or one row per matrix (`einsum('sht,sh->st', ...)`,
     # a batch of matrix-vector products): the sides ("rows", "columns") of which each element of the result
     # takes a line of its own, so that the share of its elements demanded is the share of those lines.
@@ -1129,7 +1131,7 @@ class _Recorder(TorchDispatchMode):
                 op.write_sigs[i] = _signature(block)
                 renewed.append(written[0])
             else:
-                replaced = self._placed_rows(name, args, written[0])
+                replaced, op.placed = self._placed_rows(name, args, written[0])
                 if replaced:
                     op.thinned = (i, replaced)
         op.replaces = tuple(i for i, t in enumerate(made) if any(t is w for w in renewed))
@@ -1203,23 +1205,26 @@ class _Recorder(TorchDispatchMode):
             return None
         return dest.narrow(dim, start, n)
 
-    def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> float:
+    def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> tuple[float, frozenset[int] | None]:
         """The most bytes of `dest` an indexed write along one axis can replace (`index_copy_`,
         `index_fill_`, `index_put_` with one index tensor): its distinct positions' slices of the axis, taken
         from the index's values on data and, on meta, as many as it can name (`_named` at its upper side:
-        fewer where its values are drawn at random and so repeat); 0 where the write is of another kind."""
+        fewer where its values are drawn at random and so repeat); 0 where the write is of another kind.
+        And on data, those positions."""
         indexed = (args[1], args[2]) if name == "index_fill_" and len(args) > 2 else _one_index(name, args)
         if indexed is None or not isinstance(indexed[0], int) or not isinstance(indexed[1], torch.Tensor):
-            return 0.0
+            return 0.0, None
         dim, index = indexed[0] % max(dest.dim(), 1), indexed[1]
         if index.dtype == torch.bool or not dest.dim() or not dest.shape[dim] or 0 in dest.stride():
-            return 0.0
-        size = dest.shape[dim]
+            return 0.0, None
+        size, placed = dest.shape[dim], None
         if self._valued(index):
-            positions = float(torch.unique(index.reshape(-1) % size).numel())
+            with torch._C.DisableTorchFunction():
+                placed = frozenset(torch.unique(index.reshape(-1) % size).tolist())
+            positions = float(len(placed))
         else:
             positions = float(self._named(index, index.numel(), size, most=True))
-        return positions * (dest.numel() // size) * dest.element_size()
+        return positions * (dest.numel() // size) * dest.element_size(), placed
 
     def _arange_start(self, index: Any) -> int | None:
         """The first value of an index tensor that is an arange of step 1, as made (one axis, contiguous
@@ -4454,6 +4459,7 @@ def _demand(
         box = parts[0][2] if len(parts) == 1 else None
         return max(p[0] for p in parts), max(p[1] for p in parts), box
 
+    put_after: dict[int, set[int]] = {}  # storage -> the positions writes after this op put (on data)
     for op in reversed(rec.ops):
         # An op that yields no tensor (`.item()`) feeds control flow: what it reads is needed.
         fraction = 0.0 if op.writes else 1.0
@@ -4484,6 +4490,15 @@ def _demand(
             block = _contiguous(whole) if whole is not None else None
             span = _span(sig)
             if block is not None and block[0] <= span[0] and span[1] <= block[1] and not gathered.get(key):
+                later = put_after.setdefault(key, set())
+                each = replaced / len(op.placed) if op.placed else 0.0
+                if each and views[whole] + each * len(later) >= (block[1] - block[0]) * (1 - 1e-9):
+                    # On data, of a destination demanded whole, the positions it writes that no later write
+                    # replaced are demanded, and only those (each expert's tokens put in turn, `out[t] = y`).
+                    fresh = len(op.placed - later)
+                    fraction = fresh / len(op.placed)
+                    replaced = fresh * each
+                    later |= op.placed
                 views[whole] = max(0.0, views[whole] - replaced)
         if fraction <= 0.0:
             continue
