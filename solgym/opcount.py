@@ -3915,6 +3915,14 @@ class _TorchFunctions(TorchFunctionMode):
         if not dense:
             for tainted in (rec.zeros, rec.blocks, rec.infinite):
                 tainted.add(_key(out))
+        finite = not any(_key(t) in rec.infinite for t in (q, k))
+        values = rec.range_of(v) if finite and not rec.with_data and not bound.get("dropout_p") else None
+        if values is not None and (mask is None or bound.get("is_causal")) and out.is_floating_point():
+            # Each output row is a weighted mean of rows of v (weights of a softmax of finite scores, every
+            # row attending to some key): within v's range, as the spelled-out product's ranges give it.
+            fitted = value_range.fit(values, out.dtype)
+            if fitted is not None:
+                rec.ranges[_key(out)] = (out.dtype, fitted)
         rec.ops.append(op)
         return out
 

@@ -1744,6 +1744,28 @@ def test_rows_put_in_turn_on_data_count_the_rows_no_later_put_replaces(tmp_path,
     assert one(p).macs_by_precision == {"fp32": 64 * 32 * 64}  # each row's product once
 
 
+def test_a_value_read_after_sdpa_is_decided_by_its_values_range(tmp_path):
+    """An NVFP4 quantizer's guard on the attention's output (its global scale against zero): SDPA's
+    output lies within v's range, as the spelled-out product's does, so the reference traces on meta
+    (before 2026-11-30, on data, and its causal count extrapolated from shrunk sizes: -1.9%)."""
+    p = make_problem(
+        tmp_path,
+        "import torch\nimport torch.nn.functional as F\ndef run(q, k, v, s):\n"
+        "    o = F.scaled_dot_product_attention(q * s.to(q.dtype), k, v, is_causal=True)\n"
+        "    g = torch.div(torch.tensor(2688.0, device=q.device), o.abs().max().float())\n"
+        "    if g == 0.0:\n"
+        "        g = torch.tensor(1.0, device=q.device)\n"
+        "    return (o.float() * g).to(o.dtype)\n",
+        {**{n: ([2, 4, "S", 32], "bfloat16") for n in "qkv"}, "s": ([2, 4, "S", 32], "float8_e4m3fn")},
+        {"o": ([2, 4, "S", 32], "bfloat16")},
+        {"S": None},
+        [{"axes": {"S": 128}}],
+    )
+    bound = one(p)
+    assert bound.traced_on == "meta"
+    assert bound.macs_by_precision == {"bf16": 2 * 4 * (128 * 129 // 2) * 64}
+
+
 def test_a_soft_capped_causal_attention_differentiated_by_autograd_counts_the_triangle(tmp_path):
     """Gemma-2's tanh soft-cap before a causal mask, its backward taken by `torch.autograd.grad`:
     `tanh_backward` passes the masked zeros of the scores' gradient on (before 2026-11-30, three of the
