@@ -2751,8 +2751,11 @@ class _Recorder(TorchDispatchMode):
             if stride == 0:
                 runs.append(n)
                 continue
+            # (runs that start where the view's batches do: a view from a run's first batch on)
             sizes = [
-                size for step, size in self.repeated.get(_key(t), ()) if step == stride and n % size == 0
+                size
+                for step, size in self.repeated.get(_key(t), ())
+                if step == stride and n % size == 0 and t.storage_offset() % (step * size) == 0
             ]
             if not sizes:
                 return 1
