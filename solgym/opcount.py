@@ -718,8 +718,8 @@ class _Op:
     # Of a write at indexed positions that are no block (`cache.index_copy_(0, slots, k)`): (the index in
     # `writes` of its destination, the most bytes of it the write can replace: its distinct positions' rows).
     thinned: tuple[int, float] | None = None
-    # ... and on data, its distinct positions along the axis it writes them on.
-    placed: frozenset[int] | None = None
+    # ... and on data, its distinct positions along the axis it writes them on (a tensor).
+    placed: torch.Tensor | None = None
     # Of a matrix product whose result has one column or one row per matrix (`einsum('sht,sh->st', ...)`,
     # a batch of matrix-vector products): the sides ("rows", "columns") of which each element of the result
     # takes a line of its own, so that the share of its elements demanded is the share of those lines.
@@ -992,7 +992,7 @@ class _Recorder(TorchDispatchMode):
             placed = not kwargs.get("accumulate", len(args) > 3 and args[3] is True)
             # A value put where a mask built in the reference is (`s[..., causal] = float("-inf")`): a fill
             # of the destination as `masked_fill_` makes it, read where the mask keeps it (`_mask_result`).
-            masked_put = placed and any(self._mask_entry(i) is not None for i in _leaves(args[1:2]))
+            masked_put = placed and self._mask_put(args) is not None
             placed = placed and not masked_put
         outs_kw = kwargs.get("out")
         outs_kw = outs_kw if isinstance(outs_kw, list | tuple) else (outs_kw,)
@@ -1205,7 +1205,7 @@ class _Recorder(TorchDispatchMode):
             return None
         return dest.narrow(dim, start, n)
 
-    def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> tuple[float, frozenset[int] | None]:
+    def _placed_rows(self, name: str, args: tuple, dest: torch.Tensor) -> tuple[float, torch.Tensor | None]:
         """The most bytes of `dest` an indexed write along one axis can replace (`index_copy_`,
         `index_fill_`, `index_put_` with one index tensor): its distinct positions' slices of the axis, taken
         from the index's values on data and, on meta, as many as it can name (`_named` at its upper side:
@@ -1220,8 +1220,8 @@ class _Recorder(TorchDispatchMode):
         size, placed = dest.shape[dim], None
         if self._valued(index):
             with torch._C.DisableTorchFunction():
-                placed = frozenset(torch.unique(index.reshape(-1) % size).tolist())
-            positions = float(len(placed))
+                placed = torch.unique(index.reshape(-1) % size)
+            positions = float(placed.numel())
         else:
             positions = float(self._named(index, index.numel(), size, most=True))
         return positions * (dest.numel() // size) * dest.element_size(), placed
@@ -1367,7 +1367,7 @@ class _Recorder(TorchDispatchMode):
             # mask): the same constant, rounded to the new dtype.
             value = self.constant[_key(ins[0])]
             if _number(value) and not outs[0].is_complex():
-                value = torch.tensor(value, dtype=torch.float64).to(outs[0].dtype).item()
+                value = _rounded(value, outs[0].dtype)
             self.constant[key_outs[0]], self.made_as[key_outs[0]] = value, outs[0]
             self.mask_of.pop(key_outs[0], None)
             return
@@ -1527,8 +1527,9 @@ class _Recorder(TorchDispatchMode):
             return None
         a, b = (value, number) if args[0] is tensor else (number, value)
         with torch._C.DisableTorchFunction():
-            result = _CONSTANT_ARITHMETIC[name](torch.tensor(a, dtype=torch.float64), b)
-            return result.to(out.dtype).item()
+            return _rounded(
+                _CONSTANT_ARITHMETIC[name](torch.tensor(a, dtype=torch.float64), b).item(), out.dtype
+            )
 
     def _outer_mask(self, outer: tuple, out: torch.Tensor) -> tuple | None:
         """The axes of a mask made rows x cols on the first and last axes of the scores it is applied to,
@@ -2601,19 +2602,8 @@ class _Recorder(TorchDispatchMode):
                 return others[0], 1.0 - kept, 0.0, outside
         if name in ("masked_fill", "masked_fill_") and nonzero and args[1] is mask:
             return args[0], kept, self._number_of(args[2]), region
-        accumulates = len(args) > 3 and args[3] is True
-        if name in ("index_put", "index_put_") and nonzero and len(args) >= 3 and not accumulates:
-            # A number put where a bool mask of the last two axes is (`s[..., causal] = float("-inf")`): a
-            # fill, as `masked_fill` makes it.
-            indices = list(args[1])
-            if (
-                mask.dtype == torch.bool
-                and mask.dim() == 2
-                and indices[-1] is mask
-                and all(i is None for i in indices[:-1])
-                and len(indices) + 1 == args[0].dim()
-            ):
-                return args[0], kept, self._number_of(args[2]), region
+        if name in ("index_put", "index_put_") and nonzero and self._mask_put(args) is mask:
+            return args[0], kept, self._number_of(args[2]), region
         if name == "where" and nonzero and args[0] is mask and len(args) == 3:
             chosen, other = args[1], args[2]
             chosen_fill = self._fill_of(chosen)
@@ -2621,6 +2611,24 @@ class _Recorder(TorchDispatchMode):
                 return chosen, 1.0 - kept, self._fill_of(other), outside  # kept inside the band
             if isinstance(other, torch.Tensor) and other.dim() >= 2:
                 return other, kept, chosen_fill, region
+        return None
+
+    def _mask_put(self, args: tuple) -> torch.Tensor | None:
+        """The mask of an `index_put` that puts a value where a bool mask built in the reference is, on the
+        last two axes (`s[..., causal] = float("-inf")`): a fill, as `masked_fill` makes it. None for any
+        other put (an accumulating one, other indices)."""
+        if len(args) < 3 or len(args) > 3 and args[3] is True or not args[1]:
+            return None
+        *before, mask = args[1]
+        if (
+            isinstance(mask, torch.Tensor)
+            and mask.dtype == torch.bool
+            and mask.dim() == 2
+            and all(i is None for i in before)
+            and len(before) + 2 == args[0].dim()
+            and self._mask_entry(mask) is not None
+        ):
+            return mask
         return None
 
     def _fill_of(self, v: Any) -> float | None:
@@ -3515,6 +3523,12 @@ def _one_index(name: str, args: tuple) -> tuple[Any, Any] | None:
 def _matrix_shape(t: torch.Tensor) -> tuple[int, int]:
     """The (rows, columns) of a tensor's last two axes; a vector is one row."""
     return (t.shape[-2], t.shape[-1]) if t.dim() >= 2 else (1, t.shape[-1] if t.dim() else 1)
+
+
+def _rounded(value: float, dtype: torch.dtype) -> float:
+    """A Python number as a tensor of `dtype` holds it."""
+    with torch._C.DisableTorchFunction():
+        return torch.tensor(value, dtype=torch.float64).to(dtype).item()
 
 
 def _tiled(region: band.Region, rows: int, cols: int, down: int, across: int) -> band.Region:
@@ -4502,14 +4516,15 @@ def _demand(
             span = _span(sig)
             if block is not None and block[0] <= span[0] and span[1] <= block[1] and not gathered.get(key):
                 later = put_after.setdefault(key, set())
-                each = replaced / len(op.placed) if op.placed else 0.0
+                each = replaced / op.placed.numel() if op.placed is not None and op.placed.numel() else 0.0
                 if each and views[whole] + each * len(later) >= (block[1] - block[0]) * (1 - 1e-9):
                     # On data, of a destination demanded whole, the positions it writes that no later write
                     # replaced are demanded, and only those (each expert's tokens put in turn, `out[t] = y`).
-                    fresh = len(op.placed - later)
-                    fraction = fresh / len(op.placed)
+                    placed = set(op.placed.tolist())
+                    fresh = len(placed - later)
+                    fraction = fresh / len(placed)
                     replaced = fresh * each
-                    later |= op.placed
+                    later |= placed
                 views[whole] = max(0.0, views[whole] - replaced)
         if fraction <= 0.0:
             continue
